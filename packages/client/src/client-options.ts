@@ -1,0 +1,215 @@
+import type { Interceptor } from "@connectrpc/connect";
+import { isIP } from "node:net";
+import { invalidArgument } from "./errors.js";
+import type { RetryOptions } from "./retry-policy.js";
+
+/** TLS settings for `https://` endpoints; passed to Node's TLS. */
+export interface ClientTlsOptions {
+  /** CA certificates (PEM) that sign the members' certificates. Default: Node's root store. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client certificate (PEM) for etcd's `--client-cert-auth`. */
+  cert?: string | Buffer;
+  /** Private key (PEM) of the client certificate. */
+  key?: string | Buffer;
+  /** Server name to verify; must be a DNS name, never an IP address. Default: the endpoint's host name when it is not an IP. */
+  servername?: string;
+  /** Verify the members' certificates. Default: true. */
+  rejectUnauthorized?: boolean;
+}
+
+/** A logger; etcd-connect logs nothing unless given one. Secrets are never passed to it. */
+export interface ClientLogger {
+  debug?(message: string, fields?: Record<string, unknown>): void;
+  info?(message: string, fields?: Record<string, unknown>): void;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Options of {@link createClient}. Only `endpoints` is required. */
+export interface ClientOptions {
+  /**
+   * Member client URLs: `http://host:port` or `https://host:port`; a bare `host:port` means http.
+   * At least one.
+   */
+  endpoints: string[];
+  /** Bound on establishing a connection to one endpoint, in ms. Default: 5000. */
+  dialTimeoutMs?: number;
+  /**
+   * Default deadline of unary calls, in ms. Default: none. Never applied to watch or
+   * keepalive streams. A per-call `timeoutMs` overrides it.
+   */
+  requestTimeoutMs?: number;
+  /** Interval of HTTP/2 pings, in ms. Default: 10000; at least 5000, etcd closes connections that ping more often. */
+  keepAliveTimeMs?: number;
+  /** How long to wait for a ping's answer before the connection counts as dead, in ms. Default: 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Ping connections that carry no call. Default: false. */
+  permitWithoutStream?: boolean;
+  /** Largest request message, in bytes, checked before sending. Default: 2 MiB (etcd's default `--max-request-bytes` is 1.5 MiB). */
+  maxCallSendMsgSize?: number;
+  /** Largest response message, in bytes. Default: 2^31-1. Must not be below `maxCallSendMsgSize`. */
+  maxCallRecvMsgSize?: number;
+  /** User name for etcd authentication; requires `password`. */
+  username?: string;
+  /** Password for etcd authentication; never logged nor put in errors. */
+  password?: string;
+  /** A ready auth token (instead of username/password); never logged nor put in errors. */
+  token?: string;
+  /** TLS settings for `https://` endpoints. Never falls back to plaintext. */
+  tls?: ClientTlsOptions;
+  /** User interceptors (metrics, tracing); outermost first, they see one call however often it is retried. */
+  interceptors?: Interceptor[];
+  /** Refuse members older than etcd 3.4. Default: false. */
+  rejectOldCluster?: boolean;
+  /** Logger for connection events. Default: none (silent). */
+  logger?: ClientLogger;
+  /** How calls are spread over endpoints. Default: "round-robin". */
+  balancer?: "round-robin" | "pinned";
+  /** Ask members to refuse requests when they have no leader, so calls move on. Default: true. */
+  requireLeader?: boolean;
+  /** Refresh `endpoints` from the member list this often, in ms; 0 is off. Default: 0. */
+  autoSyncIntervalMs?: number;
+  /** Retry settings, or false for none. Default: {@link RetryOptions} defaults. */
+  retry?: RetryOptions | false;
+}
+
+/** A parsed endpoint: origin URL and whether it uses TLS. */
+export interface Endpoint {
+  /** Normalised origin, e.g. `http://127.0.0.1:2379`. */
+  readonly url: string;
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** {@link ClientOptions} with every default filled in. */
+export interface ResolvedClientOptions {
+  endpoints: Endpoint[];
+  dialTimeoutMs: number;
+  requestTimeoutMs: number | undefined;
+  keepAliveTimeMs: number;
+  keepAliveTimeoutMs: number;
+  permitWithoutStream: boolean;
+  maxCallSendMsgSize: number;
+  maxCallRecvMsgSize: number;
+  username: string | undefined;
+  password: string | undefined;
+  token: string | undefined;
+  tls: ClientTlsOptions | undefined;
+  interceptors: Interceptor[];
+  rejectOldCluster: boolean;
+  logger: ClientLogger | undefined;
+  balancer: "round-robin" | "pinned";
+  requireLeader: boolean;
+  autoSyncIntervalMs: number;
+  retry: RetryOptions | false;
+}
+
+/** Largest deadline the 8-digit `grpc-timeout` header can carry in ms. */
+export const maxTimeoutMs = 99_999_999;
+
+function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (!Number.isInteger(value) || value < min) {
+    throw invalidArgument(`${name} must be an integer >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Parses one endpoint: `http://host:port`, `https://host:port` or a bare `host:port` (http).
+ * @throws EtcdError with reason `invalid_argument` for anything else.
+ */
+export function parseEndpoint(endpoint: string): Endpoint {
+  if (typeof endpoint !== "string" || endpoint.trim() === "") {
+    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: expected http://host:port`);
+  }
+  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: expected http://host:port`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: scheme must be http or https`);
+  }
+  if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "")) {
+    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`);
+  }
+  if (url.search !== "" || url.hash !== "" || url.hostname === "") {
+    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`);
+  }
+  const tls = url.protocol === "https:";
+  const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
+  return { url: url.origin, tls, host: url.hostname.replace(/^\[|\]$/g, ""), port };
+}
+
+/**
+ * Fills defaults and rejects bad values with a clear message.
+ * @throws EtcdError with reason `invalid_argument`.
+ */
+export function validateClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (options === null || typeof options !== "object") {
+    throw invalidArgument("createClient needs options with endpoints");
+  }
+  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    throw invalidArgument("endpoints must list at least one etcd client URL, e.g. http://127.0.0.1:2379");
+  }
+  const endpoints = [...new Map(options.endpoints.map((e) => parseEndpoint(e)).map((e) => [e.url, e])).values()];
+  if (endpoints.some((e) => e.tls) && endpoints.some((e) => !e.tls)) {
+    throw invalidArgument("endpoints mix http and https; use one scheme for all members");
+  }
+  const maxCallSendMsgSize = positiveInt("maxCallSendMsgSize", options.maxCallSendMsgSize, 2 * 1024 * 1024);
+  const maxCallRecvMsgSize = positiveInt("maxCallRecvMsgSize", options.maxCallRecvMsgSize, 2 ** 31 - 1);
+  if (maxCallRecvMsgSize < maxCallSendMsgSize) {
+    throw invalidArgument(
+      `maxCallRecvMsgSize (${maxCallRecvMsgSize}) must not be below maxCallSendMsgSize (${maxCallSendMsgSize})`,
+    );
+  }
+  const keepAliveTimeMs = positiveInt("keepAliveTimeMs", options.keepAliveTimeMs, 10_000, 5_000);
+  if (options.username !== undefined && options.password === undefined) {
+    throw invalidArgument("username needs a password");
+  }
+  if (options.password !== undefined && options.username === undefined) {
+    throw invalidArgument("password needs a username");
+  }
+  if (options.token !== undefined && options.username !== undefined) {
+    throw invalidArgument("give either token or username/password, not both");
+  }
+  const servername = options.tls?.servername;
+  if (servername !== undefined && isIP(servername) !== 0) {
+    throw invalidArgument("tls.servername must be a DNS name, not an IP address");
+  }
+  if (options.tls !== undefined && !endpoints.some((e) => e.tls)) {
+    throw invalidArgument("tls options given but no endpoint is https://");
+  }
+  const balancer = options.balancer ?? "round-robin";
+  if (balancer !== "round-robin" && balancer !== "pinned") {
+    throw invalidArgument(`balancer must be "round-robin" or "pinned", got ${JSON.stringify(balancer)}`);
+  }
+  const requestTimeoutMs =
+    options.requestTimeoutMs === undefined
+      ? undefined
+      : Math.min(positiveInt("requestTimeoutMs", options.requestTimeoutMs, 0), maxTimeoutMs);
+  return {
+    endpoints,
+    dialTimeoutMs: positiveInt("dialTimeoutMs", options.dialTimeoutMs, 5_000),
+    requestTimeoutMs,
+    keepAliveTimeMs,
+    keepAliveTimeoutMs: positiveInt("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 5_000),
+    permitWithoutStream: options.permitWithoutStream ?? false,
+    maxCallSendMsgSize,
+    maxCallRecvMsgSize,
+    username: options.username,
+    password: options.password,
+    token: options.token,
+    tls: options.tls,
+    interceptors: options.interceptors ?? [],
+    rejectOldCluster: options.rejectOldCluster ?? false,
+    logger: options.logger,
+    balancer,
+    requireLeader: options.requireLeader ?? true,
+    autoSyncIntervalMs: positiveInt("autoSyncIntervalMs", options.autoSyncIntervalMs, 0, 0),
+    retry: options.retry ?? {},
+  };
+}

@@ -1,0 +1,240 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
+import type { UniversalClientFn } from "@connectrpc/connect/protocol";
+import type { SecureClientSessionOptions } from "node:http2";
+import { isIP } from "node:net";
+import { exponentialBackoff, sleep } from "./backoff.js";
+import type { ClientLogger, ClientTlsOptions, Endpoint } from "./client-options.js";
+import { EtcdError } from "./errors.js";
+
+/** Settings of the connections the pool opens. */
+export interface EndpointPoolOptions {
+  endpoints: Endpoint[];
+  balancer: "round-robin" | "pinned";
+  dialTimeoutMs: number;
+  keepAliveTimeMs: number;
+  keepAliveTimeoutMs: number;
+  permitWithoutStream: boolean;
+  tls: ClientTlsOptions | undefined;
+  logger: ClientLogger | undefined;
+}
+
+/** One member's connection and health. */
+export interface PooledEndpoint {
+  readonly endpoint: Endpoint;
+  readonly manager: Http2SessionManager;
+  readonly client: UniversalClientFn;
+  /** Consecutive failures; 0 when healthy. */
+  failures: number;
+  /** Epoch ms before which the endpoint is not picked (ejected), 0 when healthy. */
+  ejectedUntil: number;
+}
+
+const ejectBaseMs = 100;
+const ejectCapMs = 5_000;
+
+// Connection errors that say the request cannot have reached a server and that a retry
+// elsewhere, or later, may fix.
+const transientDialCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
+
+function nodeErrorCode(error: unknown): string | undefined {
+  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/**
+ * The members a client talks to: one lazily opened HTTP/2 connection each (connect-node's
+ * session manager, which pings and handles GOAWAY), with ejection and backoff on failure.
+ */
+export class EndpointPool {
+  private entries: PooledEndpoint[] = [];
+  private next = 0;
+  private closed = false;
+  private readonly options: EndpointPoolOptions;
+
+  constructor(options: EndpointPoolOptions) {
+    this.options = options;
+    this.setEndpoints(options.endpoints);
+  }
+
+  /** The endpoint URLs in use. */
+  get urls(): string[] {
+    return this.entries.map((e) => e.endpoint.url);
+  }
+
+  /** Replaces the endpoint list; connections to kept endpoints stay open. */
+  setEndpoints(endpoints: Endpoint[]): void {
+    const old = new Map(this.entries.map((e) => [e.endpoint.url, e]));
+    this.entries = endpoints.map((endpoint) => old.get(endpoint.url) ?? this.open(endpoint));
+    for (const [url, entry] of old) {
+      if (!this.entries.some((e) => e.endpoint.url === url)) entry.manager.abort();
+    }
+    this.next = 0;
+  }
+
+  private open(endpoint: Endpoint): PooledEndpoint {
+    const nodeOptions: SecureClientSessionOptions = {};
+    const tls = this.options.tls;
+    if (endpoint.tls && tls !== undefined) {
+      if (tls.ca !== undefined) nodeOptions.ca = tls.ca;
+      if (tls.cert !== undefined) nodeOptions.cert = tls.cert;
+      if (tls.key !== undefined) nodeOptions.key = tls.key;
+      if (tls.rejectUnauthorized !== undefined) nodeOptions.rejectUnauthorized = tls.rejectUnauthorized;
+    }
+    // Node warns on (and TLS forbids) SNI with an IP address: only name hosts get one.
+    const servername = tls?.servername ?? (isIP(endpoint.host) === 0 ? endpoint.host : undefined);
+    if (endpoint.tls && servername !== undefined) nodeOptions.servername = servername;
+    const manager = new Http2SessionManager(
+      endpoint.url,
+      {
+        pingIntervalMs: this.options.keepAliveTimeMs,
+        pingTimeoutMs: this.options.keepAliveTimeoutMs,
+        pingIdleConnection: this.options.permitWithoutStream,
+      },
+      nodeOptions,
+    );
+    const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => manager });
+    return { endpoint, manager, client, failures: 0, ejectedUntil: 0 };
+  }
+
+  /**
+   * The endpoint for the next attempt: round-robin over healthy endpoints, or the pinned one
+   * while it works. When all are ejected, waits for the first to come back, bounded by the
+   * signal and `waitMs`.
+   */
+  async acquire(signal: AbortSignal | undefined, waitMs: number): Promise<PooledEndpoint> {
+    const giveUpAt = Date.now() + waitMs;
+    for (;;) {
+      if (this.closed) throw new EtcdError("client is closed", Code.Canceled, "closed");
+      const now = Date.now();
+      const picked = this.pickHealthy(now);
+      if (picked !== undefined) return picked;
+      const soonest = Math.min(...this.entries.map((e) => e.ejectedUntil));
+      if (soonest > giveUpAt || this.entries.length === 0) {
+        throw new EtcdError(
+          `no etcd endpoint available (${this.urls.join(", ")} all failing)`,
+          Code.Unavailable,
+          "unavailable",
+        );
+      }
+      await sleep(Math.max(0, soonest - Date.now()), signal);
+    }
+  }
+
+  private pickHealthy(now: number): PooledEndpoint | undefined {
+    const n = this.entries.length;
+    for (let i = 0; i < n; i++) {
+      const entry = this.entries[(this.next + i) % n] as PooledEndpoint;
+      if (entry.ejectedUntil <= now) {
+        // Pinned stays on the entry until it fails; round-robin moves on every pick.
+        this.next = this.options.balancer === "pinned" ? (this.next + i) % n : (this.next + i + 1) % n;
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Opens the connection if needed, within `dialTimeoutMs`.
+   * @throws ConnectError, marked as never sent by the caller.
+   */
+  async connect(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
+    const state = entry.manager.state();
+    if (state === "open" || state === "idle") return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), this.options.dialTimeoutMs);
+    });
+    const aborted = signal === undefined ? undefined : abortPromise(signal);
+    try {
+      const result = await Promise.race([entry.manager.connect(), timeout, ...(aborted ? [aborted.promise] : [])]);
+      if (result === "timeout") {
+        const error = new ConnectError(
+          `could not connect to ${entry.endpoint.url} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
+          Code.Unavailable,
+        );
+        entry.manager.abort(error);
+        throw error;
+      }
+      if (result === "error") throw describeDialError(entry.endpoint.url, entry.manager.error());
+    } finally {
+      clearTimeout(timer);
+      aborted?.dispose();
+    }
+  }
+
+  /** Whether a dial error may pass with time (refused, reset) rather than being a setup fault (TLS, protocol). */
+  isTransientDialError(error: unknown): boolean {
+    if (error instanceof ConnectError && /within dialTimeoutMs/.test(error.rawMessage)) return true;
+    const code = nodeErrorCode(error);
+    return code === undefined || transientDialCodes.has(code);
+  }
+
+  /** Ejects an endpoint for a growing, jittered time after a connection-level failure. */
+  reportFailure(entry: PooledEndpoint, error: unknown): void {
+    entry.failures++;
+    entry.ejectedUntil = Date.now() + exponentialBackoff(entry.failures - 1, ejectBaseMs, ejectCapMs);
+    if (this.options.balancer === "pinned") this.next = (this.entries.indexOf(entry) + 1) % this.entries.length;
+    this.options.logger?.warn?.("etcd endpoint ejected", {
+      endpoint: entry.endpoint.url,
+      failures: entry.failures,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
+
+  /** Marks an endpoint healthy after a successful call. */
+  reportSuccess(entry: PooledEndpoint): void {
+    if (entry.failures === 0) return;
+    entry.failures = 0;
+    entry.ejectedUntil = 0;
+  }
+
+  /** Closes every connection; later calls fail with reason `closed`. */
+  close(): void {
+    this.closed = true;
+    for (const entry of this.entries) entry.manager.abort();
+  }
+}
+
+function describeDialError(url: string, cause: unknown): ConnectError {
+  const code = nodeErrorCode(cause);
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR" || code === "HPE_INVALID_CONSTANT") {
+    return new ConnectError(
+      `${url} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      cause,
+    );
+  }
+  return new ConnectError(`cannot connect to ${url}: ${detail}`, Code.Unavailable, undefined, undefined, cause);
+}
+
+function abortPromise(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {
+  let onAbort: (() => void) | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  promise.catch(() => {});
+  return {
+    promise,
+    dispose() {
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { jittered, sleep } from "./backoff.js";
+import { beginAttempt } from "./balanced-transport.js";
+import { setCallOutcome, toEtcdError } from "./errors.js";
+import { isIndeterminate, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
+
+/** Options of {@link createRetryInterceptor}. */
+export interface RetryInterceptorOptions extends RetryOptions {
+  /** Number of endpoints in use; a quorum of them makes one round between pauses. Default: 1. */
+  endpointCount?: () => number;
+  /** How long a call without a deadline keeps retrying attempts that never left, in ms. Default: 5000. */
+  waitForEndpointMs?: number;
+}
+
+/**
+ * Retries unary calls per etcd's rules (see `retry-policy.ts`): repeatable calls on
+ * Unavailable, writes only when the request provably never reached a server. A write that
+ * may have been applied is not retried; its error is marked indeterminate. Streams pass
+ * through: the watch and lease facades resume them themselves.
+ *
+ * Installed by default, between user interceptors (outside) and auth (inside).
+ */
+export function createRetryInterceptor(options: RetryInterceptorOptions = {}): Interceptor {
+  const maxRetries = options.maxRetries ?? 100;
+  const backoffMs = options.backoffMs ?? 25;
+  const jitter = options.backoffJitter ?? 0.1;
+  const endpointCount = options.endpointCount ?? (() => 1);
+  const waitForEndpointMs = options.waitForEndpointMs ?? 5_000;
+  return (next) => async (req) => {
+    if (req.stream) return next(req);
+    const repeatable = isRepeatable(req.service.typeName, req.method.name);
+    const hasDeadline = req.header.has("grpc-timeout");
+    const start = Date.now();
+    for (let retries = 0; ; retries++) {
+      const attempt = beginAttempt(req.header);
+      try {
+        return await next(req);
+      } catch (error) {
+        const etcdError = toEtcdError(error);
+        const giveUp =
+          req.signal.aborted ||
+          retries >= maxRetries ||
+          !isRetryable(etcdError, repeatable, attempt.neverSent) ||
+          (!hasDeadline && Date.now() - start > waitForEndpointMs);
+        if (giveUp) {
+          throw setCallOutcome(ConnectError.from(error), {
+            endpoint: attempt.endpoint,
+            indeterminate: isIndeterminate(etcdError, repeatable, attempt.neverSent),
+          });
+        }
+        const quorum = Math.floor(endpointCount() / 2) + 1;
+        if ((retries + 1) % quorum === 0) {
+          try {
+            await sleep(jittered(backoffMs, jitter), req.signal);
+          } catch {
+            // Aborted while pausing: the next attempt fails at once with the signal's reason.
+          }
+        }
+      }
+    }
+  };
+}

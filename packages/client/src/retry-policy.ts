@@ -1,0 +1,69 @@
+import { Code } from "@connectrpc/connect";
+import type { EtcdError } from "./errors.js";
+
+/** Retry settings of the client; pass `retry: false` to {@link createClient} to turn retries off. */
+export interface RetryOptions {
+  /** Retries after the first attempt, at most; the call's deadline bounds them too. Default: 100. */
+  maxRetries?: number;
+  /** Pause after each round of attempts (one attempt per quorum member), in ms. Default: 25. */
+  backoffMs?: number;
+  /** Random share added to or taken from each pause. Default: 0.1. */
+  backoffJitter?: number;
+}
+
+// Calls that may run twice with the same result (Go clientv3's retry.go marks the same set).
+// A retried LeaseGrant can at worst leave an unused lease behind that expires by its TTL.
+const repeatable = new Set([
+  "etcdserverpb.KV/Range",
+  "etcdserverpb.Lease/LeaseGrant",
+  "etcdserverpb.Lease/LeaseRevoke",
+  "etcdserverpb.Lease/LeaseTimeToLive",
+  "etcdserverpb.Lease/LeaseLeases",
+  "etcdserverpb.Cluster/MemberList",
+  "etcdserverpb.Maintenance/Alarm",
+  "etcdserverpb.Maintenance/Status",
+  "etcdserverpb.Maintenance/Hash",
+  "etcdserverpb.Maintenance/HashKV",
+  "etcdserverpb.Maintenance/MoveLeader",
+  "etcdserverpb.Auth/Authenticate",
+  "etcdserverpb.Auth/AuthStatus",
+  "etcdserverpb.Auth/UserGet",
+  "etcdserverpb.Auth/UserList",
+  "etcdserverpb.Auth/RoleGet",
+  "etcdserverpb.Auth/RoleList",
+]);
+
+/** True when the call `service/method` may run twice without harm. */
+export function isRepeatable(service: string, method: string): boolean {
+  return repeatable.has(`${service}/${method}`);
+}
+
+// etcd answers these before it proposes anything, so nothing was applied.
+const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped"]);
+
+/**
+ * Whether a failed attempt may be tried again, per Go clientv3's rules: repeatable calls on
+ * Unavailable; writes only when the request provably was not applied.
+ */
+export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
+  if (neverSentAttempt) return true;
+  if (repeatableCall) return error.code === Code.Unavailable;
+  return refusedBeforeApply.has(error.reason);
+}
+
+/** Whether a failed write leaves its outcome unknown: it may or may not have been applied. */
+export function isIndeterminate(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
+  if (repeatableCall || neverSentAttempt) return false;
+  if (error.etcdMessage !== undefined) {
+    // etcd spoke: only its timeouts and leader changes leave the proposal in flight.
+    return error.code === Code.Unavailable && !refusedBeforeApply.has(error.reason);
+  }
+  return (
+    error.code === Code.Unavailable ||
+    error.code === Code.DeadlineExceeded ||
+    error.code === Code.Canceled ||
+    error.code === Code.Internal ||
+    error.code === Code.Unknown ||
+    error.reason === "message_too_large"
+  );
+}
