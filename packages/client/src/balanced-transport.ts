@@ -1,5 +1,9 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import type { UniversalClientFn, UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
+import type {
+  UniversalClientFn,
+  UniversalClientRequest,
+  UniversalClientResponse,
+} from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
@@ -27,6 +31,8 @@ export interface Attempt {
   endpoint: string | undefined;
   /** True while nothing can have reached a server. */
   neverSent: boolean;
+  /** True when trying again cannot help (oversize request, TLS or protocol failure). */
+  permanent: boolean;
 }
 
 // The request's Headers object flows unchanged from the interceptors to the HTTP client,
@@ -35,7 +41,7 @@ const attempts = new WeakMap<Headers, Attempt>();
 
 /** Starts a fresh attempt record for a request header; see {@link Attempt}. */
 export function beginAttempt(header: Headers): Attempt {
-  const attempt: Attempt = { endpoint: undefined, neverSent: true };
+  const attempt: Attempt = { endpoint: undefined, neverSent: true, permanent: false };
   attempts.set(header, attempt);
   return attempt;
 }
@@ -76,12 +82,13 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       await pool.connect(entry, req.signal);
     } catch (error) {
       if (pool.isTransientDialError(error)) pool.reportFailure(entry, error);
+      else if (attempt) attempt.permanent = true;
       throw error;
     }
     if (attempt) attempt.neverSent = false;
     const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
     try {
-      const res = await entry.client({ ...req, url, body });
+      const res = await entry.client(body === undefined ? { ...req, url } : { ...req, url, body });
       return { ...res, body: watchBody(res.body, pool, entry) };
     } catch (error) {
       if (attempt && isRefusedStream(error)) attempt.neverSent = true;
@@ -93,7 +100,13 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   const unaryClient: UniversalClientFn = async (req) => {
     // Serialising here runs the writeMaxBytes check before any connection is used.
     const chunks: Uint8Array[] = [];
-    if (req.body !== undefined) for await (const chunk of req.body) chunks.push(chunk);
+    try {
+      if (req.body !== undefined) for await (const chunk of req.body) chunks.push(chunk);
+    } catch (error) {
+      const attempt = attempts.get(req.header);
+      if (attempt) attempt.permanent = true;
+      throw error;
+    }
     return dispatch(req, oneShot(chunks));
   };
   const streamClient: UniversalClientFn = (req) => dispatch(req, req.body);
@@ -135,8 +148,12 @@ function watchBody(
             throw error;
           }
         },
-        return: it.return ? (value?: unknown) => (it.return as (v?: unknown) => Promise<IteratorResult<Uint8Array>>)(value) : undefined,
-        throw: it.throw ? (e?: unknown) => (it.throw as (e?: unknown) => Promise<IteratorResult<Uint8Array>>)(e) : undefined,
+        return: it.return
+          ? (value?: unknown) => (it.return as (v?: unknown) => Promise<IteratorResult<Uint8Array>>)(value)
+          : undefined,
+        throw: it.throw
+          ? (e?: unknown) => (it.throw as (e?: unknown) => Promise<IteratorResult<Uint8Array>>)(e)
+          : undefined,
       } as AsyncIterator<Uint8Array>;
     },
   };
@@ -144,13 +161,16 @@ function watchBody(
 
 function isConnectionFailure(error: unknown): boolean {
   const ce = ConnectError.from(error);
-  return ce.code === Code.Unavailable || ce.code === Code.Internal || /GOAWAY|PING timed out/i.test(ce.rawMessage);
+  return (
+    ce.code === Code.Unavailable || ce.code === Code.Internal || /GOAWAY|PING timed out/i.test(ce.rawMessage)
+  );
 }
 
 // HTTP/2 REFUSED_STREAM means the server did not process the stream at all.
 function isRefusedStream(error: unknown): boolean {
   for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" && /REFUSED_STREAM/.test(String(e))) return true;
+    if ((e as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" && /REFUSED_STREAM/.test(String(e)))
+      return true;
   }
   return false;
 }

@@ -1,5 +1,5 @@
-import type { Interceptor } from "@connectrpc/connect";
 import { isIP } from "node:net";
+import type { Interceptor } from "@connectrpc/connect";
 import { invalidArgument } from "./errors.js";
 import type { RetryOptions } from "./retry-policy.js";
 
@@ -134,10 +134,14 @@ export function parseEndpoint(endpoint: string): Endpoint {
     throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: scheme must be http or https`);
   }
   if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "")) {
-    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`);
+    throw invalidArgument(
+      `invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`,
+    );
   }
   if (url.search !== "" || url.hash !== "" || url.hostname === "") {
-    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`);
+    throw invalidArgument(
+      `invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`,
+    );
   }
   const tls = url.protocol === "https:";
   const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
@@ -155,7 +159,9 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
   if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
     throw invalidArgument("endpoints must list at least one etcd client URL, e.g. http://127.0.0.1:2379");
   }
-  const endpoints = [...new Map(options.endpoints.map((e) => parseEndpoint(e)).map((e) => [e.url, e])).values()];
+  const endpoints = [
+    ...new Map(options.endpoints.map((e) => parseEndpoint(e)).map((e) => [e.url, e])).values(),
+  ];
   if (endpoints.some((e) => e.tls) && endpoints.some((e) => !e.tls)) {
     throw invalidArgument("endpoints mix http and https; use one scheme for all members");
   }

@@ -1,11 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
-import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
-import type { UniversalClientFn } from "@connectrpc/connect/protocol";
 import type { SecureClientSessionOptions } from "node:http2";
 import { isIP } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { UniversalClientFn } from "@connectrpc/connect/protocol";
+import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientTlsOptions, Endpoint } from "./client-options.js";
-import { EtcdError } from "./errors.js";
+import { clientClosedMessage } from "./errors.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -117,17 +117,13 @@ export class EndpointPool {
   async acquire(signal: AbortSignal | undefined, waitMs: number): Promise<PooledEndpoint> {
     const giveUpAt = Date.now() + waitMs;
     for (;;) {
-      if (this.closed) throw new EtcdError("client is closed", Code.Canceled, "closed");
+      if (this.closed) throw new ConnectError(clientClosedMessage, Code.Canceled);
       const now = Date.now();
       const picked = this.pickHealthy(now);
       if (picked !== undefined) return picked;
       const soonest = Math.min(...this.entries.map((e) => e.ejectedUntil));
       if (soonest > giveUpAt || this.entries.length === 0) {
-        throw new EtcdError(
-          `no etcd endpoint available (${this.urls.join(", ")} all failing)`,
-          Code.Unavailable,
-          "unavailable",
-        );
+        throw new ConnectError(`no etcd endpoint available (${this.urls.join(", ")} all failing)`, Code.Unavailable);
       }
       await sleep(Math.max(0, soonest - Date.now()), signal);
     }
@@ -159,7 +155,11 @@ export class EndpointPool {
     });
     const aborted = signal === undefined ? undefined : abortPromise(signal);
     try {
-      const result = await Promise.race([entry.manager.connect(), timeout, ...(aborted ? [aborted.promise] : [])]);
+      const result = await Promise.race([
+        entry.manager.connect(),
+        timeout,
+        ...(aborted ? [aborted.promise] : []),
+      ]);
       if (result === "timeout") {
         const error = new ConnectError(
           `could not connect to ${entry.endpoint.url} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
@@ -186,7 +186,8 @@ export class EndpointPool {
   reportFailure(entry: PooledEndpoint, error: unknown): void {
     entry.failures++;
     entry.ejectedUntil = Date.now() + exponentialBackoff(entry.failures - 1, ejectBaseMs, ejectCapMs);
-    if (this.options.balancer === "pinned") this.next = (this.entries.indexOf(entry) + 1) % this.entries.length;
+    if (this.options.balancer === "pinned")
+      this.next = (this.entries.indexOf(entry) + 1) % this.entries.length;
     this.options.logger?.warn?.("etcd endpoint ejected", {
       endpoint: entry.endpoint.url,
       failures: entry.failures,
@@ -210,7 +211,7 @@ export class EndpointPool {
 
 function describeDialError(url: string, cause: unknown): ConnectError {
   const code = nodeErrorCode(cause);
-  const detail = cause instanceof Error ? cause.message : String(cause);
+  const detail = cause instanceof ConnectError ? cause.rawMessage : cause instanceof Error ? cause.message : String(cause);
   if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR" || code === "HPE_INVALID_CONSTANT") {
     return new ConnectError(
       `${url} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
@@ -220,7 +221,13 @@ function describeDialError(url: string, cause: unknown): ConnectError {
       cause,
     );
   }
-  return new ConnectError(`cannot connect to ${url}: ${detail}`, Code.Unavailable, undefined, undefined, cause);
+  return new ConnectError(
+    `cannot connect to ${url}: ${detail}`,
+    Code.Unavailable,
+    undefined,
+    undefined,
+    cause,
+  );
 }
 
 function abortPromise(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {

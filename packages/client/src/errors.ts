@@ -136,7 +136,10 @@ export const etcdMessageReasons: ReadonlyMap<string, EtcdErrorReason> = new Map<
   ["etcdserver: request timed out", "timeout"],
   ["etcdserver: request timed out, possibly due to previous leader failure", "timeout_due_to_leader_fail"],
   ["etcdserver: request timed out, possibly due to connection lost", "timeout_due_to_connection_lost"],
-  ["etcdserver: request timed out, waiting for the applied index took too long", "timeout_wait_applied_index"],
+  [
+    "etcdserver: request timed out, waiting for the applied index took too long",
+    "timeout_wait_applied_index",
+  ],
   ["etcdserver: unhealthy cluster", "unhealthy_cluster"],
   ["etcdserver: corrupt cluster", "corrupt"],
   ["etcdserver: rpc not supported for learner", "not_supported_for_learner"],
@@ -157,6 +160,9 @@ const codeReasons: Partial<Record<Code, EtcdErrorReason>> = {
   [Code.PermissionDenied]: "permission_denied",
   [Code.Unauthenticated]: "invalid_auth_token",
 };
+
+/** Message of calls made after `client.close()`. */
+export const clientClosedMessage = "etcd-connect: client is closed";
 
 const brand = Symbol.for("@etcd-connect/client/EtcdError");
 
@@ -202,7 +208,7 @@ export class EtcdError extends Error {
   }
 
   /** Brand check that holds across duplicate package copies, unlike a plain prototype check. */
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === "object" && value !== null && brand in value;
   }
 
@@ -262,14 +268,24 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   }
   const ce = ConnectError.from(reason);
   const reasonFromMessage = etcdMessageReasons.get(ce.rawMessage);
-  const etcdReason: EtcdErrorReason =
-    reasonFromMessage ??
-    (ce.code === Code.ResourceExhausted && /message (larger|size)|max(imum)? .*bytes/i.test(ce.rawMessage)
-      ? "message_too_large"
-      : (codeReasons[ce.code] ?? "unknown"));
+  let message = ce.rawMessage;
+  let etcdReason: EtcdErrorReason;
+  if (reasonFromMessage !== undefined) {
+    etcdReason = reasonFromMessage;
+  } else if (ce.code === Code.ResourceExhausted && /configured (write|read)MaxBytes/.test(message)) {
+    // Connect's size limits, named as our options are.
+    etcdReason = "message_too_large";
+    message = message.replace("writeMaxBytes", "maxCallSendMsgSize").replace("readMaxBytes", "maxCallRecvMsgSize");
+  } else if (message === clientClosedMessage) {
+    etcdReason = "closed";
+  } else if (/is not an etcd gRPC server|unknown service etcdserverpb|unexpected content-type/i.test(message)) {
+    etcdReason = "not_etcd";
+  } else {
+    etcdReason = codeReasons[ce.code] ?? "unknown";
+  }
   const where = details.endpoint === undefined ? "" : ` (endpoint ${details.endpoint})`;
   const maybe = details.indeterminate ? "; the write may have been applied" : "";
-  return new EtcdError(`${ce.rawMessage}${where}${maybe}`, ce.code, etcdReason, {
+  return new EtcdError(`${message}${where}${maybe}`, ce.code, etcdReason, {
     ...details,
     ...(reasonFromMessage === undefined ? {} : { etcdMessage: ce.rawMessage }),
     cause: details.cause ?? reason,

@@ -35,9 +35,13 @@ export interface RangeSelector {
  * Resolves a key and selector into etcd's (key, range_end) pair.
  * An empty key is rejected unless a prefix or from-key range makes it mean "all keys".
  */
-export function keyRange(key: Bytes, selector: RangeSelector = {}): { key: Uint8Array; rangeEnd: Uint8Array } {
+export function keyRange(
+  key: Bytes,
+  selector: RangeSelector = {},
+): { key: Uint8Array; rangeEnd: Uint8Array } {
   const k = toBytes(key);
-  const chosen = (selector.prefix ? 1 : 0) + (selector.fromKey ? 1 : 0) + (selector.rangeEnd !== undefined ? 1 : 0);
+  const chosen =
+    (selector.prefix ? 1 : 0) + (selector.fromKey ? 1 : 0) + (selector.rangeEnd !== undefined ? 1 : 0);
   if (chosen > 1) throw invalidArgument("use only one of prefix, rangeEnd and fromKey");
   if (selector.prefix) {
     // An empty prefix means every key, as in Go's WithPrefix.
@@ -47,5 +51,8 @@ export function keyRange(key: Bytes, selector: RangeSelector = {}): { key: Uint8
     return { key: k.length === 0 ? fromKeyEnd : k, rangeEnd: fromKeyEnd };
   }
   if (k.length === 0) throw invalidArgument("key must not be empty");
-  return { key: k, rangeEnd: selector.rangeEnd === undefined ? new Uint8Array(0) : toBytes(selector.rangeEnd) };
+  return {
+    key: k,
+    rangeEnd: selector.rangeEnd === undefined ? new Uint8Array(0) : toBytes(selector.rangeEnd),
+  };
 }

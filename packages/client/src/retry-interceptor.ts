@@ -40,6 +40,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
         const giveUp =
           req.signal.aborted ||
           retries >= maxRetries ||
+          attempt.permanent ||
           !isRetryable(etcdError, repeatable, attempt.neverSent) ||
           (!hasDeadline && Date.now() - start > waitForEndpointMs);
         if (giveUp) {

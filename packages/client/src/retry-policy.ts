@@ -52,7 +52,11 @@ export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSent
 }
 
 /** Whether a failed write leaves its outcome unknown: it may or may not have been applied. */
-export function isIndeterminate(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
+export function isIndeterminate(
+  error: EtcdError,
+  repeatableCall: boolean,
+  neverSentAttempt: boolean,
+): boolean {
   if (repeatableCall || neverSentAttempt) return false;
   if (error.etcdMessage !== undefined) {
     // etcd spoke: only its timeouts and leader changes leave the proposal in flight.

@@ -1,0 +1,56 @@
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { toEtcdError } from "./errors.js";
+
+/** Options of {@link createAuthInterceptor}. */
+export interface AuthInterceptorOptions {
+  /** Fetches a fresh token, e.g. with etcd's Authenticate call. */
+  authenticate?: (signal: AbortSignal | undefined) => Promise<string>;
+  /** A fixed token to send when there is no `authenticate`. */
+  token?: string;
+}
+
+/**
+ * Sends etcd's `token` header. With `authenticate`, fetches the token lazily, and when etcd
+ * answers invalid_auth_token or auth_old_revision fetches a new one (one authentication in
+ * flight however many calls wait) and retries each unary call once.
+ */
+export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
+  let token: string | undefined = options.token;
+  let pending: Promise<string> | undefined;
+
+  function refresh(stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+    const authenticate = options.authenticate;
+    if (authenticate === undefined) return Promise.resolve(token ?? "");
+    // Another call already replaced the stale token: use that one.
+    if (token !== undefined && token !== stale) return Promise.resolve(token);
+    if (pending === undefined) {
+      pending = authenticate(signal).then(
+        (fresh) => {
+          token = fresh;
+          pending = undefined;
+          return fresh;
+        },
+        (error: unknown) => {
+          pending = undefined;
+          throw error;
+        },
+      );
+    }
+    return pending;
+  }
+
+  return (next) => async (req) => {
+    if (req.service.typeName === "etcdserverpb.Auth" && req.method.name === "Authenticate") return next(req);
+    const used = token ?? (await refresh(undefined, req.signal));
+    req.header.set("token", used);
+    if (req.stream || options.authenticate === undefined) return next(req);
+    try {
+      return await next(req);
+    } catch (error) {
+      const reason = toEtcdError(error).reason;
+      if (reason !== "invalid_auth_token" && reason !== "auth_old_revision") throw ConnectError.from(error);
+      req.header.set("token", await refresh(used, req.signal));
+      return next(req);
+    }
+  };
+}

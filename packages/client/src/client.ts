@@ -1,0 +1,145 @@
+import { create } from "@bufbuild/protobuf";
+import { createClient as createConnectClient, type Client as ConnectClient } from "@connectrpc/connect";
+import {
+  Auth,
+  AuthenticateRequestSchema,
+  Cluster,
+  KV as KVService,
+  Lease,
+  Maintenance,
+  type RangeResponse,
+  Watch,
+} from "@etcd-connect/api/etcdserverpb";
+import { createAuthInterceptor } from "./auth-interceptor.js";
+import { createBalancedTransport } from "./balanced-transport.js";
+import type { Bytes } from "./bytes.js";
+import type { CallOptions } from "./call-options.js";
+import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
+import { EndpointPool } from "./endpoint-pool.js";
+import { invalidArgument, toEtcdError } from "./errors.js";
+import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv.js";
+import type { GetOptions } from "./op.js";
+import { createRetryInterceptor } from "./retry-interceptor.js";
+
+/** The generated Connect clients, on the client's transport and interceptors. */
+export interface RpcClients {
+  kv: ConnectClient<typeof KVService>;
+  watch: ConnectClient<typeof Watch>;
+  lease: ConnectClient<typeof Lease>;
+  cluster: ConnectClient<typeof Cluster>;
+  maintenance: ConnectClient<typeof Maintenance>;
+  auth: ConnectClient<typeof Auth>;
+}
+
+/**
+ * An etcd client: the {@link KV} API plus read helpers, the raw RPC clients and the
+ * endpoint list. Close it with `close()` or `await using`.
+ */
+export interface Client extends KV, AsyncDisposable {
+  /** Generated Connect clients for anything the facades don't cover. */
+  readonly rpc: RpcClients;
+  /** The endpoint URLs in use. */
+  readonly endpoints: string[];
+  /** Replaces the endpoints; connections to endpoints that stay are kept. */
+  setEndpoints(endpoints: string[]): void;
+  /** A key's value as UTF-8 text, or undefined when it does not exist. */
+  getText(key: Bytes, options?: GetOptions & CallOptions): Promise<string | undefined>;
+  /** A key's value parsed as JSON, or undefined when it does not exist. */
+  getJson<T = unknown>(key: Bytes, options?: GetOptions & CallOptions): Promise<T | undefined>;
+  /** Whether a key exists. */
+  exists(key: Bytes, options?: CallOptions): Promise<boolean>;
+  /** Every key under a prefix, page by page, all at one revision. */
+  getAll(prefix: Bytes, options?: GetAllOptions): AsyncGenerator<RangeResponse>;
+  /** Closes every connection and stream; later calls fail with reason `closed`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a client for an etcd cluster. Connections open lazily, on the first call.
+ *
+ * @example
+ * const client = createClient({ endpoints: ["http://127.0.0.1:2379"] });
+ * await client.put("greeting", "hello");
+ * console.log(await client.getText("greeting"));
+ * await client.close();
+ */
+export function createClient(options: ClientOptions): Client {
+  const resolved = validateClientOptions(options);
+  const pool = new EndpointPool(resolved);
+  const waitForEndpointMs = resolved.dialTimeoutMs;
+  const retry =
+    resolved.retry === false
+      ? undefined
+      : createRetryInterceptor({
+          ...resolved.retry,
+          endpointCount: () => pool.urls.length,
+          waitForEndpointMs,
+        });
+  const transportOptions = {
+    pool,
+    writeMaxBytes: resolved.maxCallSendMsgSize,
+    readMaxBytes: resolved.maxCallRecvMsgSize,
+    requestTimeoutMs: resolved.requestTimeoutMs,
+    requireLeader: resolved.requireLeader,
+    waitForEndpointMs,
+  };
+  const { username, password } = resolved;
+  // Authenticate goes through retry but not through auth itself.
+  const authless = createBalancedTransport({ ...transportOptions, interceptors: retry ? [retry] : [] });
+  const authClient = createConnectClient(Auth, authless);
+  const auth =
+    username !== undefined && password !== undefined
+      ? createAuthInterceptor({
+          authenticate: async (signal) => {
+            try {
+              const res = await authClient.authenticate(
+                create(AuthenticateRequestSchema, { name: username, password }),
+                signal === undefined ? {} : { signal },
+              );
+              return res.token;
+            } catch (error) {
+              throw toEtcdError(error);
+            }
+          },
+        })
+      : resolved.token !== undefined
+        ? createAuthInterceptor({ token: resolved.token })
+        : undefined;
+  // Order, outermost first: user interceptors see one call; retry repeats attempts; auth
+  // puts a (fresh) token on every attempt.
+  const interceptors = [...resolved.interceptors, ...(retry ? [retry] : []), ...(auth ? [auth] : [])];
+  const transport = createBalancedTransport({ ...transportOptions, interceptors });
+  const rpc: RpcClients = {
+    kv: createConnectClient(KVService, transport),
+    watch: createConnectClient(Watch, transport),
+    lease: createConnectClient(Lease, transport),
+    cluster: createConnectClient(Cluster, transport),
+    maintenance: createConnectClient(Maintenance, transport),
+    auth: createConnectClient(Auth, transport),
+  };
+  const kv = createKV(rpc.kv);
+  let closed: Promise<void> | undefined;
+  const client: Client = {
+    ...kv,
+    rpc,
+    get endpoints() {
+      return pool.urls;
+    },
+    setEndpoints(endpoints) {
+      if (endpoints.length === 0) throw invalidArgument("setEndpoints needs at least one endpoint");
+      pool.setEndpoints(endpoints.map((e) => parseEndpoint(e)));
+    },
+    getText: (key, opts) => getText(kv, key, opts),
+    getJson: (key, opts) => getJson(kv, key, opts),
+    exists: (key, opts) => exists(kv, key, opts),
+    getAll: (prefix, opts) => getAll(kv, prefix, opts),
+    close() {
+      closed ??= Promise.resolve().then(() => pool.close());
+      return closed;
+    },
+    [Symbol.asyncDispose]() {
+      return client.close();
+    },
+  };
+  return client;
+}

@@ -1,0 +1,38 @@
+export type { AuthInterceptorOptions } from "./auth-interceptor.js";
+export { createAuthInterceptor } from "./auth-interceptor.js";
+export type { Bytes } from "./bytes.js";
+export { bytesToJson, bytesToText, toBytes } from "./bytes.js";
+export type { CallOptions } from "./call-options.js";
+export type { Client, RpcClients } from "./client.js";
+export { createClient } from "./client.js";
+export type { ClientLogger, ClientOptions, ClientTlsOptions, Endpoint, ResolvedClientOptions } from "./client-options.js";
+export { parseEndpoint, validateClientOptions } from "./client-options.js";
+export type { CompareOperator } from "./compare.js";
+export { compare } from "./compare.js";
+export type { EtcdErrorDetails, EtcdErrorReason } from "./errors.js";
+export { EtcdError, etcdMessageReasons, toEtcdError } from "./errors.js";
+export type { Int64Like } from "./int64.js";
+export type { RangeSelector } from "./key-range.js";
+export { fromKeyEnd, keyRange, prefixEnd } from "./key-range.js";
+export type { GetAllOptions, KV } from "./kv.js";
+export { exists, firstValue, getAll, getJson, getText } from "./kv.js";
+export type { DeleteOptions, GetOptions, PutOptions } from "./op.js";
+export { maxTxnOps, opDelete, opGet, opPut, opTxn } from "./op.js";
+export type { RetryInterceptorOptions } from "./retry-interceptor.js";
+export { createRetryInterceptor } from "./retry-interceptor.js";
+export type { RetryOptions } from "./retry-policy.js";
+export { isRepeatable } from "./retry-policy.js";
+export { Txn } from "./txn.js";
+// The generated messages the facades take and return, so users never import from gen/.
+export type {
+  Compare,
+  CompactionResponse,
+  DeleteRangeResponse,
+  PutResponse,
+  RangeResponse,
+  RequestOp,
+  ResponseHeader,
+  ResponseOp,
+  TxnResponse,
+} from "@etcd-connect/api/etcdserverpb";
+export type { KeyValue } from "@etcd-connect/api/mvccpb";

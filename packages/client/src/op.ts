@@ -1,0 +1,157 @@
+import { create } from "@bufbuild/protobuf";
+import {
+  type Compare,
+  type DeleteRangeRequest,
+  DeleteRangeRequestSchema,
+  type PutRequest,
+  PutRequestSchema,
+  type RangeRequest,
+  RangeRequest_SortOrder,
+  RangeRequest_SortTarget,
+  RangeRequestSchema,
+  type RequestOp,
+  RequestOpSchema,
+  type TxnRequest,
+  TxnRequestSchema,
+} from "@etcd-connect/api/etcdserverpb";
+import { type Bytes, toBytes } from "./bytes.js";
+import { invalidArgument } from "./errors.js";
+import { type Int64Like, toInt64 } from "./int64.js";
+import { keyRange, type RangeSelector } from "./key-range.js";
+
+/** Read options: which keys, at which revision, and what to return. */
+export interface GetOptions extends RangeSelector {
+  /** Most keys to return; 0 is no limit. Default: 0. */
+  limit?: Int64Like;
+  /** Read at this revision; 0 is the latest. Default: 0. */
+  revision?: Int64Like;
+  /** Default: "none" (key order). */
+  sortOrder?: "none" | "ascend" | "descend";
+  /** Default: "key". */
+  sortTarget?: "key" | "version" | "create" | "mod" | "value";
+  /** Answer from the member's local state without a quorum read (may be stale). Default: false. */
+  serializable?: boolean;
+  /** Return keys without values. Default: false. */
+  keysOnly?: boolean;
+  /** Return only the count. Default: false. */
+  countOnly?: boolean;
+  /** Filters on the keys' modification and creation revisions; 0 is no filter. */
+  minModRevision?: Int64Like;
+  maxModRevision?: Int64Like;
+  minCreateRevision?: Int64Like;
+  maxCreateRevision?: Int64Like;
+}
+
+/** Write options of a put. */
+export interface PutOptions {
+  /** Attach the key to this lease; 0 is none. Default: 0. */
+  lease?: Int64Like;
+  /** Return the previous key-value in the response. Default: false. */
+  prevKv?: boolean;
+  /** Keep the current value (update only the lease). Default: false. */
+  ignoreValue?: boolean;
+  /** Keep the current lease (update only the value). Default: false. */
+  ignoreLease?: boolean;
+}
+
+/** Which keys a delete removes. */
+export interface DeleteOptions extends RangeSelector {
+  /** Return the deleted key-values. Default: false. */
+  prevKv?: boolean;
+}
+
+const sortOrders = {
+  none: RangeRequest_SortOrder.NONE,
+  ascend: RangeRequest_SortOrder.ASCEND,
+  descend: RangeRequest_SortOrder.DESCEND,
+} as const;
+const sortTargets = {
+  key: RangeRequest_SortTarget.KEY,
+  version: RangeRequest_SortTarget.VERSION,
+  create: RangeRequest_SortTarget.CREATE,
+  mod: RangeRequest_SortTarget.MOD,
+  value: RangeRequest_SortTarget.VALUE,
+} as const;
+
+function optionalInt64(name: string, value: Int64Like | undefined): bigint {
+  return value === undefined ? 0n : toInt64(name, value);
+}
+
+/** Builds and validates a RangeRequest. */
+export function rangeRequest(key: Bytes, options: GetOptions = {}): RangeRequest {
+  const sortOrder = sortOrders[options.sortOrder ?? "none"];
+  const sortTarget = sortTargets[options.sortTarget ?? "key"];
+  if (sortOrder === undefined) throw invalidArgument(`unknown sortOrder ${String(options.sortOrder)}`);
+  if (sortTarget === undefined) throw invalidArgument(`unknown sortTarget ${String(options.sortTarget)}`);
+  return create(RangeRequestSchema, {
+    ...keyRange(key, options),
+    limit: optionalInt64("limit", options.limit),
+    revision: optionalInt64("revision", options.revision),
+    sortOrder,
+    sortTarget,
+    serializable: options.serializable ?? false,
+    keysOnly: options.keysOnly ?? false,
+    countOnly: options.countOnly ?? false,
+    minModRevision: optionalInt64("minModRevision", options.minModRevision),
+    maxModRevision: optionalInt64("maxModRevision", options.maxModRevision),
+    minCreateRevision: optionalInt64("minCreateRevision", options.minCreateRevision),
+    maxCreateRevision: optionalInt64("maxCreateRevision", options.maxCreateRevision),
+  });
+}
+
+/** Builds and validates a PutRequest. */
+export function putRequest(key: Bytes, value: Bytes, options: PutOptions = {}): PutRequest {
+  const k = toBytes(key);
+  if (k.length === 0) throw invalidArgument("key must not be empty");
+  if (value === undefined || value === null) throw invalidArgument("value must be a string or Uint8Array");
+  return create(PutRequestSchema, {
+    key: k,
+    value: toBytes(value),
+    lease: optionalInt64("lease", options.lease),
+    prevKv: options.prevKv ?? false,
+    ignoreValue: options.ignoreValue ?? false,
+    ignoreLease: options.ignoreLease ?? false,
+  });
+}
+
+/** Builds and validates a DeleteRangeRequest. */
+export function deleteRequest(key: Bytes, options: DeleteOptions = {}): DeleteRangeRequest {
+  return create(DeleteRangeRequestSchema, { ...keyRange(key, options), prevKv: options.prevKv ?? false });
+}
+
+/** etcd's default `--max-txn-ops`. */
+export const maxTxnOps = 128;
+
+/** Builds and validates a TxnRequest. */
+export function txnRequest(compare: Compare[], success: RequestOp[], failure: RequestOp[]): TxnRequest {
+  for (const [name, list] of [
+    ["compares", compare],
+    ["then ops", success],
+    ["else ops", failure],
+  ] as const) {
+    if (list.length > maxTxnOps) {
+      throw invalidArgument(`txn has ${list.length} ${name}; etcd allows at most ${maxTxnOps} (--max-txn-ops)`);
+    }
+  }
+  return create(TxnRequestSchema, { compare, success, failure });
+}
+
+/** A get inside a txn. */
+export function opGet(key: Bytes, options?: GetOptions): RequestOp {
+  return create(RequestOpSchema, { request: { case: "requestRange", value: rangeRequest(key, options) } });
+}
+
+/** A put inside a txn. */
+export function opPut(key: Bytes, value: Bytes, options?: PutOptions): RequestOp {
+  return create(RequestOpSchema, { request: { case: "requestPut", value: putRequest(key, value, options) } });
+}
+
+/** A delete inside a txn. */
+export function opDelete(key: Bytes, options?: DeleteOptions): RequestOp {
+  return create(RequestOpSchema, { request: { case: "requestDeleteRange", value: deleteRequest(key, options) } });
+}
+
+/** A nested txn inside a txn (etcd 3.3+). */
+export function opTxn(compare: Compare[], success: RequestOp[], failure: RequestOp[] = []): RequestOp {
+  return create(RequestOpSchema, { request: { case: "requestTxn", value: txnRequest(compare, success, failure) } });
+}
