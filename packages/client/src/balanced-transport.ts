@@ -76,7 +76,14 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   ): Promise<UniversalClientResponse> {
     const attempt = attempts.get(req.header);
     if (options.requireLeader) req.header.set("hasleader", "true");
-    const entry = await pool.acquire(req.signal, options.waitForEndpointMs);
+    let entry: PooledEndpoint;
+    try {
+      entry = await pool.acquire(req.signal, options.waitForEndpointMs);
+    } catch (error) {
+      // Closed, or no endpoint came back within the wait: another attempt cannot do better.
+      if (attempt) attempt.permanent = true;
+      throw error;
+    }
     if (attempt) attempt.endpoint = entry.endpoint.url;
     try {
       await pool.connect(entry, req.signal);
@@ -89,6 +96,18 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
     try {
       const res = await entry.client(body === undefined ? { ...req, url } : { ...req, url, body });
+      const contentType = res.header.get("content-type") ?? "";
+      if (
+        (res.status !== 200 && !gatewayStatuses.has(res.status)) ||
+        !contentType.startsWith("application/grpc")
+      ) {
+        if (attempt) attempt.permanent = true;
+        void drain(res.body);
+        throw new ConnectError(
+          `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${res.status}, content-type ${contentType || "none"})`,
+          Code.Unavailable,
+        );
+      }
       return { ...res, body: watchBody(res.body, pool, entry) };
     } catch (error) {
       if (attempt && isRefusedStream(error)) attempt.neverSent = true;
@@ -122,6 +141,17 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       return stream.stream(method, signal, clampTimeout(timeoutMs), header, input, contextValues);
     },
   };
+}
+
+// A proxy in front of etcd may answer these while a member is away: Connect maps them to retryable codes.
+const gatewayStatuses = new Set([502, 503, 504]);
+
+async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    for await (const _ of body);
+  } catch {
+    // The answer was already judged; its tail does not matter.
+  }
 }
 
 async function* oneShot(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { createClient as createConnectClient, type Client as ConnectClient } from "@connectrpc/connect";
+import { type Client as ConnectClient, createClient as createConnectClient } from "@connectrpc/connect";
 import {
   Auth,
   AuthenticateRequestSchema,

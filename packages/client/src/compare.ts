@@ -1,5 +1,10 @@
 import { create } from "@bufbuild/protobuf";
-import { type Compare, Compare_CompareResult, Compare_CompareTarget, CompareSchema } from "@etcd-connect/api/etcdserverpb";
+import {
+  type Compare,
+  Compare_CompareResult,
+  Compare_CompareTarget,
+  CompareSchema,
+} from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, toBytes } from "./bytes.js";
 import { invalidArgument } from "./errors.js";
 import { type Int64Like, toInt64 } from "./int64.js";
@@ -23,7 +28,8 @@ function build(
   targetUnion: Compare["targetUnion"],
 ): Compare {
   const result = results[operator];
-  if (result === undefined) throw invalidArgument(`compare operator must be =, !=, < or >, got ${String(operator)}`);
+  if (result === undefined)
+    throw invalidArgument(`compare operator must be =, !=, < or >, got ${String(operator)}`);
   return create(CompareSchema, { ...keyRange(key, range), result, target, targetUnion });
 }
 

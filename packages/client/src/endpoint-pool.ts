@@ -2,10 +2,11 @@ import type { SecureClientSessionOptions } from "node:http2";
 import { isIP } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalClientFn } from "@connectrpc/connect/protocol";
-import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
+import { createNodeHttpClient } from "@connectrpc/connect-node";
 import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
+import { Http2Connection } from "./http2-connection.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -22,7 +23,7 @@ export interface EndpointPoolOptions {
 /** One member's connection and health. */
 export interface PooledEndpoint {
   readonly endpoint: Endpoint;
-  readonly manager: Http2SessionManager;
+  readonly connection: Http2Connection;
   readonly client: UniversalClientFn;
   /** Consecutive failures; 0 when healthy. */
   failures: number;
@@ -55,8 +56,8 @@ function nodeErrorCode(error: unknown): string | undefined {
 }
 
 /**
- * The members a client talks to: one lazily opened HTTP/2 connection each (connect-node's
- * session manager, which pings and handles GOAWAY), with ejection and backoff on failure.
+ * The members a client talks to: one lazily opened HTTP/2 connection each (see
+ * {@link Http2Connection}), with ejection and backoff on failure.
  */
 export class EndpointPool {
   private entries: PooledEndpoint[] = [];
@@ -79,7 +80,7 @@ export class EndpointPool {
     const old = new Map(this.entries.map((e) => [e.endpoint.url, e]));
     this.entries = endpoints.map((endpoint) => old.get(endpoint.url) ?? this.open(endpoint));
     for (const [url, entry] of old) {
-      if (!this.entries.some((e) => e.endpoint.url === url)) entry.manager.abort();
+      if (!this.entries.some((e) => e.endpoint.url === url)) entry.connection.close();
     }
     this.next = 0;
   }
@@ -96,17 +97,17 @@ export class EndpointPool {
     // Node warns on (and TLS forbids) SNI with an IP address: only name hosts get one.
     const servername = tls?.servername ?? (isIP(endpoint.host) === 0 ? endpoint.host : undefined);
     if (endpoint.tls && servername !== undefined) nodeOptions.servername = servername;
-    const manager = new Http2SessionManager(
-      endpoint.url,
-      {
-        pingIntervalMs: this.options.keepAliveTimeMs,
-        pingTimeoutMs: this.options.keepAliveTimeoutMs,
-        pingIdleConnection: this.options.permitWithoutStream,
-      },
+    const connection = new Http2Connection(endpoint.url, {
       nodeOptions,
-    );
-    const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => manager });
-    return { endpoint, manager, client, failures: 0, ejectedUntil: 0 };
+      dialTimeoutMs: this.options.dialTimeoutMs,
+      keepAliveTimeMs: this.options.keepAliveTimeMs,
+      keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,
+      permitWithoutStream: this.options.permitWithoutStream,
+      onDead: (error) => this.reportFailure(entry, error),
+    });
+    const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => connection });
+    const entry: PooledEndpoint = { endpoint, connection, client, failures: 0, ejectedUntil: 0 };
+    return entry;
   }
 
   /**
@@ -123,7 +124,10 @@ export class EndpointPool {
       if (picked !== undefined) return picked;
       const soonest = Math.min(...this.entries.map((e) => e.ejectedUntil));
       if (soonest > giveUpAt || this.entries.length === 0) {
-        throw new ConnectError(`no etcd endpoint available (${this.urls.join(", ")} all failing)`, Code.Unavailable);
+        throw new ConnectError(
+          `no etcd endpoint available (${this.urls.join(", ")} all failing)`,
+          Code.Unavailable,
+        );
       }
       await sleep(Math.max(0, soonest - Date.now()), signal);
     }
@@ -143,41 +147,27 @@ export class EndpointPool {
   }
 
   /**
-   * Opens the connection if needed, within `dialTimeoutMs`.
-   * @throws ConnectError, marked as never sent by the caller.
+   * Opens the connection if needed, within `dialTimeoutMs`, or until the signal aborts.
+   * @throws ConnectError; nothing was sent.
    */
   async connect(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
-    const state = entry.manager.state();
-    if (state === "open" || state === "idle") return;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), this.options.dialTimeoutMs);
-    });
-    const aborted = signal === undefined ? undefined : abortPromise(signal);
+    if (entry.connection.ready) return;
+    if (signal === undefined) {
+      await entry.connection.connect();
+      return;
+    }
+    const aborted = abortPromise(signal);
     try {
-      const result = await Promise.race([
-        entry.manager.connect(),
-        timeout,
-        ...(aborted ? [aborted.promise] : []),
-      ]);
-      if (result === "timeout") {
-        const error = new ConnectError(
-          `could not connect to ${entry.endpoint.url} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
-          Code.Unavailable,
-        );
-        entry.manager.abort(error);
-        throw error;
-      }
-      if (result === "error") throw describeDialError(entry.endpoint.url, entry.manager.error());
+      await Promise.race([entry.connection.connect(), aborted.promise]);
     } finally {
-      clearTimeout(timer);
-      aborted?.dispose();
+      aborted.dispose();
     }
   }
 
   /** Whether a dial error may pass with time (refused, reset) rather than being a setup fault (TLS, protocol). */
   isTransientDialError(error: unknown): boolean {
     if (error instanceof ConnectError && /within dialTimeoutMs/.test(error.rawMessage)) return true;
+    if (error instanceof ConnectError && /is not an etcd gRPC server/.test(error.rawMessage)) return false;
     const code = nodeErrorCode(error);
     return code === undefined || transientDialCodes.has(code);
   }
@@ -205,29 +195,8 @@ export class EndpointPool {
   /** Closes every connection; later calls fail with reason `closed`. */
   close(): void {
     this.closed = true;
-    for (const entry of this.entries) entry.manager.abort();
+    for (const entry of this.entries) entry.connection.close();
   }
-}
-
-function describeDialError(url: string, cause: unknown): ConnectError {
-  const code = nodeErrorCode(cause);
-  const detail = cause instanceof ConnectError ? cause.rawMessage : cause instanceof Error ? cause.message : String(cause);
-  if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR" || code === "HPE_INVALID_CONSTANT") {
-    return new ConnectError(
-      `${url} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      cause,
-    );
-  }
-  return new ConnectError(
-    `cannot connect to ${url}: ${detail}`,
-    Code.Unavailable,
-    undefined,
-    undefined,
-    cause,
-  );
 }
 
 function abortPromise(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {

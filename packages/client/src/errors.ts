@@ -275,10 +275,14 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   } else if (ce.code === Code.ResourceExhausted && /configured (write|read)MaxBytes/.test(message)) {
     // Connect's size limits, named as our options are.
     etcdReason = "message_too_large";
-    message = message.replace("writeMaxBytes", "maxCallSendMsgSize").replace("readMaxBytes", "maxCallRecvMsgSize");
+    message = message
+      .replace("writeMaxBytes", "maxCallSendMsgSize")
+      .replace("readMaxBytes", "maxCallRecvMsgSize");
   } else if (message === clientClosedMessage) {
     etcdReason = "closed";
-  } else if (/is not an etcd gRPC server|unknown service etcdserverpb|unexpected content-type/i.test(message)) {
+  } else if (
+    /is not an etcd gRPC server|unknown service etcdserverpb|unexpected content-type/i.test(message)
+  ) {
     etcdReason = "not_etcd";
   } else {
     etcdReason = codeReasons[ce.code] ?? "unknown";

@@ -1,3 +1,16 @@
+// The generated messages the facades take and return, so users never import from gen/.
+export type {
+  CompactionResponse,
+  Compare,
+  DeleteRangeResponse,
+  PutResponse,
+  RangeResponse,
+  RequestOp,
+  ResponseHeader,
+  ResponseOp,
+  TxnResponse,
+} from "@etcd-connect/api/etcdserverpb";
+export type { KeyValue } from "@etcd-connect/api/mvccpb";
 export type { AuthInterceptorOptions } from "./auth-interceptor.js";
 export { createAuthInterceptor } from "./auth-interceptor.js";
 export type { Bytes } from "./bytes.js";
@@ -5,7 +18,13 @@ export { bytesToJson, bytesToText, toBytes } from "./bytes.js";
 export type { CallOptions } from "./call-options.js";
 export type { Client, RpcClients } from "./client.js";
 export { createClient } from "./client.js";
-export type { ClientLogger, ClientOptions, ClientTlsOptions, Endpoint, ResolvedClientOptions } from "./client-options.js";
+export type {
+  ClientLogger,
+  ClientOptions,
+  ClientTlsOptions,
+  Endpoint,
+  ResolvedClientOptions,
+} from "./client-options.js";
 export { parseEndpoint, validateClientOptions } from "./client-options.js";
 export type { CompareOperator } from "./compare.js";
 export { compare } from "./compare.js";
@@ -23,16 +42,3 @@ export { createRetryInterceptor } from "./retry-interceptor.js";
 export type { RetryOptions } from "./retry-policy.js";
 export { isRepeatable } from "./retry-policy.js";
 export { Txn } from "./txn.js";
-// The generated messages the facades take and return, so users never import from gen/.
-export type {
-  Compare,
-  CompactionResponse,
-  DeleteRangeResponse,
-  PutResponse,
-  RangeResponse,
-  RequestOp,
-  ResponseHeader,
-  ResponseOp,
-  TxnResponse,
-} from "@etcd-connect/api/etcdserverpb";
-export type { KeyValue } from "@etcd-connect/api/mvccpb";

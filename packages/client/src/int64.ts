@@ -6,7 +6,8 @@ export type Int64Like = number | bigint;
 /** Checks and converts an int64 input: an integer (number or bigint) of at least `min`. */
 export function toInt64(name: string, value: Int64Like, min = 0n): bigint {
   if (typeof value === "bigint") {
-    if (value < min || value > 0x7fff_ffff_ffff_ffffn) throw invalidArgument(`${name} must be >= ${min}, got ${value}`);
+    if (value < min || value > 0x7fff_ffff_ffff_ffffn)
+      throw invalidArgument(`${name} must be >= ${min}, got ${value}`);
     return value;
   }
   if (typeof value !== "number" || !Number.isSafeInteger(value)) {

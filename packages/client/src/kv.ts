@@ -1,14 +1,14 @@
+import { create } from "@bufbuild/protobuf";
 import type { Client as ConnectClient } from "@connectrpc/connect";
 import {
-  type CompactionResponse,
   CompactionRequestSchema,
+  type CompactionResponse,
   type DeleteRangeResponse,
   type KV as KVService,
   type PutResponse,
   type RangeResponse,
   type TxnResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import { create } from "@bufbuild/protobuf";
 import { type Bytes, bytesToJson, bytesToText } from "./bytes.js";
 import type { CallOptions } from "./call-options.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
@@ -89,7 +89,11 @@ export function firstValue(res: RangeResponse): Uint8Array | undefined {
 }
 
 /** Reads one key's value as UTF-8 text; undefined when the key does not exist. */
-export async function getText(kv: KV, key: Bytes, options?: GetOptions & CallOptions): Promise<string | undefined> {
+export async function getText(
+  kv: KV,
+  key: Bytes,
+  options?: GetOptions & CallOptions,
+): Promise<string | undefined> {
   const value = firstValue(await kv.get(key, options));
   return value === undefined ? undefined : bytesToText(value);
 }
@@ -129,10 +133,17 @@ export interface GetAllOptions extends CallOptions {
  * @example
  * for await (const page of getAll(client, "jobs/")) for (const kv of page.kvs) console.log(kv.key);
  */
-export async function* getAll(kv: KV, prefix: Bytes, options: GetAllOptions = {}): AsyncGenerator<RangeResponse> {
+export async function* getAll(
+  kv: KV,
+  prefix: Bytes,
+  options: GetAllOptions = {},
+): AsyncGenerator<RangeResponse> {
   const pageSize = options.pageSize ?? 1000;
   if (!Number.isInteger(pageSize) || pageSize < 1) throw invalidArgument("pageSize must be an integer >= 1");
-  const first = rangeRequest(prefix, options.rangeEnd === undefined ? { prefix: true } : { rangeEnd: options.rangeEnd });
+  const first = rangeRequest(
+    prefix,
+    options.rangeEnd === undefined ? { prefix: true } : { rangeEnd: options.rangeEnd },
+  );
   const rangeEnd = first.rangeEnd;
   let key = first.key;
   let revision = options.revision === undefined ? 0n : toInt64("revision", options.revision);
@@ -152,4 +163,3 @@ export async function* getAll(kv: KV, prefix: Bytes, options: GetAllOptions = {}
     key.set(last.key);
   }
 }
-

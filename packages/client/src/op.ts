@@ -130,7 +130,9 @@ export function txnRequest(compare: Compare[], success: RequestOp[], failure: Re
     ["else ops", failure],
   ] as const) {
     if (list.length > maxTxnOps) {
-      throw invalidArgument(`txn has ${list.length} ${name}; etcd allows at most ${maxTxnOps} (--max-txn-ops)`);
+      throw invalidArgument(
+        `txn has ${list.length} ${name}; etcd allows at most ${maxTxnOps} (--max-txn-ops)`,
+      );
     }
   }
   return create(TxnRequestSchema, { compare, success, failure });
@@ -148,10 +150,14 @@ export function opPut(key: Bytes, value: Bytes, options?: PutOptions): RequestOp
 
 /** A delete inside a txn. */
 export function opDelete(key: Bytes, options?: DeleteOptions): RequestOp {
-  return create(RequestOpSchema, { request: { case: "requestDeleteRange", value: deleteRequest(key, options) } });
+  return create(RequestOpSchema, {
+    request: { case: "requestDeleteRange", value: deleteRequest(key, options) },
+  });
 }
 
 /** A nested txn inside a txn (etcd 3.3+). */
 export function opTxn(compare: Compare[], success: RequestOp[], failure: RequestOp[] = []): RequestOp {
-  return create(RequestOpSchema, { request: { case: "requestTxn", value: txnRequest(compare, success, failure) } });
+  return create(RequestOpSchema, {
+    request: { case: "requestTxn", value: txnRequest(compare, success, failure) },
+  });
 }

@@ -1,7 +1,7 @@
 import type { Compare, RequestOp, TxnRequest, TxnResponse } from "@etcd-connect/api/etcdserverpb";
+import type { CallOptions } from "./call-options.js";
 import { invalidArgument } from "./errors.js";
 import { txnRequest } from "./op.js";
-import type { CallOptions } from "./call-options.js";
 
 /**
  * A transaction under construction: `if(...).then(...).else(...).commit()`. Each clause may be

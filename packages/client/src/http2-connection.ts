@@ -1,0 +1,257 @@
+import * as http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** Options of an {@link Http2Connection}. */
+export interface Http2ConnectionOptions {
+  /** Node's session options (TLS settings for https). */
+  nodeOptions: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
+  /** Bound on TCP, TLS and the server's first SETTINGS frame, in ms. */
+  dialTimeoutMs: number;
+  /** Ping when nothing was read for this long, in ms (etcd refuses more often than every 5 s). */
+  keepAliveTimeMs: number;
+  /** A ping not answered within this many ms kills the connection. */
+  keepAliveTimeoutMs: number;
+  /** Ping connections that carry no stream too. */
+  permitWithoutStream: boolean;
+  /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
+  onDead?: (error: ConnectError) => void;
+}
+
+const idleCloseMs = 15 * 60_000;
+
+/**
+ * One HTTP/2 connection to one member, re-opened on demand. It has the shape of connect-node's
+ * session manager (`authority`, `request`, `notifyResponseByteRead`), so its HTTP client runs on it.
+ *
+ * Why not connect-node's Http2SessionManager (2.1): measured here, it lets a session emit
+ * 'error' with no listener attached (a session that fails after its state moved on, e.g. an
+ * HTTP/1.1 server answering, or a request started in the tick after "PING timed out"), and
+ * it pings sessions that are already destroyed; either crashes the process. Here every
+ * session keeps an error listener for its whole life, pings check the session first, and a
+ * dial waits for the server's SETTINGS frame, so a port that is not HTTP/2 fails the dial.
+ */
+export class Http2Connection {
+  readonly authority: string;
+  private readonly options: Http2ConnectionOptions;
+  private session: http2.ClientHttp2Session | undefined;
+  private dialing: Promise<http2.ClientHttp2Session> | undefined;
+  private streams = 0;
+  private lastAliveAt = 0;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(authority: string, options: Http2ConnectionOptions) {
+    this.authority = authority;
+    this.options = options;
+  }
+
+  /** True when a session is open and usable without a dial. */
+  get ready(): boolean {
+    return this.session !== undefined && isUsable(this.session);
+  }
+
+  /** Opens the session if there is none; rejects with a ConnectError on failure or timeout. */
+  connect(): Promise<http2.ClientHttp2Session> {
+    if (this.closed) return Promise.reject(new ConnectError("connection closed", Code.Canceled));
+    if (this.session !== undefined && isUsable(this.session)) return Promise.resolve(this.session);
+    this.dialing ??= this.dial().finally(() => {
+      this.dialing = undefined;
+    });
+    return this.dialing;
+  }
+
+  private dial(): Promise<http2.ClientHttp2Session> {
+    return new Promise((resolve, reject) => {
+      const session = http2.connect(this.authority, this.options.nodeOptions);
+      let settled = false;
+      const fail = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!session.destroyed) session.destroy();
+        reject(dialError(this.authority, error));
+      };
+      const timer = setTimeout(
+        () =>
+          fail(
+            new ConnectError(
+              `could not connect to ${this.authority} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
+              Code.Unavailable,
+            ),
+          ),
+        this.options.dialTimeoutMs,
+      );
+      // Kept for the session's whole life: an 'error' without a listener would crash Node.
+      session.on("error", (error) => {
+        fail(error);
+        this.died(session, error);
+      });
+      session.once("close", () => {
+        fail(
+          new ConnectError(
+            `${this.authority} answered but is not an etcd gRPC server (it closed the connection before HTTP/2 started; an https member dialled as http?)`,
+            Code.Unavailable,
+          ),
+        );
+        this.forget(session);
+      });
+      session.once("connect", () => {
+        // TLS failures the server reports after the handshake (a refused client certificate)
+        // reach the socket, not the session, and only once something is written: a ping does.
+        session.socket.once("error", fail);
+        try {
+          session.ping(() => {});
+        } catch (error) {
+          fail(error);
+        }
+      });
+      session.on("goaway", () => this.forget(session));
+      // The server's SETTINGS frame proves an HTTP/2 server; 'connect' only proves TCP (and TLS).
+      session.once("remoteSettings", () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        session.socket.off("error", fail);
+        this.adopt(session);
+        resolve(session);
+      });
+    });
+  }
+
+  private adopt(session: http2.ClientHttp2Session): void {
+    this.session = session;
+    this.lastAliveAt = Date.now();
+    session.unref();
+    this.schedulePing();
+    this.scheduleIdleClose();
+  }
+
+  private died(session: http2.ClientHttp2Session, error: unknown): void {
+    if (this.session !== session) return;
+    this.forget(session);
+    this.options.onDead?.(ConnectError.from(error, Code.Unavailable));
+  }
+
+  // Stops new streams from using a session that is going away; its open streams finish.
+  private forget(session: http2.ClientHttp2Session): void {
+    if (this.session !== session) return;
+    this.session = undefined;
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.idleTimer);
+  }
+
+  async request(
+    method: string,
+    path: string,
+    headers: http2.OutgoingHttpHeaders,
+    options: Omit<http2.ClientSessionRequestOptions, "signal">,
+  ): Promise<http2.ClientHttp2Stream> {
+    const session = await this.connect();
+    const stream = session.request({ ...headers, ":method": method, ":path": path }, options);
+    if (this.streams++ === 0) {
+      session.ref();
+      clearTimeout(this.idleTimer);
+    }
+    stream.once("close", () => {
+      if (--this.streams === 0 && this.session === session) {
+        session.unref();
+        this.scheduleIdleClose();
+      }
+    });
+    return stream;
+  }
+
+  notifyResponseByteRead(): void {
+    this.lastAliveAt = Date.now();
+  }
+
+  private schedulePing(): void {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => this.ping(), this.options.keepAliveTimeMs).unref();
+  }
+
+  private ping(): void {
+    const session = this.session;
+    if (session === undefined || !isUsable(session)) return;
+    const quiet = Date.now() - this.lastAliveAt >= this.options.keepAliveTimeMs;
+    if (!quiet || (this.streams === 0 && !this.options.permitWithoutStream)) {
+      this.schedulePing();
+      return;
+    }
+    const timeout = setTimeout(() => {
+      const error = new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable);
+      this.died(session, error);
+      session.destroy(error);
+    }, this.options.keepAliveTimeoutMs).unref();
+    try {
+      session.ping((error) => {
+        clearTimeout(timeout);
+        if (error === null) {
+          this.lastAliveAt = Date.now();
+          if (this.session === session) this.schedulePing();
+        }
+      });
+    } catch (error) {
+      // ping() throws synchronously on a session destroyed since the check above.
+      clearTimeout(timeout);
+      this.died(session, error);
+    }
+  }
+
+  private scheduleIdleClose(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      const session = this.session;
+      if (session !== undefined && this.streams === 0) {
+        this.forget(session);
+        session.close();
+      }
+    }, idleCloseMs).unref();
+  }
+
+  /** Closes the session now (open streams fail); later calls fail with Canceled. */
+  close(): void {
+    this.closed = true;
+    const session = this.session;
+    if (session !== undefined) {
+      this.forget(session);
+      session.destroy();
+    }
+  }
+
+  /** Drops the session (after a fault), keeping the connection usable for a fresh dial. */
+  reset(error: ConnectError): void {
+    const session = this.session;
+    if (session !== undefined) {
+      this.forget(session);
+      session.destroy(error);
+    }
+  }
+}
+
+function isUsable(session: http2.ClientHttp2Session): boolean {
+  return !session.destroyed && !session.closed;
+}
+
+function dialError(authority: string, cause: unknown): ConnectError {
+  if (cause instanceof ConnectError) return cause;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR") {
+    return new ConnectError(
+      `${authority} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      cause,
+    );
+  }
+  return new ConnectError(
+    `cannot connect to ${authority}: ${detail}`,
+    Code.Unavailable,
+    undefined,
+    undefined,
+    cause,
+  );
+}
