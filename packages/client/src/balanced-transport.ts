@@ -90,6 +90,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     } catch (error) {
       if (pool.isTransientDialError(error)) pool.reportFailure(entry, error);
       else if (attempt) attempt.permanent = true;
+      if (attempt && ConnectError.from(error).code === Code.FailedPrecondition) attempt.permanent = true;
       throw error;
     }
     if (attempt) attempt.neverSent = false;

@@ -18,6 +18,8 @@ export interface EndpointPoolOptions {
   permitWithoutStream: boolean;
   tls: ClientTlsOptions | undefined;
   logger: ClientLogger | undefined;
+  /** Checks a member once before its first use, e.g. its version; a rejection fails the call. */
+  verify?: ((entry: PooledEndpoint, signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
 
 /** One member's connection and health. */
@@ -29,6 +31,8 @@ export interface PooledEndpoint {
   failures: number;
   /** Epoch ms before which the endpoint is not picked (ejected), 0 when healthy. */
   ejectedUntil: number;
+  /** The member passed {@link EndpointPoolOptions.verify}, once per endpoint. */
+  verified: Promise<void> | undefined;
 }
 
 const ejectBaseMs = 100;
@@ -106,7 +110,7 @@ export class EndpointPool {
       onDead: (error) => this.reportFailure(entry, error),
     });
     const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => connection });
-    const entry: PooledEndpoint = { endpoint, connection, client, failures: 0, ejectedUntil: 0 };
+    const entry: PooledEndpoint = { endpoint, connection, client, failures: 0, ejectedUntil: 0, verified: undefined };
     return entry;
   }
 
@@ -151,6 +155,17 @@ export class EndpointPool {
    * @throws ConnectError; nothing was sent.
    */
   async connect(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
+    await this.dial(entry, signal);
+    const verify = this.options.verify;
+    if (verify === undefined) return;
+    entry.verified ??= verify(entry, signal).catch((error: unknown) => {
+      entry.verified = undefined;
+      throw error;
+    });
+    await entry.verified;
+  }
+
+  private async dial(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
     if (entry.connection.ready) return;
     if (signal === undefined) {
       await entry.connection.connect();

@@ -42,8 +42,20 @@ export class Txn {
     return this;
   }
 
-  /** Operations run when every condition holds. */
+  /**
+   * Operations run when every condition holds.
+   *
+   * The name follows etcd's API, which makes a Txn look like a thenable to `await`: a call with
+   * a function (what `await txn` does) rejects clearly instead of hanging.
+   */
+  // biome-ignore lint/suspicious/noThenProperty: etcd's txn vocabulary; guarded against await below.
   then(...ops: RequestOp[]): this {
+    const [first, second] = ops as unknown[];
+    if (typeof first === "function") {
+      const reject = typeof second === "function" ? (second as (e: unknown) => void) : undefined;
+      reject?.(invalidArgument("a Txn is not a promise: finish it with .commit()"));
+      return this;
+    }
     this.advance("then");
     this.success = ops;
     return this;

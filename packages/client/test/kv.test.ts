@@ -202,3 +202,17 @@ describe("KV against a real etcd", integrationOptions(), () => {
     await assert.rejects(c.get("close/k"), (e: unknown) => EtcdError.is(e, "closed"));
   });
 });
+
+describe("Txn misuse", () => {
+  it("awaiting an uncommitted txn rejects instead of hanging", async () => {
+    const client = createClient({ endpoints: ["127.0.0.1:1"] });
+    try {
+      await assert.rejects(
+        (async () => await (client.txn() as unknown as Promise<unknown>))(),
+        (e: unknown) => EtcdError.is(e, "invalid_argument") && /commit/.test((e as Error).message),
+      );
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -73,6 +73,12 @@ describe("client options against a real etcd", integrationOptions(), () => {
     assert.deepEqual(seen, ["etcdserverpb.KV/Put", "etcdserverpb.KV/Range"]);
   });
 
+  it("rejectOldCluster accepts etcd 3.4 and newer", async () => {
+    await using strict = createClient({ endpoints: [etcd.clientUrl], rejectOldCluster: true });
+    await strict.put("opt/new-enough", "v");
+    assert.equal(await strict.getText("opt/new-enough"), "v");
+  });
+
   it("setEndpoints replaces the endpoint list", async () => {
     await using moving = createClient({ endpoints: ["127.0.0.1:1"], dialTimeoutMs: 500 });
     moving.setEndpoints([etcd.clientUrl]);
