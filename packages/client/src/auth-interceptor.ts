@@ -18,25 +18,25 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
   let token: string | undefined = options.token;
   let pending: Promise<string> | undefined;
 
-  function refresh(stale: string | undefined, signal: AbortSignal | undefined): Promise<string> {
+  // One authentication for every waiting call. It runs without any caller's signal, so one
+  // caller giving up does not fail the others; each caller races it against its own signal.
+  function refresh(stale: string | undefined, signal: AbortSignal): Promise<string> {
     const authenticate = options.authenticate;
     if (authenticate === undefined) return Promise.resolve(token ?? "");
     // Another call already replaced the stale token: use that one.
     if (token !== undefined && token !== stale) return Promise.resolve(token);
-    if (pending === undefined) {
-      pending = authenticate(signal).then(
-        (fresh) => {
-          token = fresh;
-          pending = undefined;
-          return fresh;
-        },
-        (error: unknown) => {
-          pending = undefined;
-          throw error;
-        },
-      );
-    }
-    return pending;
+    pending ??= authenticate(undefined).then(
+      (fresh) => {
+        token = fresh;
+        pending = undefined;
+        return fresh;
+      },
+      (error: unknown) => {
+        pending = undefined;
+        throw error;
+      },
+    );
+    return raceSignal(pending, signal);
   }
 
   return (next) => async (req) => {
@@ -53,4 +53,22 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       return next(req);
     }
   };
+}
+
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }

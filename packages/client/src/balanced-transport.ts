@@ -29,7 +29,10 @@ export interface BalancedTransportOptions {
 export interface Attempt {
   /** The endpoint the attempt was sent to, once chosen. */
   endpoint: string | undefined;
-  /** True while nothing can have reached a server. */
+  /**
+   * True while nothing can have reached a server. Starts false: only a transport that can
+   * prove a request stayed home (this one) sets it, so other transports never get blind retries.
+   */
   neverSent: boolean;
   /** True when trying again cannot help (oversize request, TLS or protocol failure). */
   permanent: boolean;
@@ -41,7 +44,7 @@ const attempts = new WeakMap<Headers, Attempt>();
 
 /** Starts a fresh attempt record for a request header; see {@link Attempt}. */
 export function beginAttempt(header: Headers): Attempt {
-  const attempt: Attempt = { endpoint: undefined, neverSent: true, permanent: false };
+  const attempt: Attempt = { endpoint: undefined, neverSent: false, permanent: false };
   attempts.set(header, attempt);
   return attempt;
 }
@@ -75,6 +78,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     body: AsyncIterable<Uint8Array> | undefined,
   ): Promise<UniversalClientResponse> {
     const attempt = attempts.get(req.header);
+    if (attempt) attempt.neverSent = true;
     if (options.requireLeader) req.header.set("hasleader", "true");
     let entry: PooledEndpoint;
     try {
@@ -124,7 +128,10 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       if (req.body !== undefined) for await (const chunk of req.body) chunks.push(chunk);
     } catch (error) {
       const attempt = attempts.get(req.header);
-      if (attempt) attempt.permanent = true;
+      if (attempt) {
+        attempt.neverSent = true;
+        attempt.permanent = true;
+      }
       throw error;
     }
     return dispatch(req, oneShot(chunks));

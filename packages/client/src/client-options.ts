@@ -115,32 +115,49 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
   return value;
 }
 
+function validateRetry(retry: RetryOptions | false | undefined): RetryOptions | false {
+  if (retry === false || retry === undefined) return retry ?? {};
+  const out: RetryOptions = {};
+  if (retry.maxRetries !== undefined) out.maxRetries = positiveInt("retry.maxRetries", retry.maxRetries, 0, 0);
+  if (retry.backoffMs !== undefined) out.backoffMs = positiveInt("retry.backoffMs", retry.backoffMs, 0, 0);
+  if (retry.backoffJitter !== undefined) {
+    const jitter = retry.backoffJitter;
+    if (typeof jitter !== "number" || !(jitter >= 0 && jitter <= 1)) {
+      throw invalidArgument(`retry.backoffJitter must be between 0 and 1, got ${String(jitter)}`);
+    }
+    out.backoffJitter = jitter;
+  }
+  return out;
+}
+
 /**
  * Parses one endpoint: `http://host:port`, `https://host:port` or a bare `host:port` (http).
  * @throws EtcdError with reason `invalid_argument` for anything else.
  */
 export function parseEndpoint(endpoint: string): Endpoint {
+  // Error messages quote the endpoint without any user info it may carry.
+  const quoted = JSON.stringify(String(endpoint).replace(/\/\/[^/@]*@/, "//***@"));
   if (typeof endpoint !== "string" || endpoint.trim() === "") {
-    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: expected http://host:port`);
+    throw invalidArgument(`invalid endpoint ${quoted}: expected http://host:port`);
   }
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: expected http://host:port`);
+    throw invalidArgument(`invalid endpoint ${quoted}: expected http://host:port`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw invalidArgument(`invalid endpoint ${JSON.stringify(endpoint)}: scheme must be http or https`);
+    throw invalidArgument(`invalid endpoint ${quoted}: scheme must be http or https`);
   }
   if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "")) {
     throw invalidArgument(
-      `invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`,
+      `invalid endpoint ${quoted}: only scheme, host and port are allowed`,
     );
   }
   if (url.search !== "" || url.hash !== "" || url.hostname === "") {
     throw invalidArgument(
-      `invalid endpoint ${JSON.stringify(endpoint)}: only scheme, host and port are allowed`,
+      `invalid endpoint ${quoted}: only scheme, host and port are allowed`,
     );
   }
   const tls = url.protocol === "https:";
@@ -216,6 +233,6 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     balancer,
     requireLeader: options.requireLeader ?? true,
     autoSyncIntervalMs: positiveInt("autoSyncIntervalMs", options.autoSyncIntervalMs, 0, 0),
-    retry: options.retry ?? {},
+    retry: validateRetry(options.retry),
   };
 }

@@ -27,9 +27,10 @@ function build(
   target: Compare_CompareTarget,
   targetUnion: Compare["targetUnion"],
 ): Compare {
-  const result = results[operator];
-  if (result === undefined)
+  if (!Object.hasOwn(results, operator)) {
     throw invalidArgument(`compare operator must be =, !=, < or >, got ${String(operator)}`);
+  }
+  const result = results[operator];
   return create(CompareSchema, { ...keyRange(key, range), result, target, targetUnion });
 }
 

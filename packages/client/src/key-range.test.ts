@@ -64,7 +64,7 @@ describe("keyRange", () => {
   });
 
   it("selects every key from a key on", () => {
-    assert.deepEqual(keyRange("m", { fromKey: true }), { key: text("m"), rangeEnd: fromKeyEnd });
+    assert.deepEqual(keyRange("m", { fromKey: true }), { key: text("m"), rangeEnd: fromKeyEnd() });
   });
 
   it('reads an empty prefix as every key, like Go\'s WithPrefix("")', () => {

@@ -1,8 +1,10 @@
 import { type Bytes, toBytes } from "./bytes.js";
 import { invalidArgument } from "./errors.js";
 
-/** The range end that selects every key at or after a key (etcd's "\0"). */
-export const fromKeyEnd: Uint8Array = new Uint8Array([0]);
+/** The range end that selects every key at or after a key (etcd's "\0"); a fresh copy each call. */
+export function fromKeyEnd(): Uint8Array {
+  return new Uint8Array([0]);
+}
 
 /**
  * The smallest key greater than every key that starts with `prefix`: the prefix with its
@@ -18,7 +20,7 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
       return end;
     }
   }
-  return fromKeyEnd;
+  return fromKeyEnd();
 }
 
 /** How a key selects a range: one of these at most; none means the single key. */
@@ -45,10 +47,10 @@ export function keyRange(
   if (chosen > 1) throw invalidArgument("use only one of prefix, rangeEnd and fromKey");
   if (selector.prefix) {
     // An empty prefix means every key, as in Go's WithPrefix.
-    return k.length === 0 ? { key: fromKeyEnd, rangeEnd: fromKeyEnd } : { key: k, rangeEnd: prefixEnd(k) };
+    return k.length === 0 ? { key: fromKeyEnd(), rangeEnd: fromKeyEnd() } : { key: k, rangeEnd: prefixEnd(k) };
   }
   if (selector.fromKey) {
-    return { key: k.length === 0 ? fromKeyEnd : k, rangeEnd: fromKeyEnd };
+    return { key: k.length === 0 ? fromKeyEnd() : k, rangeEnd: fromKeyEnd() };
   }
   if (k.length === 0) throw invalidArgument("key must not be empty");
   return {

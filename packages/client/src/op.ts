@@ -79,10 +79,12 @@ function optionalInt64(name: string, value: Int64Like | undefined): bigint {
 
 /** Builds and validates a RangeRequest. */
 export function rangeRequest(key: Bytes, options: GetOptions = {}): RangeRequest {
-  const sortOrder = sortOrders[options.sortOrder ?? "none"];
-  const sortTarget = sortTargets[options.sortTarget ?? "key"];
-  if (sortOrder === undefined) throw invalidArgument(`unknown sortOrder ${String(options.sortOrder)}`);
-  if (sortTarget === undefined) throw invalidArgument(`unknown sortTarget ${String(options.sortTarget)}`);
+  const orderName = options.sortOrder ?? "none";
+  const targetName = options.sortTarget ?? "key";
+  if (!Object.hasOwn(sortOrders, orderName)) throw invalidArgument(`unknown sortOrder ${String(orderName)}`);
+  if (!Object.hasOwn(sortTargets, targetName)) throw invalidArgument(`unknown sortTarget ${String(targetName)}`);
+  const sortOrder = sortOrders[orderName];
+  const sortTarget = sortTargets[targetName];
   return create(RangeRequestSchema, {
     ...keyRange(key, options),
     limit: optionalInt64("limit", options.limit),

@@ -54,7 +54,13 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
           try {
             await sleep(jittered(backoffMs, jitter), req.signal);
           } catch {
-            // Aborted while pausing: the next attempt fails at once with the signal's reason.
+            // Aborted while pausing: report the last attempt's failure below, send nothing more.
+          }
+          if (req.signal.aborted) {
+            throw setCallOutcome(ConnectError.from(error), {
+              endpoint: attempt.endpoint,
+              indeterminate: isIndeterminate(etcdError, repeatable, attempt.neverSent),
+            });
           }
         }
       }

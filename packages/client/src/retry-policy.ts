@@ -11,7 +11,8 @@ export interface RetryOptions {
   backoffJitter?: number;
 }
 
-// Calls that may run twice with the same result (Go clientv3's retry.go marks the same set).
+// Calls that may run twice with the same result: Go clientv3's repeatable set (retry.go), plus
+// Authenticate and AuthStatus, which change nothing on the server.
 // A retried LeaseGrant can at worst leave an unused lease behind that expires by its TTL.
 const repeatable = new Set([
   "etcdserverpb.KV/Range",
@@ -46,7 +47,8 @@ const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped"]);
  * Unavailable; writes only when the request provably was not applied.
  */
 export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
-  if (neverSentAttempt) return true;
+  // An answer from etcd proves the request arrived, whatever the transport believes.
+  if (neverSentAttempt && error.etcdMessage === undefined) return true;
   if (repeatableCall) return error.code === Code.Unavailable;
   return refusedBeforeApply.has(error.reason);
 }
@@ -57,7 +59,7 @@ export function isIndeterminate(
   repeatableCall: boolean,
   neverSentAttempt: boolean,
 ): boolean {
-  if (repeatableCall || neverSentAttempt) return false;
+  if (repeatableCall || (neverSentAttempt && error.etcdMessage === undefined)) return false;
   if (error.etcdMessage !== undefined) {
     // etcd spoke: only its timeouts and leader changes leave the proposal in flight.
     return error.code === Code.Unavailable && !refusedBeforeApply.has(error.reason);
