@@ -44,6 +44,14 @@ export interface ClientOptions {
   keepAliveTimeoutMs?: number;
   /** Ping connections that carry no call. Default: false. */
   permitWithoutStream?: boolean;
+  /**
+   * Per-attempt liveness bound for unary calls, in ms. When a call has heard nothing from its
+   * member for this long, the connection must answer a ping within the same time or it is
+   * dropped and the attempt fails over: a paused or black-holed member costs one attempt of about
+   * twice this, while a slow but live member keeps its calls. Pings stay at least 6 s apart (etcd
+   * refuses more frequent ones). Default: 1000.
+   */
+  silenceProbeMs?: number;
   /** Largest request message, in bytes, checked before sending. Default: 2 MiB (etcd's default `--max-request-bytes` is 1.5 MiB). */
   maxCallSendMsgSize?: number;
   /** Largest response message, in bytes. Default: 2^31-1. Must not be below `maxCallSendMsgSize`. */
@@ -89,6 +97,7 @@ export interface ResolvedClientOptions {
   keepAliveTimeMs: number;
   keepAliveTimeoutMs: number;
   permitWithoutStream: boolean;
+  silenceProbeMs: number;
   maxCallSendMsgSize: number;
   maxCallRecvMsgSize: number;
   username: string | undefined;
@@ -221,6 +230,7 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     keepAliveTimeMs,
     keepAliveTimeoutMs: positiveInt("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 5_000),
     permitWithoutStream: options.permitWithoutStream ?? false,
+    silenceProbeMs: positiveInt("silenceProbeMs", options.silenceProbeMs, 1_000, 50),
     maxCallSendMsgSize,
     maxCallRecvMsgSize,
     username: options.username,

@@ -43,6 +43,11 @@ export interface Client extends KV, AsyncDisposable {
   readonly endpoints: string[];
   /** Replaces the endpoints; connections to endpoints that stay are kept. */
   setEndpoints(endpoints: string[]): void;
+  /**
+   * Replaces the endpoints with the client URLs of the cluster's started, non-learner members
+   * (MemberList) and returns them. `autoSyncIntervalMs` runs it periodically.
+   */
+  sync(options?: CallOptions): Promise<string[]>;
   /** A key's value as UTF-8 text, or undefined when it does not exist. */
   getText(key: Bytes, options?: GetOptions & CallOptions): Promise<string | undefined>;
   /** A key's value parsed as JSON, or undefined when it does not exist. */
@@ -120,6 +125,7 @@ export function createClient(options: ClientOptions): Client {
   };
   const kv = createKV(rpc.kv);
   let closed: Promise<void> | undefined;
+  let autoSync: NodeJS.Timeout | undefined;
   const client: Client = {
     ...kv,
     rpc,
@@ -130,11 +136,24 @@ export function createClient(options: ClientOptions): Client {
       if (endpoints.length === 0) throw invalidArgument("setEndpoints needs at least one endpoint");
       pool.setEndpoints(endpoints.map((e) => parseEndpoint(e)));
     },
+    async sync(opts) {
+      let res: Awaited<ReturnType<typeof rpc.cluster.memberList>>;
+      try {
+        res = await rpc.cluster.memberList({}, opts ?? {});
+      } catch (error) {
+        throw toEtcdError(error);
+      }
+      // Unstarted members have no client URLs yet; learners refuse most requests.
+      const urls = res.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
+      if (urls.length > 0) pool.setEndpoints(urls.map((url) => parseEndpoint(url)));
+      return pool.urls;
+    },
     getText: (key, opts) => getText(kv, key, opts),
     getJson: (key, opts) => getJson(kv, key, opts),
     exists: (key, opts) => exists(kv, key, opts),
     getAll: (prefix, opts) => getAll(kv, prefix, opts),
     close() {
+      clearInterval(autoSync);
       closed ??= Promise.resolve().then(() => pool.close());
       return closed;
     },
@@ -142,5 +161,12 @@ export function createClient(options: ClientOptions): Client {
       return client.close();
     },
   };
+  if (resolved.autoSyncIntervalMs > 0) {
+    autoSync = setInterval(() => {
+      client.sync().catch((error: unknown) => {
+        resolved.logger?.warn?.("etcd endpoint sync failed", { error: String(error) });
+      });
+    }, resolved.autoSyncIntervalMs).unref();
+  }
   return client;
 }

@@ -6,13 +6,15 @@ import { createNodeHttpClient } from "@connectrpc/connect-node";
 import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
-import { Http2Connection } from "./http2-connection.js";
+import { Http2Connection, type Http2ConnectionOptions } from "./http2-connection.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
   endpoints: Endpoint[];
   balancer: "round-robin" | "pinned";
   dialTimeoutMs: number;
+  /** See {@link Http2ConnectionOptions.silenceProbeMs}. */
+  silenceProbeMs: number;
   keepAliveTimeMs: number;
   keepAliveTimeoutMs: number;
   permitWithoutStream: boolean;
@@ -34,6 +36,14 @@ export interface PooledEndpoint {
   /** The member passed {@link EndpointPoolOptions.verify}, once per endpoint. */
   verified: Promise<void> | undefined;
 }
+
+// etcd's streaming RPCs; every other path is a unary call.
+const streamingPaths = new Set([
+  "/etcdserverpb.Watch/Watch",
+  "/etcdserverpb.Lease/LeaseKeepAlive",
+  "/etcdserverpb.Maintenance/Snapshot",
+  "/etcdserverpb.KV/RangeStream",
+]);
 
 const ejectBaseMs = 100;
 const ejectCapMs = 5_000;
@@ -107,6 +117,8 @@ export class EndpointPool {
       keepAliveTimeMs: this.options.keepAliveTimeMs,
       keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,
       permitWithoutStream: this.options.permitWithoutStream,
+      silenceProbeMs: this.options.silenceProbeMs,
+      isStreaming: (path) => streamingPaths.has(path),
       onDead: (error) => this.reportFailure(entry, error),
     });
     const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => connection });

@@ -13,9 +13,21 @@ export interface Http2ConnectionOptions {
   keepAliveTimeoutMs: number;
   /** Ping connections that carry no stream too. */
   permitWithoutStream: boolean;
+  /**
+   * A unary call that has read nothing for this long makes the connection prove it is alive
+   * with a ping, answered within the same time, or die: so a paused or black-holed member
+   * costs one attempt, while a slow but live member keeps its calls.
+   */
+  silenceProbeMs: number;
+  /** Tells unary calls (probed when silent) from streams (watched by their facades). */
+  isStreaming: (path: string) => boolean;
   /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
   onDead?: (error: ConnectError) => void;
 }
+
+// etcd answers pings spaced less than 5 s apart (--grpc-keepalive-min-time) with GOAWAY
+// too_many_pings once it counts three; probes keep a margin over that.
+const minPingSpacingMs = 6_000;
 
 const idleCloseMs = 15 * 60_000;
 
@@ -36,7 +48,11 @@ export class Http2Connection {
   private session: http2.ClientHttp2Session | undefined;
   private dialing: Promise<http2.ClientHttp2Session> | undefined;
   private streams = 0;
+  private unaryStreams = 0;
   private lastAliveAt = 0;
+  private lastPingAt = 0;
+  private probing = false;
+  private watchdog: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -139,6 +155,10 @@ export class Http2Connection {
     this.session = undefined;
     clearTimeout(this.pingTimer);
     clearTimeout(this.idleTimer);
+    clearInterval(this.watchdog);
+    this.streams = 0;
+    this.unaryStreams = 0;
+    this.probing = false;
   }
 
   async request(
@@ -153,8 +173,17 @@ export class Http2Connection {
       session.ref();
       clearTimeout(this.idleTimer);
     }
+    const unary = !this.options.isStreaming(path);
+    if (unary && this.unaryStreams++ === 0) {
+      // A call that starts now has heard nothing yet; silence counts from here.
+      this.lastAliveAt = Math.max(this.lastAliveAt, Date.now());
+      this.watchdog = setInterval(() => this.checkSilence(session), this.options.silenceProbeMs / 2).unref();
+    }
     stream.once("close", () => {
-      if (--this.streams === 0 && this.session === session) {
+      // Counts belong to the current session; forget() zeroed them for a replaced one.
+      if (this.session !== session) return;
+      if (unary && --this.unaryStreams === 0) clearInterval(this.watchdog);
+      if (--this.streams === 0) {
         session.unref();
         this.scheduleIdleClose();
       }
@@ -164,6 +193,16 @@ export class Http2Connection {
 
   notifyResponseByteRead(): void {
     this.lastAliveAt = Date.now();
+  }
+
+  private checkSilence(session: http2.ClientHttp2Session): void {
+    const now = Date.now();
+    if (this.probing || this.session !== session || now - this.lastAliveAt < this.options.silenceProbeMs) return;
+    if (now - this.lastPingAt < minPingSpacingMs) return;
+    this.probing = true;
+    this.sendPing(session, this.options.silenceProbeMs, () => {
+      this.probing = false;
+    });
   }
 
   private schedulePing(): void {
@@ -179,23 +218,32 @@ export class Http2Connection {
       this.schedulePing();
       return;
     }
+    this.sendPing(session, this.options.keepAliveTimeoutMs, () => {
+      if (this.session === session) this.schedulePing();
+    });
+  }
+
+  // Pings once; no answer within timeoutMs kills the session. onAnswer runs on an answer.
+  private sendPing(session: http2.ClientHttp2Session, timeoutMs: number, onAnswer: () => void): void {
+    this.lastPingAt = Date.now();
     const timeout = setTimeout(() => {
       const error = new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable);
       this.died(session, error);
       session.destroy(error);
-    }, this.options.keepAliveTimeoutMs).unref();
+    }, timeoutMs).unref();
     try {
       session.ping((error) => {
         clearTimeout(timeout);
         if (error === null) {
           this.lastAliveAt = Date.now();
-          if (this.session === session) this.schedulePing();
+          onAnswer();
         }
       });
     } catch (error) {
-      // ping() throws synchronously on a session destroyed since the check above.
+      // ping() throws synchronously on a session destroyed since the caller's check.
       clearTimeout(timeout);
       this.died(session, error);
+      session.destroy();
     }
   }
 
