@@ -82,7 +82,9 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     if (options.requireLeader) req.header.set("hasleader", "true");
     let entry: PooledEndpoint;
     try {
-      entry = await pool.acquire(req.signal, options.waitForEndpointMs);
+      // A call with a deadline waits for a member as long as its deadline allows.
+      const waitMs = req.header.has("grpc-timeout") ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
+      entry = await pool.acquire(req.signal, waitMs);
     } catch (error) {
       // Closed, or no endpoint came back within the wait: another attempt cannot do better.
       if (attempt) attempt.permanent = true;

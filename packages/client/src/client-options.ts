@@ -49,7 +49,7 @@ export interface ClientOptions {
    * member for this long, the connection must answer a ping within the same time or it is
    * dropped and the attempt fails over: a paused or black-holed member costs one attempt of about
    * twice this, while a slow but live member keeps its calls. Pings stay at least 6 s apart (etcd
-   * refuses more frequent ones). Default: 1000.
+   * refuses more frequent ones). Default: 500.
    */
   silenceProbeMs?: number;
   /** Largest request message, in bytes, checked before sending. Default: 2 MiB (etcd's default `--max-request-bytes` is 1.5 MiB). */
@@ -230,7 +230,7 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     keepAliveTimeMs,
     keepAliveTimeoutMs: positiveInt("keepAliveTimeoutMs", options.keepAliveTimeoutMs, 5_000),
     permitWithoutStream: options.permitWithoutStream ?? false,
-    silenceProbeMs: positiveInt("silenceProbeMs", options.silenceProbeMs, 1_000, 50),
+    silenceProbeMs: positiveInt("silenceProbeMs", options.silenceProbeMs, 500, 50),
     maxCallSendMsgSize,
     maxCallRecvMsgSize,
     username: options.username,

@@ -46,30 +46,40 @@ const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped"]);
  * Whether a failed attempt may be tried again, per Go clientv3's rules: repeatable calls on
  * Unavailable; writes only when the request provably was not applied.
  */
+// Codes a client or connection failure produces: the request may have been lost or applied.
+// Node reports a reset connection as Aborted, HTTP/2 stream faults as Internal, and streams of a
+// session torn down under them as Canceled (the caller's own abort is checked before this).
+const connectionLost = new Set<Code>([Code.Unavailable, Code.Aborted, Code.Internal, Code.Canceled]);
+
+// Codes only a server's own answer carries: the call was refused, not applied.
+const definitiveAnswers = new Set<Code>([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.AlreadyExists,
+  Code.PermissionDenied,
+  Code.FailedPrecondition,
+  Code.OutOfRange,
+  Code.Unimplemented,
+  Code.Unauthenticated,
+]);
+
 export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
   // An answer from etcd proves the request arrived, whatever the transport believes.
   if (neverSentAttempt && error.etcdMessage === undefined) return true;
-  if (repeatableCall) return error.code === Code.Unavailable;
+  if (repeatableCall) {
+    return error.code === Code.Unavailable || (error.etcdMessage === undefined && connectionLost.has(error.code));
+  }
   return refusedBeforeApply.has(error.reason);
 }
 
 /** Whether a failed write leaves its outcome unknown: it may or may not have been applied. */
-export function isIndeterminate(
-  error: EtcdError,
-  repeatableCall: boolean,
-  neverSentAttempt: boolean,
-): boolean {
+export function isIndeterminate(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
   if (repeatableCall || (neverSentAttempt && error.etcdMessage === undefined)) return false;
   if (error.etcdMessage !== undefined) {
     // etcd spoke: only its timeouts and leader changes leave the proposal in flight.
     return error.code === Code.Unavailable && !refusedBeforeApply.has(error.reason);
   }
-  return (
-    error.code === Code.Unavailable ||
-    error.code === Code.DeadlineExceeded ||
-    error.code === Code.Canceled ||
-    error.code === Code.Internal ||
-    error.code === Code.Unknown ||
-    error.reason === "message_too_large"
-  );
+  // Sent, and no answer from etcd: unknown unless the code is one only a server's refusal carries.
+  // A response over maxCallRecvMsgSize (ResourceExhausted) means the write was applied.
+  return !definitiveAnswers.has(error.code);
 }

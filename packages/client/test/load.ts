@@ -1,0 +1,104 @@
+// A steady put/get load for failover tests: records what was acknowledged, what failed and
+// how, and when each member answered.
+import { type Client, EtcdError } from "@etcd-connect/client";
+
+export interface LoadResult {
+  /** Keys whose put was acknowledged. */
+  acked: string[];
+  /** Puts that failed, with the error. */
+  failedWrites: Array<{ key: string; error: EtcdError }>;
+  /** Reads that failed. */
+  failedReads: EtcdError[];
+  /** Calls that outlived their deadline, by how many ms. */
+  overruns: number[];
+  /** Successful calls: completion time and answering member. */
+  answers: Array<{ at: number; memberId: bigint }>;
+}
+
+export interface LoadOptions {
+  workers: number;
+  /** Keys are `${prefix}${worker}/${n}`. */
+  prefix: string;
+  timeoutMs: number;
+  /** Stop once this many writes were acknowledged and `until` resolved. */
+  minAcked: number;
+  until: Promise<unknown>;
+}
+
+/** Runs puts of unique keys, each followed by a linearizable get, from several workers. */
+export async function runLoad(client: Client, options: LoadOptions): Promise<LoadResult> {
+  const result: LoadResult = { acked: [], failedWrites: [], failedReads: [], overruns: [], answers: [] };
+  let done = false;
+  options.until.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const start = Date.now();
+    try {
+      return await fn();
+    } finally {
+      const over = Date.now() - start - options.timeoutMs;
+      if (over > 0) result.overruns.push(over);
+    }
+  };
+  const worker = async (w: number) => {
+    for (let n = 0; !(done && result.acked.length >= options.minAcked); n++) {
+      const key = `${options.prefix}${w}/${n}`;
+      try {
+        const res = await timed(() => client.put(key, `v${n}`, { timeoutMs: options.timeoutMs }));
+        result.acked.push(key);
+        result.answers.push({ at: Date.now(), memberId: res.header?.memberId ?? 0n });
+      } catch (error) {
+        if (!(error instanceof EtcdError)) throw error;
+        result.failedWrites.push({ key, error });
+      }
+      try {
+        const res = await timed(() => client.get(key, { timeoutMs: options.timeoutMs }));
+        result.answers.push({ at: Date.now(), memberId: res.header?.memberId ?? 0n });
+      } catch (error) {
+        if (!(error instanceof EtcdError)) throw error;
+        result.failedReads.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.workers }, (_, w) => worker(w)));
+  return result;
+}
+
+/** Reads every acked key back (in pages) and returns the ones missing. */
+export async function missingKeys(client: Client, prefix: string, acked: string[]): Promise<string[]> {
+  const present = new Set<string>();
+  for await (const page of client.getAll(prefix, { keysOnly: true, pageSize: 5000 })) {
+    for (const kv of page.kvs) present.add(new TextDecoder().decode(kv.key));
+  }
+  return acked.filter((key) => !present.has(key));
+}
+
+/** Records unhandled rejections and uncaught exceptions while a suite runs. */
+export function trapProcessErrors(): { errors: unknown[]; dispose(): void } {
+  const errors: unknown[] = [];
+  const onError = (error: unknown) => errors.push(error);
+  process.on("unhandledRejection", onError);
+  process.on("uncaughtException", onError);
+  return {
+    errors,
+    dispose() {
+      process.off("unhandledRejection", onError);
+      process.off("uncaughtException", onError);
+    },
+  };
+}
+
+/** Polls `check` every 20 ms until it returns true; fails after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
