@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { keepAlive } from "./keep-alive.js";
 
 /** Options for {@link createFaultProxy}. */
 export interface FaultProxyOptions {
@@ -92,6 +93,7 @@ export class FaultProxy {
   readonly #blackholedLabels = new Set<string>();
   #blackholeAll = false;
   #delayMs = 0;
+  #droppedBytes = 0;
   #closed = false;
 
   /** @internal Use {@link createFaultProxy}. */
@@ -122,6 +124,11 @@ export class FaultProxy {
   /** Open connections through the proxy. */
   get connections(): number {
     return this.#links.size;
+  }
+
+  /** Bytes black holes have dropped so far, both directions, over the proxy's lifetime. */
+  get droppedBytes(): number {
+    return this.#droppedBytes;
   }
 
   /** The current delay added to each chunk, in ms. */
@@ -166,7 +173,7 @@ export class FaultProxy {
     this.#closed = true;
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.reset();
-    await closed;
+    await keepAlive(closed);
   }
 
   #dropping(link: Link): boolean {
@@ -213,7 +220,7 @@ export class FaultProxy {
   #onData(link: Link, flow: Flow, chunk: Buffer | null): void {
     if (chunk !== null && flow === link.up && link.head !== undefined) this.#label(link, chunk);
     if (this.#dropping(link)) {
-      link.lostBytes = true;
+      this.#drop(link, chunk);
       return;
     }
     if (this.#delayMs === 0 && flow.queue.length === 0) {
@@ -248,13 +255,18 @@ export class FaultProxy {
           const item = flow.queue.shift();
           if (item === undefined) break;
           // Chunks queued before a black hole started are dropped too: the partition is in the network.
-          if (this.#dropping(link)) link.lostBytes = true;
+          if (this.#dropping(link)) this.#drop(link, item.chunk);
           else this.#deliver(flow, item.chunk);
         }
         this.#schedule(link, flow);
       },
       Math.max(0, next.due - Date.now()),
     );
+  }
+
+  #drop(link: Link, chunk: Buffer | null): void {
+    link.lostBytes = true;
+    this.#droppedBytes += chunk?.length ?? 0;
   }
 
   #deliver(flow: Flow, chunk: Buffer | null): void {
@@ -286,6 +298,12 @@ export class FaultProxy {
 
 function resetSocket(socket: Socket): void {
   if (socket.destroyed) return;
+  // libuv refuses an RST while a shutdown (our end()) is in flight, and Node 20 then never closes the
+  // handle, which hangs process exit; such a socket gets a plain destroy.
+  if (socket.writableEnded && !socket.writableFinished) {
+    socket.destroy();
+    return;
+  }
   try {
     socket.resetAndDestroy();
   } catch {

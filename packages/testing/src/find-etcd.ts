@@ -1,7 +1,8 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
-const installHint = "Install etcd (Debian/Ubuntu: apt-get install etcd-server) or set ETCD_BIN to the etcd binary.";
+const installHint =
+  "Install etcd (Debian/Ubuntu: apt-get install etcd-server) or set ETCD_BIN to the etcd binary.";
 
 /** Thrown by {@link findEtcd} (and so by startEtcd and startCluster) when no etcd binary is available. */
 export class EtcdNotFoundError extends Error {

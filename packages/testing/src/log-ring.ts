@@ -36,11 +36,6 @@ export class LogRing {
     return kept.slice(-lines).join("\n");
   }
 
-  /** Whether any kept line contains `text`. */
-  includes(text: string): boolean {
-    return this.#partial.includes(text) || this.#lines.some((line) => line.includes(text));
-  }
-
   #add(line: string): void {
     this.#lines.push(line);
     if (this.#lines.length > this.#capacity) this.#lines.splice(0, this.#lines.length - this.#capacity);

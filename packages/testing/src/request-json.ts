@@ -66,7 +66,9 @@ export function requestJson(url: string, options: RequestJsonOptions = {}): Prom
         try {
           resolve(JSON.parse(text));
         } catch (error) {
-          reject(new Error(`${method} ${url} answered invalid JSON: ${text.slice(0, 200)}`, { cause: error }));
+          reject(
+            new Error(`${method} ${url} answered invalid JSON: ${text.slice(0, 200)}`, { cause: error }),
+          );
         }
       });
     });
@@ -85,7 +87,11 @@ export interface MemberStatus {
 }
 
 /** Reads a member's status through its JSON gateway. int64 fields arrive as strings and zero ones are omitted. */
-export async function fetchStatus(clientUrl: string, tls: ClientTls | undefined, timeoutMs: number): Promise<MemberStatus> {
+export async function fetchStatus(
+  clientUrl: string,
+  tls: ClientTls | undefined,
+  timeoutMs: number,
+): Promise<MemberStatus> {
   const answer = (await requestJson(`${clientUrl}/v3/maintenance/status`, { tls, timeoutMs })) as {
     header?: { member_id?: string };
     leader?: string;
@@ -99,7 +105,13 @@ export async function fetchStatus(clientUrl: string, tls: ClientTls | undefined,
 }
 
 /** Whether `/health` says the member is healthy (etcd 3.4 answers `"true"` as a string, newer ones a boolean). */
-export async function fetchHealth(clientUrl: string, tls: ClientTls | undefined, timeoutMs: number): Promise<boolean> {
-  const answer = (await requestJson(`${clientUrl}/health`, { method: "GET", tls, timeoutMs })) as { health?: unknown };
+export async function fetchHealth(
+  clientUrl: string,
+  tls: ClientTls | undefined,
+  timeoutMs: number,
+): Promise<boolean> {
+  const answer = (await requestJson(`${clientUrl}/health`, { method: "GET", tls, timeoutMs })) as {
+    health?: unknown;
+  };
   return answer.health === true || answer.health === "true";
 }

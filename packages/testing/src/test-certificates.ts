@@ -51,7 +51,10 @@ export async function createTestCertificates(dir?: string): Promise<TestCertific
   const folder = dir ?? (await mkdtemp(join(tmpdir(), "etcd-connect-certs-")));
   const path = (name: string) => join(folder, name);
   await Promise.all([
-    writeFile(path("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"),
+    writeFile(
+      path("server.ext"),
+      "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    ),
     writeFile(path("client.ext"), "extendedKeyUsage=clientAuth\n"),
   ]);
   const [ca, otherCa] = await Promise.all([
@@ -108,7 +111,17 @@ async function signed(
   validity: "valid" | "expired",
 ): Promise<CertificateFiles> {
   const csr = path(`${name}.csr`);
-  await openssl(["req", "-new", ...curve, "-keyout", path(`${name}.key`), "-out", csr, "-subj", `/CN=${commonName}`]);
+  await openssl([
+    "req",
+    "-new",
+    ...curve,
+    "-keyout",
+    path(`${name}.key`),
+    "-out",
+    csr,
+    "-subj",
+    `/CN=${commonName}`,
+  ]);
   const sign = [
     "x509",
     "-req",
