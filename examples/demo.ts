@@ -18,8 +18,14 @@ function ensureEtcd(): void {
     process.exit(1);
   }
   console.log(`etcd is not installed; running: apt-get update && ${installLine}`);
-  for (const args of [["update", "-qq"], ["install", "-y", "-qq", "etcd-server"]]) {
-    const r = spawnSync("apt-get", args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+  for (const args of [
+    ["update", "-qq"],
+    ["install", "-y", "-qq", "etcd-server"],
+  ]) {
+    const r = spawnSync("apt-get", args, {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     if (r.status !== 0) {
       console.error(`apt-get ${args.join(" ")} failed; install etcd-server yourself:\n  ${installLine}`);
       process.exit(1);

@@ -127,7 +127,8 @@ function positiveInt(name: string, value: number | undefined, fallback: number, 
 function validateRetry(retry: RetryOptions | false | undefined): RetryOptions | false {
   if (retry === false || retry === undefined) return retry ?? {};
   const out: RetryOptions = {};
-  if (retry.maxRetries !== undefined) out.maxRetries = positiveInt("retry.maxRetries", retry.maxRetries, 0, 0);
+  if (retry.maxRetries !== undefined)
+    out.maxRetries = positiveInt("retry.maxRetries", retry.maxRetries, 0, 0);
   if (retry.backoffMs !== undefined) out.backoffMs = positiveInt("retry.backoffMs", retry.backoffMs, 0, 0);
   if (retry.backoffJitter !== undefined) {
     const jitter = retry.backoffJitter;
@@ -160,14 +161,10 @@ export function parseEndpoint(endpoint: string): Endpoint {
     throw invalidArgument(`invalid endpoint ${quoted}: scheme must be http or https`);
   }
   if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "")) {
-    throw invalidArgument(
-      `invalid endpoint ${quoted}: only scheme, host and port are allowed`,
-    );
+    throw invalidArgument(`invalid endpoint ${quoted}: only scheme, host and port are allowed`);
   }
   if (url.search !== "" || url.hash !== "" || url.hostname === "") {
-    throw invalidArgument(
-      `invalid endpoint ${quoted}: only scheme, host and port are allowed`,
-    );
+    throw invalidArgument(`invalid endpoint ${quoted}: only scheme, host and port are allowed`);
   }
   const tls = url.protocol === "https:";
   const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);

@@ -17,8 +17,8 @@ import type { CallOptions } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
 import { EndpointPool } from "./endpoint-pool.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
-import { rejectOldMember } from "./member-version.js";
 import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv.js";
+import { rejectOldMember } from "./member-version.js";
 import type { GetOptions } from "./op.js";
 import { createRetryInterceptor } from "./retry-interceptor.js";
 
@@ -71,7 +71,10 @@ export interface Client extends KV, AsyncDisposable {
  */
 export function createClient(options: ClientOptions): Client {
   const resolved = validateClientOptions(options);
-  const pool = new EndpointPool({ ...resolved, verify: resolved.rejectOldCluster ? rejectOldMember : undefined });
+  const pool = new EndpointPool({
+    ...resolved,
+    verify: resolved.rejectOldCluster ? rejectOldMember : undefined,
+  });
   const waitForEndpointMs = resolved.dialTimeoutMs;
   const retry =
     resolved.retry === false

@@ -122,7 +122,14 @@ export class EndpointPool {
       onDead: (error) => this.reportFailure(entry, error),
     });
     const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => connection });
-    const entry: PooledEndpoint = { endpoint, connection, client, failures: 0, ejectedUntil: 0, verified: undefined };
+    const entry: PooledEndpoint = {
+      endpoint,
+      connection,
+      client,
+      failures: 0,
+      ejectedUntil: 0,
+      verified: undefined,
+    };
     return entry;
   }
 

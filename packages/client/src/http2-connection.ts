@@ -197,7 +197,8 @@ export class Http2Connection {
 
   private checkSilence(session: http2.ClientHttp2Session): void {
     const now = Date.now();
-    if (this.probing || this.session !== session || now - this.lastAliveAt < this.options.silenceProbeMs) return;
+    if (this.probing || this.session !== session || now - this.lastAliveAt < this.options.silenceProbeMs)
+      return;
     if (now - this.lastPingAt < minPingSpacingMs) return;
     this.probing = true;
     this.sendPing(session, this.options.silenceProbeMs, () => {

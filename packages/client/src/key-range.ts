@@ -47,7 +47,9 @@ export function keyRange(
   if (chosen > 1) throw invalidArgument("use only one of prefix, rangeEnd and fromKey");
   if (selector.prefix) {
     // An empty prefix means every key, as in Go's WithPrefix.
-    return k.length === 0 ? { key: fromKeyEnd(), rangeEnd: fromKeyEnd() } : { key: k, rangeEnd: prefixEnd(k) };
+    return k.length === 0
+      ? { key: fromKeyEnd(), rangeEnd: fromKeyEnd() }
+      : { key: k, rangeEnd: prefixEnd(k) };
   }
   if (selector.fromKey) {
     return { key: k.length === 0 ? fromKeyEnd() : k, rangeEnd: fromKeyEnd() };

@@ -7,7 +7,6 @@ import {
   type KV as KVService,
   type PutResponse,
   type RangeResponse,
-  type TxnResponse,
 } from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, bytesToJson, bytesToText } from "./bytes.js";
 import type { CallOptions } from "./call-options.js";

@@ -26,7 +26,10 @@ export async function rejectOldMember(entry: PooledEndpoint, signal: AbortSignal
     readMaxBytes: 1024 * 1024,
     writeMaxBytes: 1024 * 1024,
   });
-  const status = await createConnectClient(Maintenance, transport).status({}, signal === undefined ? {} : { signal });
+  const status = await createConnectClient(Maintenance, transport).status(
+    {},
+    signal === undefined ? {} : { signal },
+  );
   if (!isVersionAtLeast(status.version, 3, 4)) {
     throw new ConnectError(
       `member ${entry.endpoint.url} runs etcd ${status.version}; rejectOldCluster requires etcd 3.4 or newer`,

@@ -82,7 +82,8 @@ export function rangeRequest(key: Bytes, options: GetOptions = {}): RangeRequest
   const orderName = options.sortOrder ?? "none";
   const targetName = options.sortTarget ?? "key";
   if (!Object.hasOwn(sortOrders, orderName)) throw invalidArgument(`unknown sortOrder ${String(orderName)}`);
-  if (!Object.hasOwn(sortTargets, targetName)) throw invalidArgument(`unknown sortTarget ${String(targetName)}`);
+  if (!Object.hasOwn(sortTargets, targetName))
+    throw invalidArgument(`unknown sortTarget ${String(targetName)}`);
   const sortOrder = sortOrders[orderName];
   const sortTarget = sortTargets[targetName];
   return create(RangeRequestSchema, {

@@ -67,13 +67,19 @@ export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSent
   // An answer from etcd proves the request arrived, whatever the transport believes.
   if (neverSentAttempt && error.etcdMessage === undefined) return true;
   if (repeatableCall) {
-    return error.code === Code.Unavailable || (error.etcdMessage === undefined && connectionLost.has(error.code));
+    return (
+      error.code === Code.Unavailable || (error.etcdMessage === undefined && connectionLost.has(error.code))
+    );
   }
   return refusedBeforeApply.has(error.reason);
 }
 
 /** Whether a failed write leaves its outcome unknown: it may or may not have been applied. */
-export function isIndeterminate(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
+export function isIndeterminate(
+  error: EtcdError,
+  repeatableCall: boolean,
+  neverSentAttempt: boolean,
+): boolean {
   if (repeatableCall || (neverSentAttempt && error.etcdMessage === undefined)) return false;
   if (error.etcdMessage !== undefined) {
     // etcd spoke: only its timeouts and leader changes leave the proposal in flight.

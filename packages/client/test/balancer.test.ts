@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type EtcdCluster, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { createClient } from "@etcd-connect/client";
+import { type EtcdCluster, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { waitFor } from "./load.js";
 
 describe("balancing and endpoint discovery on a real cluster", integrationOptions(), () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
-import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { type Client, createClient, EtcdError } from "@etcd-connect/client";
+import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { missingKeys, runLoad, trapProcessErrors, waitFor } from "./load.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -44,7 +44,13 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       inUse.pause();
       await sleep(3000);
     })();
-    const load = await runLoad(client, { workers: 8, prefix: "f1/", timeoutMs: 5000, minAcked: 10_000, until: pause });
+    const load = await runLoad(client, {
+      workers: 8,
+      prefix: "f1/",
+      timeoutMs: 5000,
+      minAcked: 10_000,
+      until: pause,
+    });
     inUse.resume();
     const pausedId = await inUse.memberId();
     const firstElsewhere = load.answers.find((a) => a.at > pausedAt && a.memberId !== pausedId);
@@ -72,8 +78,16 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       await leader.restart();
       await sleep(500);
     })();
-    const load = await runLoad(client, { workers: 8, prefix: "f2/", timeoutMs: 5000, minAcked: 2000, until: chaos });
-    const badWrites = load.failedWrites.filter((f) => !f.error.indeterminate && f.error.reason !== "unavailable");
+    const load = await runLoad(client, {
+      workers: 8,
+      prefix: "f2/",
+      timeoutMs: 5000,
+      minAcked: 2000,
+      until: chaos,
+    });
+    const badWrites = load.failedWrites.filter(
+      (f) => !f.error.indeterminate && f.error.reason !== "unavailable",
+    );
     const versions = new Map<string, bigint>();
     for await (const page of client.getAll("f2/")) {
       for (const kv of page.kvs) versions.set(new TextDecoder().decode(kv.key), kv.version);
@@ -85,10 +99,19 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       `  figure: ${load.acked.length} acked, ${load.failedWrites.length} failed writes, ${load.failedReads.length} failed reads, ` +
         `${twice} applied twice, ${appliedAnyway.length} reported failed but applied`,
     );
-    assert.deepEqual(load.failedReads.map((e) => e.message), []);
-    assert.deepEqual(badWrites.map((f) => f.error.message), []);
+    assert.deepEqual(
+      load.failedReads.map((e) => e.message),
+      [],
+    );
+    assert.deepEqual(
+      badWrites.map((f) => f.error.message),
+      [],
+    );
     assert.equal(twice, 0);
-    assert.deepEqual(appliedAnyway.map((f) => f.key), []);
+    assert.deepEqual(
+      appliedAnyway.map((f) => f.key),
+      [],
+    );
     assert.deepEqual(await missingKeys(client, "f2/", load.acked), []);
   });
 
@@ -106,7 +129,9 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       latencies.push(Date.now() - start);
       assert.notEqual(res.header?.memberId, await inUse.memberId());
     }
-    console.log(`  figure: first call after black hole ${latencies[0]} ms, then max ${Math.max(...latencies.slice(1))} ms`);
+    console.log(
+      `  figure: first call after black hole ${latencies[0]} ms, then max ${Math.max(...latencies.slice(1))} ms`,
+    );
     assert.ok((latencies[0] ?? 0) < 2500, `first call took ${latencies[0]} ms`);
     assert.ok(Math.max(...latencies.slice(1)) < 500);
   });
@@ -148,10 +173,14 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       }
     }
     await writer;
-    console.log(`  figure: ${writeFailures} writes and ${readFailures} reads failed while the member was isolated`);
+    console.log(
+      `  figure: ${writeFailures} writes and ${readFailures} reads failed while the member was isolated`,
+    );
     // The member notices it lost its leader after an election timeout (1 s in these clusters).
     const usedFor = lastOnIsolated === 0 ? 0 : lastOnIsolated - isolatedAt;
-    console.log(`  figure: isolated member last answered ${usedFor} ms after isolation; ${backwards} reads went back`);
+    console.log(
+      `  figure: isolated member last answered ${usedFor} ms after isolation; ${backwards} reads went back`,
+    );
     assert.equal(backwards, 0);
     assert.ok(usedFor < 2000, `the isolated member answered ${usedFor} ms after isolation`);
   });
@@ -194,7 +223,10 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       `  figure: ${acked} acked, ${failures.length} failed (${failures.filter((f) => f.error.indeterminate).length} indeterminate), ${twice} applied twice`,
     );
     assert.equal(twice, 0);
-    assert.deepEqual(dishonest.map((f) => `${f.key}: ${f.error.message}`), []);
+    assert.deepEqual(
+      dishonest.map((f) => `${f.key}: ${f.error.message}`),
+      [],
+    );
     assert.ok(acked > 0);
   });
 
@@ -222,7 +254,10 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     for (const r of results) assert.equal(typeof r, "number", String(r));
     for (const r of results) assert.ok((r as number) < 8000);
     assert.notEqual(shortResult, "succeeded");
-    assert.ok(typeof shortResult === "object" && shortResult.after < 700 + 500, "the short call ended near its deadline");
+    assert.ok(
+      typeof shortResult === "object" && shortResult.after < 700 + 500,
+      "the short call ended near its deadline",
+    );
   });
 
   it("8. a request started in the tick after a PING timeout does not crash the process", async () => {

@@ -3,8 +3,8 @@ import { after, before, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { createWritableIterable } from "@connectrpc/connect/protocol";
 import { type WatchRequest, WatchRequestSchema } from "@etcd-connect/api/etcdserverpb";
-import { type EtcdCluster, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { type Client, createClient } from "@etcd-connect/client";
+import { type EtcdCluster, integrationOptions, startCluster } from "@etcd-connect/testing";
 import { trapProcessErrors } from "./load.js";
 
 const idleMs = 60_000;
@@ -49,7 +49,9 @@ describe("idle streams and etcd's ping policy", integrationOptions(), () => {
         const event = await s.responses.next();
         if (event.value?.events[0]?.kv?.key !== undefined) delivered++;
       }
-      console.log(`  figure: ${delivered} of 100 idle streams delivered their event after ${idleMs / 1000} s`);
+      console.log(
+        `  figure: ${delivered} of 100 idle streams delivered their event after ${idleMs / 1000} s`,
+      );
       assert.equal(delivered, 100);
       const logs = cluster.members.map((m) => m.logTail()).join("\n");
       assert.doesNotMatch(logs, /too_many_pings|too many pings/i);

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
 import { join } from "node:path";
-import { type EtcdMember, integrationOptions, readmeExamples, runExample, startEtcd } from "@etcd-connect/testing";
+import { after, before, describe, it } from "node:test";
+import {
+  type EtcdMember,
+  integrationOptions,
+  readmeExamples,
+  runExample,
+  startEtcd,
+} from "@etcd-connect/testing";
 
 const readme = join(import.meta.dirname, "..", "README.md");
 
