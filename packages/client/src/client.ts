@@ -100,15 +100,12 @@ export function createClient(options: ClientOptions): Client {
     username !== undefined && password !== undefined
       ? createAuthInterceptor({
           authenticate: async (signal) => {
-            try {
-              const res = await authClient.authenticate(
-                create(AuthenticateRequestSchema, { name: username, password }),
-                signal === undefined ? {} : { signal },
-              );
-              return res.token;
-            } catch (error) {
-              throw toEtcdError(error);
-            }
+            // Errors stay ConnectErrors here: interceptors above still see their code.
+            const res = await authClient.authenticate(
+              create(AuthenticateRequestSchema, { name: username, password }),
+              signal === undefined ? {} : { signal },
+            );
+            return res.token;
           },
         })
       : resolved.token !== undefined

@@ -164,6 +164,14 @@ const codeReasons: Partial<Record<Code, EtcdErrorReason>> = {
 /** Message of calls made after `client.close()`. */
 export const clientClosedMessage = "etcd-connect: client is closed";
 
+// What to do, for reasons whose etcd message alone leaves users guessing.
+const reasonHints: Partial<Record<EtcdErrorReason, string>> = {
+  user_empty: "the cluster has authentication enabled: pass username and password, or a token, to createClient",
+  auth_failed: "check the username and password given to createClient",
+  invalid_auth_token: "the token expired or is unknown to this member; with username/password the client fetches a new one",
+  no_space: "the backend quota is full: compact, defragment, then disarm the NOSPACE alarm",
+};
+
 const brand = Symbol.for("@etcd-connect/client/EtcdError");
 
 /** Where and how a failed call happened; all optional. */
@@ -258,6 +266,8 @@ function callOutcome(error: unknown): CallOutcome | undefined {
  */
 export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): EtcdError {
   if (reason instanceof EtcdError) return reason;
+  // An EtcdError wrapped by ConnectError.from on its way through an interceptor.
+  if (reason instanceof ConnectError && reason.cause instanceof EtcdError) return reason.cause;
   const outcome = callOutcome(reason);
   if (outcome !== undefined) {
     details = {
@@ -287,9 +297,10 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   } else {
     etcdReason = codeReasons[ce.code] ?? "unknown";
   }
+  const hint = reasonHints[etcdReason] === undefined ? "" : ` (${reasonHints[etcdReason]})`;
   const where = details.endpoint === undefined ? "" : ` (endpoint ${details.endpoint})`;
   const maybe = details.indeterminate ? "; the write may have been applied" : "";
-  return new EtcdError(`${message}${where}${maybe}`, ce.code, etcdReason, {
+  return new EtcdError(`${message}${hint}${where}${maybe}`, ce.code, etcdReason, {
     ...details,
     ...(reasonFromMessage === undefined ? {} : { etcdMessage: ce.rawMessage }),
     cause: details.cause ?? reason,
