@@ -23,6 +23,8 @@ export interface BalancedTransportOptions {
   requireLeader: boolean;
   /** How long a call without a deadline waits for an endpoint to come back, in ms. */
   waitForEndpointMs: number;
+  /** Send every call to this endpoint (per-member calls such as Status or Defragment). */
+  pin?: string;
 }
 
 /** What one attempt of a call did; read by the retry interceptor. */
@@ -84,7 +86,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     try {
       // A call with a deadline waits for a member as long as its deadline allows.
       const waitMs = req.header.has("grpc-timeout") ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
-      entry = await pool.acquire(req.signal, waitMs);
+      entry = options.pin === undefined ? await pool.acquire(req.signal, waitMs) : pool.pinned(options.pin);
     } catch (error) {
       // Closed, or no endpoint came back within the wait: another attempt cannot do better.
       if (attempt) attempt.permanent = true;

@@ -1,23 +1,30 @@
 import { create } from "@bufbuild/protobuf";
-import { type Client as ConnectClient, createClient as createConnectClient } from "@connectrpc/connect";
 import {
-  Auth,
+  type Client as ConnectClient,
+  createClient as createConnectClient,
+  type Transport,
+} from "@connectrpc/connect";
+import {
   AuthenticateRequestSchema,
-  Cluster,
+  Auth as AuthService,
+  Cluster as ClusterService,
   KV as KVService,
   Lease,
-  Maintenance,
+  Maintenance as MaintenanceService,
   type RangeResponse,
   Watch,
 } from "@etcd-connect/api/etcdserverpb";
+import { type Auth, createAuth } from "./auth.js";
 import { createAuthInterceptor } from "./auth-interceptor.js";
 import { createBalancedTransport } from "./balanced-transport.js";
 import type { Bytes } from "./bytes.js";
 import type { CallOptions } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
+import { type Cluster, createCluster } from "./cluster.js";
 import { EndpointPool } from "./endpoint-pool.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
 import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv.js";
+import { createMaintenance, type Maintenance } from "./maintenance.js";
 import { rejectOldMember } from "./member-version.js";
 import type { GetOptions } from "./op.js";
 import { createRetryInterceptor } from "./retry-interceptor.js";
@@ -27,9 +34,9 @@ export interface RpcClients {
   kv: ConnectClient<typeof KVService>;
   watch: ConnectClient<typeof Watch>;
   lease: ConnectClient<typeof Lease>;
-  cluster: ConnectClient<typeof Cluster>;
-  maintenance: ConnectClient<typeof Maintenance>;
-  auth: ConnectClient<typeof Auth>;
+  cluster: ConnectClient<typeof ClusterService>;
+  maintenance: ConnectClient<typeof MaintenanceService>;
+  auth: ConnectClient<typeof AuthService>;
 }
 
 /**
@@ -39,6 +46,12 @@ export interface RpcClients {
 export interface Client extends KV, AsyncDisposable {
   /** Generated Connect clients for anything the facades don't cover. */
   readonly rpc: RpcClients;
+  /** Membership: list, add, remove, update, promote. */
+  readonly cluster: Cluster;
+  /** Status, alarms, defragment, hashes, snapshots, leader moves. */
+  readonly maintenance: Maintenance;
+  /** Users, roles and permissions; enabling and disabling auth. */
+  readonly auth: Auth;
   /** The endpoint URLs in use. */
   readonly endpoints: string[];
   /** Replaces the endpoints; connections to endpoints that stay are kept. */
@@ -56,6 +69,11 @@ export interface Client extends KV, AsyncDisposable {
   exists(key: Bytes, options?: CallOptions): Promise<boolean>;
   /** Every key under a prefix, page by page, all at one revision. */
   getAll(prefix: Bytes, options?: GetAllOptions): AsyncGenerator<RangeResponse>;
+  /**
+   * The generated Connect clients bound to one member (one of `endpoints`), with the client's
+   * interceptors: for per-member calls such as Status, Hash or Defragment.
+   */
+  rpcAt(endpoint: string): RpcClients;
   /** Closes every connection and stream; later calls fail with reason `closed`. */
   close(): Promise<void>;
 }
@@ -95,7 +113,7 @@ export function createClient(options: ClientOptions): Client {
   const { username, password } = resolved;
   // Authenticate goes through retry but not through auth itself.
   const authless = createBalancedTransport({ ...transportOptions, interceptors: retry ? [retry] : [] });
-  const authClient = createConnectClient(Auth, authless);
+  const authClient = createConnectClient(AuthService, authless);
   const auth =
     username !== undefined && password !== undefined
       ? createAuthInterceptor({
@@ -114,21 +132,29 @@ export function createClient(options: ClientOptions): Client {
   // Order, outermost first: user interceptors see one call; retry repeats attempts; auth
   // puts a (fresh) token on every attempt.
   const interceptors = [...resolved.interceptors, ...(retry ? [retry] : []), ...(auth ? [auth] : [])];
-  const transport = createBalancedTransport({ ...transportOptions, interceptors });
-  const rpc: RpcClients = {
+  const rpcOn = (transport: Transport): RpcClients => ({
     kv: createConnectClient(KVService, transport),
     watch: createConnectClient(Watch, transport),
     lease: createConnectClient(Lease, transport),
-    cluster: createConnectClient(Cluster, transport),
-    maintenance: createConnectClient(Maintenance, transport),
-    auth: createConnectClient(Auth, transport),
-  };
+    cluster: createConnectClient(ClusterService, transport),
+    maintenance: createConnectClient(MaintenanceService, transport),
+    auth: createConnectClient(AuthService, transport),
+  });
+  const rpc = rpcOn(createBalancedTransport({ ...transportOptions, interceptors }));
+  const pinnedRpc = new Map<string, RpcClients>();
   const kv = createKV(rpc.kv);
   let closed: Promise<void> | undefined;
   let autoSync: NodeJS.Timeout | undefined;
   const client: Client = {
     ...kv,
     rpc,
+    cluster: createCluster(rpc.cluster),
+    maintenance: createMaintenance({
+      rpc,
+      rpcAt: (endpoint) => client.rpcAt(endpoint),
+      endpoints: () => pool.urls,
+    }),
+    auth: createAuth(rpc.auth),
     get endpoints() {
       return pool.urls;
     },
@@ -147,6 +173,15 @@ export function createClient(options: ClientOptions): Client {
       const urls = res.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
       if (urls.length > 0) pool.setEndpoints(urls.map((url) => parseEndpoint(url)));
       return pool.urls;
+    },
+    rpcAt(endpoint) {
+      const url = parseEndpoint(endpoint).url;
+      let clients = pinnedRpc.get(url);
+      if (clients === undefined) {
+        clients = rpcOn(createBalancedTransport({ ...transportOptions, interceptors, pin: url }));
+        pinnedRpc.set(url, clients);
+      }
+      return clients;
     },
     getText: (key, opts) => getText(kv, key, opts),
     getJson: (key, opts) => getJson(kv, key, opts),

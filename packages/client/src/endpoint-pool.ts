@@ -89,6 +89,25 @@ export class EndpointPool {
     return this.entries.map((e) => e.endpoint.url);
   }
 
+  /** The pooled endpoint for a URL, healthy or not; a call to one member goes there or fails. */
+  pinned(url: string): PooledEndpoint {
+    if (this.closed) throw new ConnectError(clientClosedMessage, Code.Canceled);
+    const entry = this.find(url);
+    if (entry === undefined) {
+      throw new ConnectError(
+        `${url} is not one of the client's endpoints (${this.urls.join(", ")})`,
+        Code.InvalidArgument,
+      );
+    }
+    return entry;
+  }
+
+  /** The pooled endpoint for a URL in the list, or undefined. */
+  find(url: string): PooledEndpoint | undefined {
+    const origin = new URL(url).origin;
+    return this.entries.find((e) => e.endpoint.url === origin);
+  }
+
   /** Replaces the endpoint list; connections to kept endpoints stay open. */
   setEndpoints(endpoints: Endpoint[]): void {
     const old = new Map(this.entries.map((e) => [e.endpoint.url, e]));

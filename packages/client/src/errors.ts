@@ -166,9 +166,11 @@ export const clientClosedMessage = "etcd-connect: client is closed";
 
 // What to do, for reasons whose etcd message alone leaves users guessing.
 const reasonHints: Partial<Record<EtcdErrorReason, string>> = {
-  user_empty: "the cluster has authentication enabled: pass username and password, or a token, to createClient",
+  user_empty:
+    "the cluster has authentication enabled: pass username and password, or a token, to createClient",
   auth_failed: "check the username and password given to createClient",
-  invalid_auth_token: "the token expired or is unknown to this member; with username/password the client fetches a new one",
+  invalid_auth_token:
+    "the token expired or is unknown to this member; with username/password the client fetches a new one",
   no_space: "the backend quota is full: compact, defragment, then disarm the NOSPACE alarm",
 };
 

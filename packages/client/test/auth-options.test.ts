@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type EtcdMember, enableAuth, integrationOptions, startEtcd } from "@etcd-connect/testing";
 import { createClient, EtcdError } from "@etcd-connect/client";
+import { type EtcdMember, enableAuth, integrationOptions, startEtcd } from "@etcd-connect/testing";
 
 const rootPassword = "s3cret-root-pw";
 
@@ -16,7 +16,11 @@ describe("credentials options against an etcd with auth enabled", integrationOpt
   });
 
   it("username/password: the client authenticates and calls succeed", async () => {
-    await using client = createClient({ endpoints: [etcd.clientUrl], username: "root", password: rootPassword });
+    await using client = createClient({
+      endpoints: [etcd.clientUrl],
+      username: "root",
+      password: rootPassword,
+    });
     await client.put("auth/k", "v");
     assert.equal(await client.getText("auth/k"), "v");
   });
@@ -42,7 +46,8 @@ describe("credentials options against an etcd with auth enabled", integrationOpt
 
   it("wrong password: auth_failed, not retried, and the password appears in no message or log", async () => {
     const logged: string[] = [];
-    const log = (message: string, fields?: Record<string, unknown>) => logged.push(message, JSON.stringify(fields));
+    const log = (message: string, fields?: Record<string, unknown>) =>
+      logged.push(message, JSON.stringify(fields));
     const password = "wrong-password-xyz";
     await using client = createClient({
       endpoints: [etcd.clientUrl],

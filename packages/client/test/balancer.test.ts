@@ -44,3 +44,32 @@ describe("balancing and endpoint discovery on a real cluster", integrationOption
     assert.equal(client.endpoints.length, 3);
   });
 });
+
+describe("per-member calls", integrationOptions(), () => {
+  let cluster: EtcdCluster;
+  before(async () => {
+    cluster = await startCluster({ size: 3, faults: false });
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  it("rpcAt(endpoint) sends every call to that member", async () => {
+    await using client = createClient({ endpoints: cluster.clientUrls });
+    for (const member of cluster.members) {
+      const id = await member.memberId();
+      for (let i = 0; i < 3; i++) {
+        const status = await client.rpcAt(member.clientUrl).maintenance.status({});
+        assert.equal(status.header?.memberId, id);
+      }
+    }
+  });
+
+  it("rpcAt refuses an endpoint the client does not have", async () => {
+    await using client = createClient({ endpoints: cluster.clientUrls });
+    await assert.rejects(
+      client.rpcAt("http://127.0.0.1:1").maintenance.status({}),
+      /not one of the client's endpoints/,
+    );
+  });
+});
