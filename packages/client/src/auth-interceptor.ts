@@ -14,7 +14,13 @@ export interface AuthInterceptorOptions {
  * answers invalid_auth_token or auth_old_revision fetches a new one (one authentication in
  * flight however many calls wait) and retries each unary call once.
  */
-export function createAuthInterceptor(options: AuthInterceptorOptions): Interceptor {
+/** The auth interceptor, plus a way for streams to drop a token the server refused. */
+export type AuthInterceptor = Interceptor & {
+  /** Forgets the cached token: the next call or stream authenticates afresh. */
+  invalidate(): void;
+};
+
+export function createAuthInterceptor(options: AuthInterceptorOptions): AuthInterceptor {
   let token: string | undefined = options.token;
   let pending: Promise<string> | undefined;
 
@@ -39,7 +45,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
     return raceSignal(pending, signal);
   }
 
-  return (next) => async (req) => {
+  const interceptor: Interceptor = (next) => async (req) => {
     if (req.service.typeName === "etcdserverpb.Auth" && req.method.name === "Authenticate") return next(req);
     const used = token ?? (await refresh(undefined, req.signal));
     req.header.set("token", used);
@@ -53,6 +59,11 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): Intercep
       return next(req);
     }
   };
+  return Object.assign(interceptor, {
+    invalidate() {
+      if (options.authenticate !== undefined) token = undefined;
+    },
+  });
 }
 
 function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -72,6 +72,19 @@ export interface ClientOptions {
   logger?: ClientLogger;
   /** How calls are spread over endpoints. Default: "round-robin". */
   balancer?: "round-robin" | "pinned";
+  /**
+   * A watch stream silent for this long must answer a progress request within the same time,
+   * or it is replaced on another member (every watch resuming). etcd refuses HTTP/2 pings
+   * more often than every 5 s, so this finds a dead member faster. Default: 2000.
+   */
+  watchSilenceMs?: number;
+  /**
+   * Events one watcher may hold for a reader that falls behind. Past it, the watch is paused
+   * on the server and resumed from the next revision once the reader caught up: memory stays
+   * bounded, no event is lost (unless compacted meanwhile), other watches are not held up.
+   * Default: 10000.
+   */
+  watchMaxBufferedEvents?: number;
   /** Ask members to refuse requests when they have no leader, so calls move on. Default: true. */
   requireLeader?: boolean;
   /** Refresh `endpoints` from the member list this often, in ms; 0 is off. Default: 0. */
@@ -108,6 +121,8 @@ export interface ResolvedClientOptions {
   rejectOldCluster: boolean;
   logger: ClientLogger | undefined;
   balancer: "round-robin" | "pinned";
+  watchSilenceMs: number;
+  watchMaxBufferedEvents: number;
   requireLeader: boolean;
   autoSyncIntervalMs: number;
   retry: RetryOptions | false;
@@ -238,6 +253,8 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     rejectOldCluster: options.rejectOldCluster ?? false,
     logger: options.logger,
     balancer,
+    watchSilenceMs: positiveInt("watchSilenceMs", options.watchSilenceMs, 2_000, 100),
+    watchMaxBufferedEvents: positiveInt("watchMaxBufferedEvents", options.watchMaxBufferedEvents, 10_000),
     requireLeader: options.requireLeader ?? true,
     autoSyncIntervalMs: positiveInt("autoSyncIntervalMs", options.autoSyncIntervalMs, 0, 0),
     retry: validateRetry(options.retry),

@@ -28,6 +28,8 @@ import { createMaintenance, type Maintenance } from "./maintenance.js";
 import { rejectOldMember } from "./member-version.js";
 import type { GetOptions } from "./op.js";
 import { createRetryInterceptor } from "./retry-interceptor.js";
+import type { Watcher, WatchOptions } from "./watch.js";
+import { WatchEngine } from "./watch-engine.js";
 
 /** The generated Connect clients, on the client's transport and interceptors. */
 export interface RpcClients {
@@ -46,6 +48,13 @@ export interface RpcClients {
 export interface Client extends KV, AsyncDisposable {
   /** Generated Connect clients for anything the facades don't cover. */
   readonly rpc: RpcClients;
+  /**
+   * Watches a key, a range or a prefix. All watches share one stream per client; it moves to
+   * another member when its member fails, and every watch resumes without losing an event.
+   */
+  watch(key: Bytes, options?: WatchOptions): Watcher;
+  /** Asks etcd to confirm watch progress; watchers with `progressNotify` get a progress batch. */
+  requestProgress(options?: { timeoutMs?: number }): Promise<void>;
   /** Membership: list, add, remove, update, promote. */
   readonly cluster: Cluster;
   /** Status, alarms, defragment, hashes, snapshots, leader moves. */
@@ -143,6 +152,12 @@ export function createClient(options: ClientOptions): Client {
   const rpc = rpcOn(createBalancedTransport({ ...transportOptions, interceptors }));
   const pinnedRpc = new Map<string, RpcClients>();
   const kv = createKV(rpc.kv);
+  const watches = new WatchEngine(rpc.watch, {
+    silenceMs: resolved.watchSilenceMs,
+    maxBufferedEvents: resolved.watchMaxBufferedEvents,
+    reauthenticate: auth?.invalidate,
+    logger: resolved.logger,
+  });
   let closed: Promise<void> | undefined;
   let autoSync: NodeJS.Timeout | undefined;
   const client: Client = {
@@ -183,12 +198,15 @@ export function createClient(options: ClientOptions): Client {
       }
       return clients;
     },
+    watch: (key, opts) => watches.watch(key, opts),
+    requestProgress: (opts) => watches.requestProgress(opts?.timeoutMs),
     getText: (key, opts) => getText(kv, key, opts),
     getJson: (key, opts) => getJson(kv, key, opts),
     exists: (key, opts) => exists(kv, key, opts),
     getAll: (prefix, opts) => getAll(kv, prefix, opts),
     close() {
       clearInterval(autoSync);
+      watches.close();
       closed ??= Promise.resolve().then(() => pool.close());
       return closed;
     },

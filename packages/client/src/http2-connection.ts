@@ -177,7 +177,12 @@ export class Http2Connection {
     if (unary && this.unaryStreams++ === 0) {
       // A call that starts now has heard nothing yet; silence counts from here.
       this.lastAliveAt = Math.max(this.lastAliveAt, Date.now());
-      this.watchdog = setInterval(() => this.checkSilence(session), this.options.silenceProbeMs / 2).unref();
+      // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
+      // the socket reads that are already waiting, which would look like silence.
+      this.watchdog = setInterval(
+        () => setImmediate(() => this.checkSilence(session)),
+        this.options.silenceProbeMs / 2,
+      ).unref();
     }
     stream.once("close", () => {
       // Counts belong to the current session; forget() zeroed them for a replaced one.
@@ -226,12 +231,20 @@ export class Http2Connection {
 
   // Pings once; no answer within timeoutMs kills the session. onAnswer runs on an answer.
   private sendPing(session: http2.ClientHttp2Session, timeoutMs: number, onAnswer: () => void): void {
-    this.lastPingAt = Date.now();
-    const timeout = setTimeout(() => {
-      const error = new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable);
-      this.died(session, error);
-      session.destroy(error);
-    }, timeoutMs).unref();
+    const sentAt = Date.now();
+    this.lastPingAt = sentAt;
+    const timeout = setTimeout(
+      () =>
+        setImmediate(() => {
+          // Anything read since the ping (its answer, or data) proves the peer alive; reads
+          // waiting behind a busy event loop are processed before this check runs.
+          if (this.lastAliveAt > sentAt || session.destroyed) return;
+          const error = new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable);
+          this.died(session, error);
+          session.destroy(error);
+        }),
+      timeoutMs,
+    ).unref();
     try {
       session.ping((error) => {
         clearTimeout(timeout);

@@ -10,7 +10,8 @@ export type {
   ResponseOp,
   TxnResponse,
 } from "@etcd-connect/api/etcdserverpb";
-export type { KeyValue } from "@etcd-connect/api/mvccpb";
+export type { Event, KeyValue } from "@etcd-connect/api/mvccpb";
+export { Event_EventType as EventType } from "@etcd-connect/api/mvccpb";
 export type { AuthInterceptorOptions } from "./auth-interceptor.js";
 export { createAuthInterceptor } from "./auth-interceptor.js";
 export type { Bytes } from "./bytes.js";
@@ -42,3 +43,4 @@ export { createRetryInterceptor } from "./retry-interceptor.js";
 export type { RetryOptions } from "./retry-policy.js";
 export { isRepeatable } from "./retry-policy.js";
 export { Txn } from "./txn.js";
+export type { WatchBatch, Watcher, WatchOptions } from "./watch.js";

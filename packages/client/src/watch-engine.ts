@@ -1,0 +1,410 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, type Client as ConnectClient, ConnectError } from "@connectrpc/connect";
+import {
+  type WatchCreateRequest,
+  WatchCreateRequest_FilterType,
+  WatchCreateRequestSchema,
+  type WatchRequest,
+  WatchRequestSchema,
+  type WatchResponse,
+  type Watch as WatchService,
+} from "@etcd-connect/api/etcdserverpb";
+import type { Event } from "@etcd-connect/api/mvccpb";
+import { AsyncQueue } from "./async-queue.js";
+import { exponentialBackoff } from "./backoff.js";
+import type { Bytes } from "./bytes.js";
+import { toBytes } from "./bytes.js";
+import type { ClientLogger } from "./client-options.js";
+import { EtcdError, type EtcdErrorReason, toEtcdError } from "./errors.js";
+import { toInt64 } from "./int64.js";
+import { keyRange } from "./key-range.js";
+import { type WatchBatch, type Watcher, WatcherImpl, type WatchHandle, type WatchOptions } from "./watch.js";
+
+/** Options of the {@link WatchEngine}. */
+export interface WatchEngineOptions {
+  /** After this long without a message, the stream must answer a progress request or be replaced. */
+  silenceMs: number;
+  /** Events a watcher may hold for a slow reader before the engine pauses it on the server. */
+  maxBufferedEvents: number;
+  /** Drops the cached auth token, so the next stream authenticates afresh. */
+  reauthenticate?: (() => void) | undefined;
+  logger?: ClientLogger | undefined;
+}
+
+interface WatchState {
+  /** The create request; its start revision is moved forward as events are delivered. */
+  readonly create: WatchCreateRequest;
+  readonly queue: AsyncQueue<WatchBatch>;
+  /** Settles the watcher's `ready` on the first created answer, or when the watch ends. */
+  onCreated: ((error?: unknown) => void) | undefined;
+  /** The server watch id of the current create, or undefined while none is live. */
+  id: bigint | undefined;
+  /** Set once the watch has a pinned resume point (an event or its created answer). */
+  pinned: boolean;
+  /** Events delivered and not yet read. */
+  buffered: number;
+  /** Canceled on the server for a slow reader; re-created once the reader caught up. */
+  paused: boolean;
+  /** The id whose cancel etcd has yet to confirm; a resume waits for it, or events could repeat. */
+  cancelPending: bigint | undefined;
+  fragments: Event[] | undefined;
+}
+
+interface Stream {
+  readonly abort: AbortController;
+  readonly requests: AsyncQueue<WatchRequest>;
+  lastHeardAt: number;
+  progressSentAt: number;
+}
+
+// Cancel reasons after which the watch can go on elsewhere; anything else ends it.
+const recoverable = new Set<EtcdErrorReason>([
+  "no_leader",
+  "leader_changed",
+  "invalid_auth_token",
+  "auth_old_revision",
+  "stopped",
+  "timeout",
+  "unavailable",
+]);
+
+/**
+ * Every watch of a client on one bidirectional Watch stream. When the stream fails it is
+ * re-created (on another member, through the balancer) and each watch resumes from its last
+ * delivered event's mod_revision + 1, so no event is lost or repeated.
+ */
+export class WatchEngine {
+  private readonly rpc: ConnectClient<typeof WatchService>;
+  private readonly options: WatchEngineOptions;
+  private readonly watches = new Set<WatchState>();
+  private readonly byId = new Map<bigint, WatchState>();
+  private stream: Stream | undefined;
+  private nextId = 1n;
+  private failures = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private silenceTimer: NodeJS.Timeout | undefined;
+  private progressWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(rpc: ConnectClient<typeof WatchService>, options: WatchEngineOptions) {
+    this.rpc = rpc;
+    this.options = options;
+  }
+
+  /** Number of open watches (for metrics and tests). */
+  get size(): number {
+    return this.watches.size;
+  }
+
+  /** Starts a watch; validates its options before anything is sent. */
+  watch(key: Bytes, options: WatchOptions = {}): Watcher {
+    const filters: WatchCreateRequest_FilterType[] = [];
+    if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
+    if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
+    const startRevision =
+      options.startRevision === undefined ? 0n : toInt64("startRevision", options.startRevision);
+    const createRequest = create(WatchCreateRequestSchema, {
+      ...keyRange(toBytes(key), options),
+      startRevision,
+      prevKv: options.prevKv ?? false,
+      progressNotify: options.progressNotify ?? false,
+      fragment: options.fragment ?? false,
+      filters,
+    });
+    let onCreated: ((error?: unknown) => void) | undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      onCreated = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    // Nobody may await it; an ending watch must not become an unhandled rejection.
+    ready.catch(() => {});
+    const state: WatchState = {
+      create: createRequest,
+      queue: new AsyncQueue<WatchBatch>(),
+      onCreated,
+      id: undefined,
+      pinned: startRevision !== 0n,
+      buffered: 0,
+      paused: false,
+      cancelPending: undefined,
+      fragments: undefined,
+    };
+    const handle: WatchHandle = {
+      queue: state.queue,
+      ready,
+      consumed: (batch) => this.consumed(state, batch),
+      close: () => this.remove(state),
+    };
+    if (this.closed) {
+      this.end(state, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
+      return new WatcherImpl(handle, undefined);
+    }
+    this.watches.add(state);
+    if (this.stream === undefined) this.scheduleStart(0);
+    else this.sendCreate(this.stream, state);
+    return new WatcherImpl(handle, options.signal);
+  }
+
+  /**
+   * Asks the member to confirm progress; resolves when it answers. Watchers that asked for
+   * `progressNotify` get an empty batch with `progress: true`.
+   */
+  requestProgress(timeoutMs = 5_000): Promise<void> {
+    const stream = this.stream;
+    if (stream === undefined && this.watches.size === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.progressWaiters = this.progressWaiters.filter((w) => w !== done);
+        reject(
+          new EtcdError(
+            "no progress answer from the watch stream",
+            Code.DeadlineExceeded,
+            "deadline_exceeded",
+          ),
+        );
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.progressWaiters.push(done);
+      // Without a stream yet, start() sends it after the creates.
+      stream?.requests.push(
+        create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
+      );
+    });
+  }
+
+  /** Ends every watch and the stream. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    const error = new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed");
+    for (const state of [...this.watches]) this.end(state, error);
+    this.stopStream();
+  }
+
+  private scheduleStart(delayMs: number): void {
+    if (this.restartTimer !== undefined || this.closed) return;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stream === undefined && this.watches.size > 0 && !this.closed) this.start();
+    }, delayMs);
+  }
+
+  private start(): void {
+    const abort = new AbortController();
+    const requests = new AsyncQueue<WatchRequest>();
+    const stream: Stream = { abort, requests, lastHeardAt: Date.now(), progressSentAt: 0 };
+    this.stream = stream;
+    this.byId.clear();
+    for (const state of this.watches) {
+      state.id = undefined;
+      state.cancelPending = undefined;
+      state.fragments = undefined;
+      if (!state.paused) this.sendCreate(stream, state);
+    }
+    if (this.progressWaiters.length > 0) {
+      stream.requests.push(
+        create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
+      );
+    }
+    this.silenceTimer = setInterval(() => this.checkSilence(stream), this.options.silenceMs / 2).unref();
+    void this.run(stream);
+  }
+
+  private async run(stream: Stream): Promise<void> {
+    let failure: unknown;
+    try {
+      for await (const response of this.rpc.watch(stream.requests, { signal: stream.abort.signal })) {
+        if (this.stream !== stream) break;
+        stream.lastHeardAt = Date.now();
+        this.handle(stream, response);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    if (this.stream !== stream) return;
+    this.stopStream();
+    if (this.watches.size === 0 || this.closed) return;
+    this.failures++;
+    const delay = exponentialBackoff(this.failures - 1, 100, 5_000);
+    this.options.logger?.warn?.("etcd watch stream failed; resuming", {
+      error: failure instanceof Error ? failure.message : String(failure),
+      retryInMs: Math.round(delay),
+    });
+    this.scheduleStart(delay);
+  }
+
+  private stopStream(): void {
+    const stream = this.stream;
+    if (stream === undefined) return;
+    this.stream = undefined;
+    clearInterval(this.silenceTimer);
+    stream.requests.end();
+    stream.abort.abort();
+    this.byId.clear();
+  }
+
+  // A silent stream may be dead without the connection knowing (etcd refuses pings more often
+  // than every 5 s): a progress request must be answered within the silence bound.
+  private checkSilence(stream: Stream): void {
+    if (this.stream !== stream) return;
+    const now = Date.now();
+    if (now - stream.lastHeardAt < this.options.silenceMs) return;
+    if (stream.progressSentAt > stream.lastHeardAt) {
+      if (now - stream.progressSentAt >= this.options.silenceMs) {
+        stream.abort.abort(new ConnectError("watch stream went silent", Code.Unavailable));
+      }
+      return;
+    }
+    stream.progressSentAt = now;
+    stream.requests.push(
+      create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
+    );
+  }
+
+  private sendCreate(stream: Stream, state: WatchState): void {
+    const id = this.nextId++;
+    state.id = id;
+    state.create.watchId = id;
+    this.byId.set(id, state);
+    stream.requests.push(
+      create(WatchRequestSchema, { requestUnion: { case: "createRequest", value: state.create } }),
+    );
+  }
+
+  private sendCancel(state: WatchState): void {
+    const id = state.id;
+    if (id === undefined) return;
+    state.id = undefined;
+    state.cancelPending = id;
+    this.stream?.requests.push(
+      create(WatchRequestSchema, { requestUnion: { case: "cancelRequest", value: { watchId: id } } }),
+    );
+  }
+
+  private handle(stream: Stream, response: WatchResponse): void {
+    const state = this.byId.get(response.watchId);
+    if (state === undefined) {
+      // A progress answer to requestProgress carries no watch of ours (etcd uses id -1).
+      if (response.events.length === 0 && !response.created && !response.canceled) this.progressed(response);
+      return;
+    }
+    if (response.created) {
+      this.failures = 0;
+      if (!response.canceled) {
+        state.onCreated?.();
+        state.onCreated = undefined;
+      }
+      if (!state.pinned) {
+        // Pin what "now" meant, so a resume after a failure starts right after it.
+        state.create.startRevision = (response.header?.revision ?? 0n) + 1n;
+        state.pinned = true;
+      }
+    }
+    if (response.canceled) {
+      this.byId.delete(response.watchId);
+      if (state.id === response.watchId) state.id = undefined;
+      if (state.cancelPending === response.watchId) {
+        state.cancelPending = undefined;
+        this.maybeResume(state);
+        return;
+      }
+      if (!this.watches.has(state)) return;
+      this.canceled(stream, state, response);
+      return;
+    }
+    if (response.events.length === 0) {
+      if (!response.created && state.create.progressNotify) {
+        this.deliver(state, { events: [], revision: response.header?.revision ?? 0n, progress: true });
+      }
+      return;
+    }
+    if (response.fragment) {
+      state.fragments = (state.fragments ?? []).concat(response.events);
+      return;
+    }
+    const events = state.fragments === undefined ? response.events : state.fragments.concat(response.events);
+    state.fragments = undefined;
+    const last = events[events.length - 1];
+    // Resume right after the last delivered event; never from header.revision + 1, which may
+    // lie past events not yet sent during a catch-up.
+    if (last?.kv !== undefined) state.create.startRevision = last.kv.modRevision + 1n;
+    state.pinned = true;
+    this.deliver(state, { events, revision: response.header?.revision ?? 0n, progress: false });
+  }
+
+  private canceled(stream: Stream, state: WatchState, response: WatchResponse): void {
+    if (response.compactRevision > 0n) {
+      this.end(
+        state,
+        new EtcdError(
+          `watch start revision ${state.create.startRevision} was compacted (compact revision ${response.compactRevision})`,
+          Code.OutOfRange,
+          "compacted",
+          { compactRevision: response.compactRevision },
+        ),
+      );
+      return;
+    }
+    const error = toEtcdError(
+      new ConnectError(response.cancelReason || "watch canceled by the server", Code.Unavailable),
+    );
+    if (!recoverable.has(error.reason)) {
+      this.end(state, error);
+      return;
+    }
+    if (error.reason === "invalid_auth_token" || error.reason === "auth_old_revision")
+      this.options.reauthenticate?.();
+    // The member cannot serve this watch now: move the whole stream, every watch resuming.
+    stream.abort.abort(error);
+  }
+
+  private progressed(response: WatchResponse): void {
+    const waiters = this.progressWaiters;
+    this.progressWaiters = [];
+    for (const done of waiters) done();
+    const revision = response.header?.revision ?? 0n;
+    for (const state of this.watches) {
+      if (state.create.progressNotify) this.deliver(state, { events: [], revision, progress: true });
+    }
+  }
+
+  private deliver(state: WatchState, batch: WatchBatch): void {
+    state.queue.push(batch);
+    state.buffered += batch.events.length;
+    // A slow reader: stop the server sending, resume from the next revision once it caught up.
+    if (state.buffered > this.options.maxBufferedEvents && !state.paused) {
+      state.paused = true;
+      this.sendCancel(state);
+    }
+  }
+
+  private consumed(state: WatchState, batch: WatchBatch): void {
+    state.buffered -= batch.events.length;
+    this.maybeResume(state);
+  }
+
+  private maybeResume(state: WatchState): void {
+    if (!state.paused || state.cancelPending !== undefined || state.queue.size > 0) return;
+    if (!this.watches.has(state)) return;
+    state.paused = false;
+    if (this.stream !== undefined) this.sendCreate(this.stream, state);
+  }
+
+  private end(state: WatchState, error?: unknown): void {
+    this.watches.delete(state);
+    state.queue.end(error);
+    state.onCreated?.(
+      error ?? new EtcdError("watch closed before etcd confirmed it", Code.Canceled, "canceled"),
+    );
+    state.onCreated = undefined;
+    if (this.watches.size === 0) this.stopStream();
+  }
+
+  private remove(state: WatchState): void {
+    if (!this.watches.has(state)) return;
+    this.sendCancel(state);
+    this.end(state);
+  }
+}

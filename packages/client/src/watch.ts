@@ -1,0 +1,103 @@
+import type { Event } from "@etcd-connect/api/mvccpb";
+import type { AsyncQueue } from "./async-queue.js";
+import type { Int64Like } from "./int64.js";
+import type { RangeSelector } from "./key-range.js";
+
+/** Options of {@link Client.watch}. */
+export interface WatchOptions extends RangeSelector {
+  /** Deliver events from this revision on (history included); default: changes after now. */
+  startRevision?: Int64Like;
+  /** Include each event's previous key-value. Default: false. */
+  prevKv?: boolean;
+  /** Leave out put events. Default: false. */
+  noPut?: boolean;
+  /** Leave out delete events. Default: false. */
+  noDelete?: boolean;
+  /** Ask etcd for periodic progress notifications (empty batches with `progress: true`). Default: false. */
+  progressNotify?: boolean;
+  /** Let etcd split huge revisions into fragments; the client reassembles them. Default: false. */
+  fragment?: boolean;
+  /** Closes the watch when aborted. */
+  signal?: AbortSignal;
+}
+
+/** One delivery of a watch: the events of one or more revisions, in order. */
+export interface WatchBatch {
+  /** The events, oldest first; empty for a progress notification. */
+  events: Event[];
+  /** The store revision when etcd sent the batch (header.revision). */
+  revision: bigint;
+  /** True for a progress notification: every event up to `revision` was delivered. */
+  progress: boolean;
+}
+
+/**
+ * A running watch: an AsyncIterable of {@link WatchBatch}es. Leaving the loop, `close()`,
+ * `await using` or the options' `signal` all cancel it on the server. It ends with an
+ * EtcdError when it cannot go on (reason `compacted` with `compactRevision`, or
+ * `permission_denied`), never by skipping events.
+ *
+ * @example
+ * const watcher = client.watch("jobs/", { prefix: true });
+ * for await (const batch of watcher) {
+ *   for (const event of batch.events) console.log(event.type, event.kv?.key);
+ *   if (done) break; // cancels the watch on the server
+ * }
+ */
+export interface Watcher extends AsyncIterable<WatchBatch>, AsyncDisposable {
+  /**
+   * Resolves once etcd confirmed the watch (its first "created" answer): events of writes made
+   * after this are delivered. Rejects if the watch ends first with an error.
+   */
+  readonly ready: Promise<void>;
+  /** Cancels the watch; the iteration ends after the batches already delivered. */
+  close(): Promise<void>;
+}
+
+/** The engine's side of one watch. */
+export interface WatchHandle {
+  readonly queue: AsyncQueue<WatchBatch>;
+  readonly ready: Promise<void>;
+  /** The consumer took a batch: the engine may resume a watch it paused for a slow reader. */
+  consumed(batch: WatchBatch): void;
+  close(): void;
+}
+
+/** A {@link Watcher} over a handle of the watch engine. */
+export class WatcherImpl implements Watcher {
+  private readonly handle: WatchHandle;
+  readonly ready: Promise<void>;
+
+  constructor(handle: WatchHandle, signal: AbortSignal | undefined) {
+    this.handle = handle;
+    this.ready = handle.ready;
+    if (signal !== undefined) {
+      if (signal.aborted) handle.close();
+      else signal.addEventListener("abort", () => handle.close(), { once: true });
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
+    const { queue } = this.handle;
+    return {
+      next: async () => {
+        const result = await queue.next();
+        if (!result.done) this.handle.consumed(result.value);
+        return result;
+      },
+      return: async () => {
+        this.handle.close();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.handle.close();
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
