@@ -122,7 +122,8 @@ describe("etcdMessageReasons", () => {
         assert.equal(error.reason, reason);
         assert.equal(error.code, code);
         assert.equal(error.etcdMessage, message);
-        assert.equal(error.message, message);
+        // The etcd message leads; a few reasons add a hint on what to do.
+        assert.ok(error.message.startsWith(message), error.message);
         assert.equal(reasonForEtcdMessage(message), reason);
       }
     });
