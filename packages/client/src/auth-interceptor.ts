@@ -7,6 +7,8 @@ export interface AuthInterceptorOptions {
   authenticate?: (signal: AbortSignal | undefined) => Promise<string>;
   /** A fixed token to send when there is no `authenticate`. */
   token?: string;
+  /** Told when a refused token is replaced (not for the first authentication). */
+  onReauthenticate?: (() => void) | undefined;
 }
 
 /**
@@ -31,6 +33,7 @@ export function createAuthInterceptor(options: AuthInterceptorOptions): AuthInte
     if (authenticate === undefined) return Promise.resolve(token ?? "");
     // Another call already replaced the stale token: use that one.
     if (token !== undefined && token !== stale) return Promise.resolve(token);
+    if (pending === undefined && stale !== undefined) options.onReauthenticate?.();
     pending ??= authenticate(undefined).then(
       (fresh) => {
         token = fresh;

@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
+import type { EtcdErrorReason } from "./errors.js";
 import { invalidArgument } from "./errors.js";
 import type { RetryOptions } from "./retry-policy.js";
 
@@ -22,6 +23,31 @@ export interface ClientLogger {
   debug?(message: string, fields?: Record<string, unknown>): void;
   info?(message: string, fields?: Record<string, unknown>): void;
   warn?(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Receives the client's internal events, for metrics (`@etcd-connect/prometheus` provides
+ * one). Methods are called synchronously and must not throw; every one is optional.
+ */
+export interface ClientObserver {
+  /** A failed attempt is retried; `reason` is an {@link EtcdErrorReason}. */
+  onRetry?(service: string, method: string, reason: string): void;
+  /** The endpoint list changed (set at construction, `setEndpoints`, `sync`). */
+  onEndpoints?(endpoints: readonly string[]): void;
+  /** An endpoint was ejected (false) or answered again after being ejected (true). */
+  onEndpointHealth?(endpoint: string, healthy: boolean): void;
+  /** Open watch streams (0 or 1 per client). */
+  onWatchStreams?(count: number): void;
+  /** Open watches. */
+  onWatches?(count: number): void;
+  /** Leases kept alive. */
+  onKeptLeases?(count: number): void;
+  /** Time from sending a lease keepalive to its answer. */
+  onKeepAliveRoundTrip?(seconds: number): void;
+  /** A token was refused and a new one fetched. */
+  onReauthentication?(): void;
+  /** The client closed. */
+  onClose?(): void;
 }
 
 /** Options of {@link createClient}. Only `endpoints` is required. */
@@ -70,6 +96,8 @@ export interface ClientOptions {
   rejectOldCluster?: boolean;
   /** Logger for connection events. Default: none (silent). */
   logger?: ClientLogger;
+  /** Receives retries, endpoint health, watch and lease counts, for metrics. Default: none. */
+  observer?: ClientObserver;
   /** How calls are spread over endpoints. Default: "round-robin". */
   balancer?: "round-robin" | "pinned";
   /**
@@ -120,6 +148,7 @@ export interface ResolvedClientOptions {
   interceptors: Interceptor[];
   rejectOldCluster: boolean;
   logger: ClientLogger | undefined;
+  observer: ClientObserver | undefined;
   balancer: "round-robin" | "pinned";
   watchSilenceMs: number;
   watchMaxBufferedEvents: number;
@@ -252,6 +281,7 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     interceptors: options.interceptors ?? [],
     rejectOldCluster: options.rejectOldCluster ?? false,
     logger: options.logger,
+    observer: options.observer,
     balancer,
     watchSilenceMs: positiveInt("watchSilenceMs", options.watchSilenceMs, 2_000, 100),
     watchMaxBufferedEvents: positiveInt("watchMaxBufferedEvents", options.watchMaxBufferedEvents, 10_000),

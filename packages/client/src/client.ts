@@ -109,6 +109,7 @@ export function createClient(options: ClientOptions): Client {
       : createRetryInterceptor({
           ...resolved.retry,
           endpointCount: () => pool.urls.length,
+          onRetry: resolved.observer?.onRetry?.bind(resolved.observer),
           waitForEndpointMs,
         });
   const transportOptions = {
@@ -126,6 +127,7 @@ export function createClient(options: ClientOptions): Client {
   const auth =
     username !== undefined && password !== undefined
       ? createAuthInterceptor({
+          onReauthenticate: resolved.observer?.onReauthentication?.bind(resolved.observer),
           authenticate: async (signal) => {
             // Errors stay ConnectErrors here: interceptors above still see their code.
             const res = await authClient.authenticate(
@@ -156,6 +158,7 @@ export function createClient(options: ClientOptions): Client {
     silenceMs: resolved.watchSilenceMs,
     maxBufferedEvents: resolved.watchMaxBufferedEvents,
     reauthenticate: auth?.invalidate,
+    observer: resolved.observer,
     logger: resolved.logger,
   });
   let closed: Promise<void> | undefined;
@@ -207,6 +210,7 @@ export function createClient(options: ClientOptions): Client {
     close() {
       clearInterval(autoSync);
       watches.close();
+      resolved.observer?.onClose?.();
       closed ??= Promise.resolve().then(() => pool.close());
       return closed;
     },

@@ -4,7 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalClientFn } from "@connectrpc/connect/protocol";
 import { createNodeHttpClient } from "@connectrpc/connect-node";
 import { exponentialBackoff, sleep } from "./backoff.js";
-import type { ClientLogger, ClientTlsOptions, Endpoint } from "./client-options.js";
+import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
 import { Http2Connection, type Http2ConnectionOptions } from "./http2-connection.js";
 
@@ -20,6 +20,7 @@ export interface EndpointPoolOptions {
   permitWithoutStream: boolean;
   tls: ClientTlsOptions | undefined;
   logger: ClientLogger | undefined;
+  observer?: ClientObserver | undefined;
   /** Checks a member once before its first use, e.g. its version; a rejection fails the call. */
   verify?: ((entry: PooledEndpoint, signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
@@ -116,6 +117,7 @@ export class EndpointPool {
       if (!this.entries.some((e) => e.endpoint.url === url)) entry.connection.close();
     }
     this.next = 0;
+    this.options.observer?.onEndpoints?.(this.urls);
   }
 
   private open(endpoint: Endpoint): PooledEndpoint {
@@ -228,6 +230,7 @@ export class EndpointPool {
   /** Ejects an endpoint for a growing, jittered time after a connection-level failure. */
   reportFailure(entry: PooledEndpoint, error: unknown): void {
     entry.failures++;
+    if (entry.failures === 1) this.options.observer?.onEndpointHealth?.(entry.endpoint.url, false);
     entry.ejectedUntil = Date.now() + exponentialBackoff(entry.failures - 1, ejectBaseMs, ejectCapMs);
     if (this.options.balancer === "pinned")
       this.next = (this.entries.indexOf(entry) + 1) % this.entries.length;
@@ -243,6 +246,7 @@ export class EndpointPool {
     if (entry.failures === 0) return;
     entry.failures = 0;
     entry.ejectedUntil = 0;
+    this.options.observer?.onEndpointHealth?.(entry.endpoint.url, true);
   }
 
   /** Closes every connection; later calls fail with reason `closed`. */

@@ -10,6 +10,8 @@ export interface RetryInterceptorOptions extends RetryOptions {
   endpointCount?: () => number;
   /** How long a call without a deadline keeps retrying attempts that never left, in ms. Default: 5000. */
   waitForEndpointMs?: number;
+  /** Told of every retry. */
+  onRetry?: ((service: string, method: string, reason: string) => void) | undefined;
 }
 
 /**
@@ -49,6 +51,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
             indeterminate: isIndeterminate(etcdError, repeatable, attempt.neverSent),
           });
         }
+        options.onRetry?.(req.service.typeName, req.method.name, etcdError.reason);
         const quorum = Math.floor(endpointCount() / 2) + 1;
         if ((retries + 1) % quorum === 0) {
           try {

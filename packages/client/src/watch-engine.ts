@@ -14,7 +14,7 @@ import { AsyncQueue } from "./async-queue.js";
 import { exponentialBackoff } from "./backoff.js";
 import type { Bytes } from "./bytes.js";
 import { toBytes } from "./bytes.js";
-import type { ClientLogger } from "./client-options.js";
+import type { ClientLogger, ClientObserver } from "./client-options.js";
 import { EtcdError, type EtcdErrorReason, toEtcdError } from "./errors.js";
 import { toInt64 } from "./int64.js";
 import { keyRange } from "./key-range.js";
@@ -29,6 +29,7 @@ export interface WatchEngineOptions {
   /** Drops the cached auth token, so the next stream authenticates afresh. */
   reauthenticate?: (() => void) | undefined;
   logger?: ClientLogger | undefined;
+  observer?: ClientObserver | undefined;
 }
 
 interface WatchState {
@@ -139,6 +140,7 @@ export class WatchEngine {
       return new WatcherImpl(handle, undefined);
     }
     this.watches.add(state);
+    this.options.observer?.onWatches?.(this.watches.size);
     if (this.stream === undefined) this.scheduleStart(0);
     else this.sendCreate(this.stream, state);
     return new WatcherImpl(handle, options.signal);
@@ -196,6 +198,7 @@ export class WatchEngine {
     const requests = new AsyncQueue<WatchRequest>();
     const stream: Stream = { abort, requests, lastHeardAt: Date.now(), progressSentAt: 0 };
     this.stream = stream;
+    this.options.observer?.onWatchStreams?.(1);
     this.byId.clear();
     for (const state of this.watches) {
       state.id = undefined;
@@ -239,6 +242,7 @@ export class WatchEngine {
     const stream = this.stream;
     if (stream === undefined) return;
     this.stream = undefined;
+    this.options.observer?.onWatchStreams?.(0);
     clearInterval(this.silenceTimer);
     stream.requests.end();
     stream.abort.abort();
@@ -393,7 +397,7 @@ export class WatchEngine {
   }
 
   private end(state: WatchState, error?: unknown): void {
-    this.watches.delete(state);
+    if (this.watches.delete(state)) this.options.observer?.onWatches?.(this.watches.size);
     state.queue.end(error);
     state.onCreated?.(
       error ?? new EtcdError("watch closed before etcd confirmed it", Code.Canceled, "canceled"),
