@@ -40,7 +40,8 @@ import {
 } from "@etcd-connect/api/etcdserverpb";
 import type { Bytes } from "./bytes.js";
 import type { CallOptions } from "./call-options.js";
-import { explainUnimplemented, facadeCall } from "./cluster.js";
+import { callEtcd } from "./call-options.js";
+import { explainUnimplemented } from "./cluster.js";
 import { invalidArgument } from "./errors.js";
 import { keyRange, type RangeSelector } from "./key-range.js";
 
@@ -99,7 +100,11 @@ export interface Auth {
   userList(options?: CallOptions): Promise<AuthUserListResponse>;
   /** Deletes a user. */
   userDelete(name: string, options?: CallOptions): Promise<AuthUserDeleteResponse>;
-  /** Sets a new (non-empty) password; tokens issued before stay valid until they expire. */
+  /**
+   * Sets a new (non-empty) password. Like every auth change it bumps etcd's auth revision, so
+   * clients authenticate again on their next call: one still given the old password then
+   * fails with `auth_failed`.
+   */
   userChangePassword(
     name: string,
     password: string,
@@ -144,11 +149,11 @@ const permissionTypes = {
 export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
   return {
     authEnable: (options) =>
-      facadeCall(options, (call) => rpc.authEnable(create(AuthEnableRequestSchema), call)),
+      callEtcd(options, (call) => rpc.authEnable(create(AuthEnableRequestSchema), call)),
     authDisable: (options) =>
-      facadeCall(options, (call) => rpc.authDisable(create(AuthDisableRequestSchema), call)),
+      callEtcd(options, (call) => rpc.authDisable(create(AuthDisableRequestSchema), call)),
     authStatus: (options) =>
-      facadeCall(options, async (call) => {
+      callEtcd(options, async (call) => {
         try {
           return await rpc.authStatus(create(AuthStatusRequestSchema), call);
         } catch (error) {
@@ -156,7 +161,7 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         }
       }),
     authenticate: (name, password, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.authenticate(
           create(AuthenticateRequestSchema, {
             name: checkName("user", name),
@@ -166,7 +171,7 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         ),
       ),
     userAdd: (name, password, options) =>
-      facadeCall(options, (call) => {
+      callEtcd(options, (call) => {
         const noPassword = options?.noPassword ?? false;
         if (noPassword && password !== "") {
           throw invalidArgument("userAdd: a user with noPassword takes no password; pass an empty string");
@@ -181,17 +186,16 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         );
       }),
     userGet: (name, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.userGet(create(AuthUserGetRequestSchema, { name: checkName("user", name) }), call),
       ),
-    userList: (options) =>
-      facadeCall(options, (call) => rpc.userList(create(AuthUserListRequestSchema), call)),
+    userList: (options) => callEtcd(options, (call) => rpc.userList(create(AuthUserListRequestSchema), call)),
     userDelete: (name, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.userDelete(create(AuthUserDeleteRequestSchema, { name: checkName("user", name) }), call),
       ),
     userChangePassword: (name, password, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.userChangePassword(
           create(AuthUserChangePasswordRequestSchema, {
             name: checkName("user", name),
@@ -201,7 +205,7 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         ),
       ),
     userGrantRole: (user, role, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.userGrantRole(
           create(AuthUserGrantRoleRequestSchema, {
             user: checkName("user", user),
@@ -211,7 +215,7 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         ),
       ),
     userRevokeRole: (user, role, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.userRevokeRole(
           create(AuthUserRevokeRoleRequestSchema, {
             name: checkName("user", user),
@@ -221,21 +225,20 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         ),
       ),
     roleAdd: (name, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.roleAdd(create(AuthRoleAddRequestSchema, { name: checkName("role", name) }), call),
       ),
     roleGet: (name, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.roleGet(create(AuthRoleGetRequestSchema, { role: checkName("role", name) }), call),
       ),
-    roleList: (options) =>
-      facadeCall(options, (call) => rpc.roleList(create(AuthRoleListRequestSchema), call)),
+    roleList: (options) => callEtcd(options, (call) => rpc.roleList(create(AuthRoleListRequestSchema), call)),
     roleDelete: (name, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.roleDelete(create(AuthRoleDeleteRequestSchema, { role: checkName("role", name) }), call),
       ),
     roleGrantPermission: (role, permission, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.roleGrantPermission(
           create(AuthRoleGrantPermissionRequestSchema, {
             name: checkName("role", role),
@@ -245,7 +248,7 @@ export function createAuth(rpc: ConnectClient<typeof AuthService>): Auth {
         ),
       ),
     roleRevokePermission: (role, key, options) =>
-      facadeCall(options, (call) => {
+      callEtcd(options, (call) => {
         const range = keyRange(key, selectorOf(options));
         return rpc.roleRevokePermission(
           create(AuthRoleRevokePermissionRequestSchema, {

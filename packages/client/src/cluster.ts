@@ -13,7 +13,7 @@ import {
   MemberUpdateRequestSchema,
   type MemberUpdateResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import type { CallOptions } from "./call-options.js";
+import { type CallOptions, callEtcd } from "./call-options.js";
 import { EtcdError, invalidArgument, toEtcdError } from "./errors.js";
 import type { Int64Like } from "./int64.js";
 
@@ -22,7 +22,9 @@ import type { Int64Like } from "./int64.js";
  * uint64 `bigint`s, as `memberList()` returns them.
  *
  * Membership changes are writes: a failure without an answer from etcd leaves them
- * `indeterminate` (they are never retried); read `memberList()` before trying again.
+ * `indeterminate` (they are never retried); read `memberList()` before trying again. etcd
+ * refuses them with `unhealthy_cluster` until the member that got the request has been
+ * connected to every voting member for 5 s (its strict reconfiguration check).
  *
  * @example
  * const { members } = await client.cluster.memberList();
@@ -52,7 +54,11 @@ export interface Cluster {
   ): Promise<MemberAddResponse>;
   /** Removes a member; `member_not_found` when there is none with this id. */
   memberRemove(id: Int64Like, options?: CallOptions): Promise<MemberRemoveResponse>;
-  /** Replaces a member's peer URLs (`http(s)://host:port`, checked before sending). */
+  /**
+   * Replaces a member's peer URLs (`http(s)://host:port`, checked before sending). etcd 3.4
+   * (and 3.5/3.6 before the fix of etcd issue 21694) then lists a learner as a voter while
+   * raft still treats it as a learner: update learners only after promoting them.
+   */
   memberUpdate(
     id: Int64Like,
     peerUrls: readonly string[],
@@ -69,14 +75,14 @@ export interface Cluster {
 export function createCluster(rpc: ConnectClient<typeof ClusterService>): Cluster {
   return {
     memberList: (options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.memberList(
           create(MemberListRequestSchema, { linearizable: options?.linearizable ?? true }),
           call,
         ),
       ),
     memberAdd: (peerUrls, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.memberAdd(
           create(MemberAddRequestSchema, {
             peerURLs: checkPeerUrls(peerUrls),
@@ -86,18 +92,18 @@ export function createCluster(rpc: ConnectClient<typeof ClusterService>): Cluste
         ),
       ),
     memberRemove: (id, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.memberRemove(create(MemberRemoveRequestSchema, { ID: toMemberId("id", id) }), call),
       ),
     memberUpdate: (id, peerUrls, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.memberUpdate(
           create(MemberUpdateRequestSchema, { ID: toMemberId("id", id), peerURLs: checkPeerUrls(peerUrls) }),
           call,
         ),
       ),
     memberPromote: (id, options) =>
-      facadeCall(options, (call) =>
+      callEtcd(options, (call) =>
         rpc.memberPromote(create(MemberPromoteRequestSchema, { ID: toMemberId("id", id) }), call),
       ),
   };
@@ -145,22 +151,6 @@ export function toMemberId(name: string, value: Int64Like): bigint {
 }
 
 /**
- * @internal Runs one facade call: copies `signal` and `timeoutMs` (only the ones given, for
- * exactOptionalPropertyTypes) and turns whatever is thrown, validation included, into a
- * rejected {@link EtcdError}. Shared by the Cluster, Maintenance and Auth facades.
- */
-export async function facadeCall<T>(
-  options: CallOptions | undefined,
-  fn: (call: CallOptions) => Promise<T>,
-): Promise<T> {
-  try {
-    return await fn(pickCallOptions(options));
-  } catch (error) {
-    throw toEtcdError(error);
-  }
-}
-
-/**
  * @internal Rewords an `unimplemented` answer for a call that older etcd versions lack, so
  * the error names the version needed; other errors come back as EtcdErrors unchanged.
  */
@@ -173,12 +163,4 @@ export function explainUnimplemented(error: unknown, call: string, since: string
     "unimplemented",
     { ...(etcdError.endpoint === undefined ? {} : { endpoint: etcdError.endpoint }), cause: error },
   );
-}
-
-/** @internal Only the per-call options Connect understands, and only those given. */
-export function pickCallOptions(options: CallOptions | undefined): CallOptions {
-  const out: CallOptions = {};
-  if (options?.signal !== undefined) out.signal = options.signal;
-  if (options?.timeoutMs !== undefined) out.timeoutMs = options.timeoutMs;
-  return out;
 }

@@ -121,6 +121,8 @@ export const etcdMessageReasons: ReadonlyMap<string, EtcdErrorReason> = new Map<
   ["etcdserver: role name not found", "role_not_found"],
   ["etcdserver: role name is empty", "role_empty"],
   ["etcdserver: authentication failed, invalid user ID or password", "auth_failed"],
+  // etcd 3.4 sends this one without the "etcdserver:" prefix (code Unknown).
+  ["auth: authentication failed, password was given for no password user", "auth_failed"],
   ["etcdserver: permission denied", "permission_denied"],
   ["etcdserver: role is not granted to the user", "role_not_granted"],
   ["etcdserver: permission is not granted to the role", "permission_not_granted"],
@@ -279,8 +281,10 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
     };
   }
   const ce = ConnectError.from(reason);
-  const reasonFromMessage = etcdMessageReasons.get(ce.rawMessage);
-  let message = ce.rawMessage;
+  // Watch cancel reasons carry Go's status text: "rpc error: code = X desc = <etcd message>".
+  const etcdText = /^rpc error: code = \w+ desc = (.*)$/s.exec(ce.rawMessage)?.[1] ?? ce.rawMessage;
+  const reasonFromMessage = etcdMessageReasons.get(etcdText);
+  let message = etcdText;
   let etcdReason: EtcdErrorReason;
   if (reasonFromMessage !== undefined) {
     etcdReason = reasonFromMessage;
@@ -304,7 +308,7 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   const maybe = details.indeterminate ? "; the write may have been applied" : "";
   return new EtcdError(`${message}${hint}${where}${maybe}`, ce.code, etcdReason, {
     ...details,
-    ...(reasonFromMessage === undefined ? {} : { etcdMessage: ce.rawMessage }),
+    ...(reasonFromMessage === undefined ? {} : { etcdMessage: etcdText }),
     cause: details.cause ?? reason,
   });
 }

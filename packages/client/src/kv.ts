@@ -9,8 +9,8 @@ import {
   type RangeResponse,
 } from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, bytesToJson, bytesToText } from "./bytes.js";
-import type { CallOptions } from "./call-options.js";
-import { invalidArgument, toEtcdError } from "./errors.js";
+import { type CallOptions, callEtcd, pickCallOptions } from "./call-options.js";
+import { invalidArgument } from "./errors.js";
 import { type Int64Like, toInt64 } from "./int64.js";
 import {
   type DeleteOptions,
@@ -44,38 +44,21 @@ export interface KV {
   compact(revision: Int64Like, options?: { physical?: boolean } & CallOptions): Promise<CompactionResponse>;
 }
 
-function callOptions(options: CallOptions | undefined): CallOptions {
-  const out: CallOptions = {};
-  if (options?.signal !== undefined) out.signal = options.signal;
-  if (options?.timeoutMs !== undefined) out.timeoutMs = options.timeoutMs;
-  return out;
-}
-
-// Runs a call and turns whatever it throws into an EtcdError. Validation errors thrown while
-// building the request surface as rejections too, so callers see one failure path.
-async function call<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw toEtcdError(error);
-  }
-}
-
 /** The KV facade over a generated Connect client. */
 export function createKV(rpc: ConnectClient<typeof KVService>): KV {
   const kv: KV = {
-    get: (key, options) => call(() => rpc.range(rangeRequest(key, options), callOptions(options))),
-    put: (key, value, options) => call(() => rpc.put(putRequest(key, value, options), callOptions(options))),
-    delete: (key, options) => call(() => rpc.deleteRange(deleteRequest(key, options), callOptions(options))),
-    txn: () => new Txn((request, options) => call(() => rpc.txn(request, callOptions(options)))),
+    get: (key, options) => callEtcd(options, (call) => rpc.range(rangeRequest(key, options), call)),
+    put: (key, value, options) => callEtcd(options, (call) => rpc.put(putRequest(key, value, options), call)),
+    delete: (key, options) => callEtcd(options, (call) => rpc.deleteRange(deleteRequest(key, options), call)),
+    txn: () => new Txn((request, options) => callEtcd(options, (call) => rpc.txn(request, call))),
     compact: (revision, options) =>
-      call(() =>
+      callEtcd(options, (call) =>
         rpc.compact(
           create(CompactionRequestSchema, {
             revision: toInt64("revision", revision),
             physical: options?.physical ?? false,
           }),
-          callOptions(options),
+          call,
         ),
       ),
   };
@@ -148,7 +131,7 @@ export async function* getAll(
   let revision = options.revision === undefined ? 0n : toInt64("revision", options.revision);
   for (;;) {
     const page = await kv.get(key, {
-      ...callOptions(options),
+      ...pickCallOptions(options),
       rangeEnd,
       limit: pageSize,
       revision,

@@ -20,7 +20,8 @@ import {
 import type { CallOptions } from "./call-options.js";
 import type { RpcClients } from "./client.js";
 import { EtcdError } from "./errors.js";
-import { createMaintenance, type MaintenanceDeps, SnapshotVerifier } from "./maintenance.js";
+import { createMaintenance, type MaintenanceDeps } from "./maintenance.js";
+import { SnapshotVerifier } from "./snapshot.js";
 
 // A database followed by its sha256, as etcd streams a snapshot.
 function snapshotBytes(size: number): Uint8Array {

@@ -54,6 +54,8 @@ interface WatchState {
 interface Stream {
   readonly abort: AbortController;
   readonly requests: AsyncQueue<WatchRequest>;
+  /** Creates not yet answered, oldest first: etcd answers them in order. */
+  readonly pendingCreates: WatchState[];
   lastHeardAt: number;
   progressSentAt: number;
 }
@@ -196,7 +198,13 @@ export class WatchEngine {
   private start(): void {
     const abort = new AbortController();
     const requests = new AsyncQueue<WatchRequest>();
-    const stream: Stream = { abort, requests, lastHeardAt: Date.now(), progressSentAt: 0 };
+    const stream: Stream = {
+      abort,
+      requests,
+      pendingCreates: [],
+      lastHeardAt: Date.now(),
+      progressSentAt: 0,
+    };
     this.stream = stream;
     this.options.observer?.onWatchStreams?.(1);
     this.byId.clear();
@@ -229,6 +237,9 @@ export class WatchEngine {
     if (this.stream !== stream) return;
     this.stopStream();
     if (this.watches.size === 0 || this.closed) return;
+    const reason = failure === undefined ? undefined : toEtcdError(failure).reason;
+    // A stream refused for its token: the next one must authenticate afresh.
+    if (reason === "invalid_auth_token" || reason === "auth_old_revision") this.options.reauthenticate?.();
     this.failures++;
     const delay = exponentialBackoff(this.failures - 1, 100, 5_000);
     this.options.logger?.warn?.("etcd watch stream failed; resuming", {
@@ -272,6 +283,7 @@ export class WatchEngine {
     state.id = id;
     state.create.watchId = id;
     this.byId.set(id, state);
+    stream.pendingCreates.push(state);
     stream.requests.push(
       create(WatchRequestSchema, { requestUnion: { case: "createRequest", value: state.create } }),
     );
@@ -288,7 +300,11 @@ export class WatchEngine {
   }
 
   private handle(stream: Stream, response: WatchResponse): void {
-    const state = this.byId.get(response.watchId);
+    // etcd 3.4 answers a refused create (permission denied) with watch id -1: the answer
+    // belongs to the oldest create still waiting.
+    const state = response.created
+      ? (stream.pendingCreates.shift() ?? this.byId.get(response.watchId))
+      : this.byId.get(response.watchId);
     if (state === undefined) {
       // A progress answer to requestProgress carries no watch of ours (etcd uses id -1).
       if (response.events.length === 0 && !response.created && !response.canceled) this.progressed(response);
@@ -307,8 +323,9 @@ export class WatchEngine {
       }
     }
     if (response.canceled) {
+      if (state.id !== undefined && response.created) this.byId.delete(state.id);
       this.byId.delete(response.watchId);
-      if (state.id === response.watchId) state.id = undefined;
+      if (state.id === response.watchId || response.created) state.id = undefined;
       if (state.cancelPending === response.watchId) {
         state.cancelPending = undefined;
         this.maybeResume(state);
