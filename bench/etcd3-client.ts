@@ -1,0 +1,84 @@
+import { Etcd3, type Lease } from "etcd3";
+import type { BenchClient, Closer } from "./bench-client.js";
+import { deferred } from "./deferred.js";
+
+// etcd3 1.1.2 (npm, on grpc-js), used the way its README shows.
+
+/** Workload put-*: one KV put. */
+async function etcd3Put(client: Etcd3, key: string, value: Buffer): Promise<void> {
+  await client.put(key).value(value);
+}
+
+/** Workloads get-*: one KV get. */
+async function etcd3Get(client: Etcd3, key: string, serializable: boolean): Promise<void> {
+  await client.get(key).serializable(serializable).buffer();
+}
+
+/** Workload txn-16: compare-and-put. */
+async function etcd3TxnPut(client: Etcd3, key: string, value: Buffer): Promise<void> {
+  await client.if(key, "Version", ">", 0).then(client.put(key).value(value)).commit();
+}
+
+/** Workload watch-fan-in: a prefix watcher counting `put` events. */
+async function etcd3WatchPrefix(
+  client: Etcd3,
+  prefix: string,
+  onEvents: (count: number) => void,
+): Promise<Closer> {
+  const watcher = await client.watch().prefix(prefix).create();
+  watcher.on("put", () => onEvents(1));
+  return () => watcher.cancel();
+}
+
+/** Workload watchers-10k: one watcher per key on etcd3's shared watch stream. */
+async function etcd3WatchKeys(client: Etcd3, keys: readonly string[]): Promise<Closer> {
+  const watchers = await Promise.all(keys.map((key) => client.watch().key(key).create()));
+  // Cancelling one by one takes a round trip each; closing the client ends them all.
+  return async () => {
+    watchers.length = 0;
+  };
+}
+
+/** Workload leases-1k: etcd3 leases with automatic keepalive (one stream per lease). */
+async function etcd3KeepLeases(
+  client: Etcd3,
+  count: number,
+  ttlSeconds: number,
+  onKeepAlive: () => void,
+): Promise<Closer> {
+  const established = deferred<void>();
+  let firstAcks = 0;
+  const leases: Lease[] = [];
+  for (let i = 0; i < count; i++) {
+    const lease = client.lease(ttlSeconds);
+    let acked = false;
+    lease.on("keepaliveSucceeded", () => {
+      onKeepAlive();
+      if (!acked) {
+        acked = true;
+        if (++firstAcks === count) established.resolve();
+      }
+    });
+    lease.on("lost", (error) => established.reject(error));
+    leases.push(lease);
+  }
+  await established.promise;
+  return async () => {
+    for (const lease of leases) lease.release();
+  };
+}
+
+/** etcd3 (npm) behind the workloads' interface. */
+export function createEtcd3Client(endpoint: string): BenchClient {
+  const client = new Etcd3({ hosts: endpoint });
+  return {
+    warm: () => etcd3Get(client, "warm-up", false),
+    put: (key, value) => etcd3Put(client, key, value),
+    get: (key, serializable) => etcd3Get(client, key, serializable),
+    txnPut: (key, value) => etcd3TxnPut(client, key, value),
+    watchPrefix: (prefix, onEvents) => etcd3WatchPrefix(client, prefix, onEvents),
+    watchKeys: (keys) => etcd3WatchKeys(client, keys),
+    keepLeases: (count, ttlSeconds, onKeepAlive) => etcd3KeepLeases(client, count, ttlSeconds, onKeepAlive),
+    close: async () => client.close(),
+  };
+}

@@ -1,0 +1,31 @@
+import { setTimeout as sleep } from "node:timers/promises";
+
+/** User + system CPU of this process so far, in microseconds. */
+export function cpuMicros(): number {
+  const usage = process.cpuUsage();
+  return usage.user + usage.system;
+}
+
+/** The highest resident set size this process has had, in MB. */
+export function peakRssMb(): number {
+  // maxRSS is in kilobytes.
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+/** The value at quantile `q` (0..1) of an ascending array; NaN when empty. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[index] ?? Number.NaN;
+}
+
+/** Collects garbage (workers run with --expose-gc) so memory readings hold live data only. */
+export async function settle(): Promise<{ rss: number; heapUsed: number }> {
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error("run the worker with --expose-gc");
+  gc();
+  await sleep(50);
+  gc();
+  const { rss, heapUsed } = process.memoryUsage();
+  return { rss, heapUsed };
+}

@@ -1,0 +1,150 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import os from "node:os";
+import { join } from "node:path";
+import { type Client, createClient } from "@etcd-connect/client";
+import { startEtcd } from "@etcd-connect/testing";
+import { type ClientName, clientNames } from "./bench-client.js";
+import { chartSvg } from "./chart-svg.js";
+import { markdownTable, updateReadme } from "./report.js";
+import type { BenchResults, WorkloadResult } from "./results.js";
+import { type Runs, summarize } from "./stats.js";
+import { killWorkers, startWorker } from "./worker-process.js";
+import { fanWriter, type Metrics, rounds, type Workload, workloads } from "./workloads.js";
+
+export interface BenchOptions {
+  /** ~30 s smoke run: one round, short windows, fewer watchers and leases. */
+  quick: boolean;
+  /** Where latest.json, latest.md and latest.svg go. */
+  outDir: string;
+  /** A README whose results block is replaced by the table; none when undefined. */
+  readmePath?: string | undefined;
+  /** Progress lines. Default: none. */
+  log?: (line: string) => void;
+}
+
+const workerTimeoutMs = 120_000;
+const etcd3Package = createRequire(import.meta.url)("etcd3/package.json") as { version: string };
+
+async function prepopulate(client: Client, keys: number, valueBytes: number): Promise<void> {
+  const value = Buffer.alloc(valueBytes, "v");
+  let next = 0;
+  const loop = async () => {
+    while (next < keys) await client.put(`k/${next++}`, value);
+  };
+  await Promise.all(Array.from({ length: 128 }, loop));
+}
+
+/** Compacts to the current revision so earlier runs' history does not weigh on later ones. */
+async function compact(client: Client): Promise<void> {
+  const revision = (await client.get("k/0", { countOnly: true })).header?.revision ?? 0n;
+  await client.compact(revision).catch(() => undefined); // "already compacted" is fine
+}
+
+async function runOnce(workload: Workload, client: ClientName, endpoint: string): Promise<Metrics> {
+  if (workload.params.kind !== "fan-in") {
+    return startWorker(client, workload.id, endpoint, workload.params, workerTimeoutMs).result;
+  }
+  // Fan-in: the watcher (the client under test) and a writer (always ours) in separate
+  // processes; the watcher counts events between "start" and "stop".
+  const watcher = startWorker(client, workload.id, endpoint, workload.params, workerTimeoutMs);
+  const writer = startWorker("ours", fanWriter, endpoint, workload.params, workerTimeoutMs);
+  try {
+    await Promise.all([watcher.ready, writer.ready]);
+    watcher.send("start");
+    writer.send("start");
+    const written = await writer.result;
+    watcher.send("stop");
+    return { ...(await watcher.result), writesPerSec: written.writesPerSec ?? Number.NaN };
+  } finally {
+    // Whatever failed, neither process outlives this round.
+    watcher.send("stop");
+    writer.result.catch(() => undefined);
+    watcher.result.catch(() => undefined);
+  }
+}
+
+function headline(metrics: Metrics): string {
+  return Object.entries(metrics)
+    .slice(0, 3)
+    .map(([name, value]) => `${name} ${value.toFixed(value >= 100 ? 0 : 2)}`)
+    .join(", ");
+}
+
+/**
+ * Starts etcd, runs every workload for both clients in alternating worker processes, and
+ * writes latest.json, latest.md and latest.svg (and the README block when asked).
+ */
+export async function runBench(options: BenchOptions): Promise<BenchResults> {
+  const log = options.log ?? (() => undefined);
+  const startedAt = new Date();
+  const loadStart = os.loadavg()[0] ?? 0;
+  const roundCount = rounds(options.quick);
+  const plan = workloads(options.quick);
+  const etcd = await startEtcd();
+  const admin = createClient({ endpoints: [etcd.clientUrl] });
+  try {
+    const status = await admin.maintenance.status(etcd.clientUrl);
+    log(`etcd ${status.version} at ${etcd.clientUrl}, data dir ${etcd.dataDir}`);
+    await prepopulate(admin, 10_000, 256);
+    const results: WorkloadResult[] = [];
+    for (const workload of plan) {
+      const runs: Runs = { ours: [], etcd3: [] };
+      for (let round = 1; round <= roundCount; round++) {
+        for (const client of clientNames) {
+          try {
+            const metrics = await runOnce(workload, client, etcd.clientUrl);
+            runs[client].push({ round, metrics });
+            log(`${workload.id} ${client} round ${round}/${roundCount}: ${headline(metrics)}`);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            runs[client].push({ round, error: message });
+            log(`${workload.id} ${client} round ${round}/${roundCount} FAILED: ${message}`);
+          }
+          await compact(admin);
+        }
+      }
+      results.push({
+        id: workload.id,
+        title: workload.title,
+        params: workload.params,
+        runs,
+        summary: summarize(workload, runs),
+      });
+    }
+    const cpus = os.cpus();
+    const finishedAt = new Date();
+    const bench: BenchResults = {
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
+      quick: options.quick,
+      rounds: roundCount,
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model.trim() ?? "unknown",
+        os: `${os.type()} ${os.release()}`,
+        totalMemoryGb: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        etcd: status.version,
+        etcd3: etcd3Package.version,
+        loadStart,
+        loadEnd: os.loadavg()[0] ?? 0,
+      },
+      workloads: results,
+    };
+    await mkdir(options.outDir, { recursive: true });
+    const table = markdownTable(bench);
+    await writeFile(join(options.outDir, "latest.json"), `${JSON.stringify(bench, null, 2)}\n`);
+    await writeFile(join(options.outDir, "latest.md"), table);
+    await writeFile(join(options.outDir, "latest.svg"), chartSvg(bench));
+    if (options.readmePath !== undefined && !(await updateReadme(options.readmePath, table))) {
+      log(`${options.readmePath} has no results markers; left unchanged`);
+    }
+    return bench;
+  } finally {
+    killWorkers();
+    await admin.close();
+    await etcd.close();
+  }
+}

@@ -1,0 +1,242 @@
+// One client, one workload, one process: prints JSON lines on stdout, the last one
+// `{"result": {...}}` or `{"error": "..."}`. Started by run-bench.ts:
+//   node --conditions=source --import tsx --expose-gc worker.ts <client> <workload> <endpoint> <params JSON>
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BenchClient, ClientName } from "./bench-client.js";
+import { createEtcd3Client } from "./etcd3-client.js";
+import { cpuMicros, peakRssMb, quantile, settle } from "./measure.js";
+import { createOursClient } from "./ours-client.js";
+import {
+  type FanInParams,
+  fanPrefix,
+  fanWriter,
+  type KvParams,
+  type LeasesParams,
+  type Metrics,
+  type WatchersParams,
+  type WorkloadParams,
+} from "./workloads.js";
+
+
+function emit(line: object): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+// The parent drives the fan-in processes through stdin; stdin closing means the parent died.
+const lines: string[] = [];
+let lineWaiter: (() => void) | undefined;
+const stdin = createInterface({ input: process.stdin });
+stdin.on("line", (line) => {
+  lines.push(line.trim());
+  lineWaiter?.();
+});
+stdin.on("close", () => process.exit(3));
+
+async function waitForLine(expected: string): Promise<void> {
+  for (;;) {
+    const line = lines.shift();
+    if (line === expected) return;
+    if (line === undefined) await new Promise<void>((resolve) => (lineWaiter = resolve));
+  }
+}
+
+function randomKeys(prefix: string, count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
+}
+
+/** Runs `callers` loops of `op` on random keys: a warm-up, then a measured window. */
+async function runCallers(
+  callers: number,
+  keys: readonly string[],
+  op: (key: string) => Promise<void>,
+  warmupMs: number,
+  durationMs: number,
+): Promise<{ ops: number; seconds: number; cpuUs: number; latencies: Float64Array }> {
+  let measuring = false;
+  let stopping = false;
+  let windowStart = Number.POSITIVE_INFINITY;
+  let ops = 0;
+  const latencies: number[] = [];
+  const loop = async () => {
+    while (!stopping) {
+      const key = keys[Math.floor(Math.random() * keys.length)] as string;
+      const started = performance.now();
+      await op(key);
+      if (measuring) {
+        ops++;
+        if (started >= windowStart) latencies.push(performance.now() - started);
+      }
+    }
+  };
+  const loops = Array.from({ length: callers }, loop);
+  const failed = Promise.all(loops).then(() => undefined);
+  const window = async () => {
+    await sleep(warmupMs);
+    measuring = true;
+    windowStart = performance.now();
+    const cpuStart = cpuMicros();
+    await sleep(durationMs);
+    measuring = false;
+    const seconds = (performance.now() - windowStart) / 1000;
+    const cpuUs = cpuMicros() - cpuStart;
+    stopping = true;
+    return { seconds, cpuUs };
+  };
+  // A failing call fails the run at once rather than after the window.
+  const measured = await Promise.race([window(), failed.then(() => undefined)]);
+  stopping = true;
+  await failed;
+  if (measured === undefined) throw new Error("callers stopped before the window ended");
+  return { ops, ...measured, latencies: Float64Array.from(latencies).sort() };
+}
+
+async function kvWorkload(client: BenchClient, params: KvParams): Promise<Metrics> {
+  const keys = randomKeys("k/", params.keys);
+  const value = Buffer.alloc(params.valueBytes, "v");
+  const op: (key: string) => Promise<void> =
+    params.kind === "put"
+      ? (key) => client.put(key, value)
+      : params.kind === "txn"
+        ? (key) => client.txnPut(key, value)
+        : (key) => client.get(key, params.kind === "get-serializable");
+  await client.warm();
+  const run = await runCallers(params.concurrency, keys, op, params.warmupMs, params.durationMs);
+  return {
+    opsPerSec: run.ops / run.seconds,
+    p50Ms: quantile(run.latencies, 0.5),
+    p99Ms: quantile(run.latencies, 0.99),
+    cpuUsPerOp: run.cpuUs / run.ops,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+async function fanInWatcher(client: BenchClient): Promise<Metrics> {
+  let events = 0;
+  const close = await client.watchPrefix(fanPrefix, (count) => {
+    events += count;
+  });
+  emit({ ready: true });
+  await waitForLine("start");
+  events = 0;
+  const started = performance.now();
+  const cpuStart = cpuMicros();
+  await waitForLine("stop");
+  const delivered = events;
+  const cpuUs = cpuMicros() - cpuStart;
+  const seconds = (performance.now() - started) / 1000;
+  await close();
+  return {
+    eventsPerSec: delivered / seconds,
+    cpuUsPerEvent: delivered > 0 ? cpuUs / delivered : Number.NaN,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Metrics> {
+  const keys = randomKeys(fanPrefix, params.keys);
+  const value = Buffer.alloc(params.valueBytes, "f");
+  await client.warm();
+  emit({ ready: true });
+  await waitForLine("start");
+  const run = await runCallers(params.writerConcurrency, keys, (key) => client.put(key, value), 0, params.durationMs);
+  return { writesPerSec: run.ops / run.seconds };
+}
+
+async function watchersWorkload(client: BenchClient, params: WatchersParams): Promise<Metrics> {
+  const keys = randomKeys("w/", params.count);
+  await client.warm();
+  const before = await settle();
+  const cpuStart = cpuMicros();
+  const started = performance.now();
+  const close = await client.watchKeys(keys);
+  const createS = (performance.now() - started) / 1000;
+  const createCpuMs = (cpuMicros() - cpuStart) / 1000;
+  const after = await settle();
+  await close();
+  return {
+    createS,
+    rssKbPerWatcher: (after.rss - before.rss) / 1024 / params.count,
+    heapKbPerWatcher: (after.heapUsed - before.heapUsed) / 1024 / params.count,
+    createCpuMs,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+async function leasesWorkload(client: BenchClient, params: LeasesParams): Promise<Metrics> {
+  await client.warm();
+  const before = await settle();
+  let keepAlives = 0;
+  const started = performance.now();
+  const close = await client.keepLeases(params.count, params.ttlSeconds, () => {
+    keepAlives++;
+  });
+  const createS = (performance.now() - started) / 1000;
+  const cpuStart = cpuMicros();
+  const windowStart = performance.now();
+  const keepAlivesBefore = keepAlives;
+  await sleep(params.windowMs);
+  const cpuUs = cpuMicros() - cpuStart;
+  const answered = keepAlives - keepAlivesBefore;
+  const seconds = (performance.now() - windowStart) / 1000;
+  const after = await settle();
+  await close();
+  return {
+    createS,
+    rssKbPerLease: (after.rss - before.rss) / 1024 / params.count,
+    heapKbPerLease: (after.heapUsed - before.heapUsed) / 1024 / params.count,
+    cpuMsPer10kKeepAlives: answered > 0 ? (cpuUs / 1000 / answered) * 10_000 : Number.NaN,
+    keepAlivesPerSec: answered / seconds,
+    peakRssMb: peakRssMb(),
+  };
+}
+
+function runWorkload(
+  client: BenchClient,
+  workload: string,
+  params: WorkloadParams,
+): Promise<Metrics> {
+  switch (params.kind) {
+    case "put":
+    case "get-linearizable":
+    case "get-serializable":
+    case "txn":
+      return kvWorkload(client, params);
+    case "fan-in":
+      return workload === fanWriter ? fanInWriter(client, params) : fanInWatcher(client);
+    case "watchers":
+      return watchersWorkload(client, params);
+    case "leases":
+      return leasesWorkload(client, params);
+  }
+}
+
+function createBenchClient(name: string, endpoint: string): BenchClient {
+  if (name === ("ours" satisfies ClientName)) return createOursClient(endpoint);
+  if (name === ("etcd3" satisfies ClientName)) return createEtcd3Client(endpoint);
+  throw new Error(`unknown client ${name}`);
+}
+
+async function main(): Promise<number> {
+  const [name = "", workload = "", endpoint = "", paramsJson = "{}"] = process.argv.slice(2);
+  const client = createBenchClient(name, endpoint);
+  try {
+    const result = await runWorkload(client, workload, JSON.parse(paramsJson) as WorkloadParams);
+    emit({ result });
+    return 0;
+  } catch (error) {
+    emit({ error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    return 1;
+  } finally {
+    // A client that does not close promptly must not hold up the run.
+    await Promise.race([client.close().catch(() => undefined), sleep(2000)]);
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    emit({ error: String(error) });
+    process.exit(1);
+  },
+);

@@ -1,0 +1,168 @@
+/** The fan-in writer: not a workload of its own, it feeds the watcher of `watch-fan-in`. */
+export const fanWriter = "fan-writer";
+/** The prefix the fan-in writer writes to and the fan-in watcher watches. */
+export const fanPrefix = "fan/";
+
+/** A worker's figures, by metric id. */
+export type Metrics = Record<string, number>;
+
+/** Which way a metric improves. */
+export type Better = "higher" | "lower";
+
+export interface MetricSpec {
+  id: string;
+  label: string;
+  better: Better;
+  /** Decimal places in the tables. */
+  digits: number;
+}
+
+/** A target: on the ratio ours/etcd3 of medians, or on ours' median itself. */
+export interface Target {
+  metric: string;
+  on: "ratio" | "ours";
+  op: ">=" | "<=";
+  value: number;
+  unit?: string;
+}
+
+export interface KvParams {
+  kind: "put" | "get-linearizable" | "get-serializable" | "txn";
+  concurrency: number;
+  keys: number;
+  valueBytes: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface FanInParams {
+  kind: "fan-in";
+  writerConcurrency: number;
+  keys: number;
+  valueBytes: number;
+  durationMs: number;
+}
+
+export interface WatchersParams {
+  kind: "watchers";
+  count: number;
+}
+
+export interface LeasesParams {
+  kind: "leases";
+  count: number;
+  ttlSeconds: number;
+  windowMs: number;
+}
+
+export type WorkloadParams = KvParams | FanInParams | WatchersParams | LeasesParams;
+
+export interface Workload {
+  id: string;
+  title: string;
+  params: WorkloadParams;
+  metrics: MetricSpec[];
+  targets: Target[];
+}
+
+const opsPerSecond: MetricSpec = { id: "opsPerSec", label: "ops/s", better: "higher", digits: 0 };
+const kvMetrics: MetricSpec[] = [
+  opsPerSecond,
+  { id: "p50Ms", label: "p50 latency (ms)", better: "lower", digits: 2 },
+  { id: "p99Ms", label: "p99 latency (ms)", better: "lower", digits: 2 },
+  { id: "cpuUsPerOp", label: "CPU/op (µs)", better: "lower", digits: 1 },
+  { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
+];
+const at128: Target[] = [
+  { metric: "opsPerSec", on: "ratio", op: ">=", value: 2 },
+  { metric: "cpuUsPerOp", on: "ratio", op: "<=", value: 0.45 },
+  { metric: "p99Ms", on: "ratio", op: "<=", value: 0.5 },
+];
+
+/** Durations and sizes: the full run (under 5 minutes on 2 cores) or the ~30 s smoke run. */
+export function workloads(quick: boolean): Workload[] {
+  const kv = (kind: KvParams["kind"], concurrency: number): KvParams => ({
+    kind,
+    concurrency,
+    keys: 10_000,
+    valueBytes: 256,
+    warmupMs: quick ? 200 : 500,
+    durationMs: quick ? 600 : 2500,
+  });
+  return [
+    { id: "put-1", title: "put, 1 caller", params: kv("put", 1), metrics: kvMetrics, targets: [] },
+    { id: "put-16", title: "put, 16 callers", params: kv("put", 16), metrics: kvMetrics, targets: [] },
+    { id: "put-128", title: "put, 128 callers", params: kv("put", 128), metrics: kvMetrics, targets: at128 },
+    {
+      id: "get-linearizable-128",
+      title: "get linearizable, 128 callers",
+      params: kv("get-linearizable", 128),
+      metrics: kvMetrics,
+      targets: at128,
+    },
+    {
+      id: "get-serializable-128",
+      title: "get serializable, 128 callers",
+      params: kv("get-serializable", 128),
+      metrics: kvMetrics,
+      targets: at128,
+    },
+    {
+      id: "txn-16",
+      title: "txn compare-and-put, 16 callers",
+      params: kv("txn", 16),
+      metrics: kvMetrics,
+      targets: [{ metric: "opsPerSec", on: "ratio", op: ">=", value: 1.5 }],
+    },
+    {
+      id: "watch-fan-in",
+      title: "watch fan-in (one prefix watcher)",
+      params: {
+        kind: "fan-in",
+        writerConcurrency: 64,
+        keys: 10_000,
+        valueBytes: 256,
+        durationMs: quick ? 800 : 3000,
+      },
+      metrics: [
+        { id: "eventsPerSec", label: "events/s delivered", better: "higher", digits: 0 },
+        { id: "writesPerSec", label: "writer puts/s", better: "higher", digits: 0 },
+        { id: "cpuUsPerEvent", label: "CPU/event (µs)", better: "lower", digits: 2 },
+        { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
+      ],
+      targets: [{ metric: "eventsPerSec", on: "ratio", op: ">=", value: 1.4 }],
+    },
+    {
+      id: "watchers-10k",
+      title: `${quick ? "2,000" : "10,000"} watchers on distinct keys`,
+      params: { kind: "watchers", count: quick ? 2000 : 10_000 },
+      metrics: [
+        { id: "createS", label: "creation time (s)", better: "lower", digits: 2 },
+        { id: "rssKbPerWatcher", label: "RSS/watcher (KB)", better: "lower", digits: 2 },
+        { id: "heapKbPerWatcher", label: "JS heap/watcher (KB)", better: "lower", digits: 2 },
+        { id: "createCpuMs", label: "creation CPU (ms)", better: "lower", digits: 0 },
+        { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
+      ],
+      targets: [{ metric: "rssKbPerWatcher", on: "ours", op: "<=", value: 8, unit: "KB" }],
+    },
+    {
+      id: "leases-1k",
+      title: `${quick ? "200" : "1,000"} leases kept alive`,
+      params: { kind: "leases", count: quick ? 200 : 1000, ttlSeconds: 3, windowMs: quick ? 1500 : 5000 },
+      metrics: [
+        { id: "createS", label: "grant + first keepalive (s)", better: "lower", digits: 2 },
+        { id: "rssKbPerLease", label: "RSS/lease (KB)", better: "lower", digits: 2 },
+        { id: "heapKbPerLease", label: "JS heap/lease (KB)", better: "lower", digits: 2 },
+        { id: "cpuMsPer10kKeepAlives", label: "CPU/10k keepalives (ms)", better: "lower", digits: 1 },
+        { id: "keepAlivesPerSec", label: "keepalives/s answered", better: "higher", digits: 0 },
+        { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
+      ],
+      targets: [{ metric: "rssKbPerLease", on: "ours", op: "<=", value: 5, unit: "KB" }],
+    },
+  ];
+}
+
+/** Rounds per client per workload. */
+export function rounds(quick: boolean): number {
+  return quick ? 1 : 3;
+}
