@@ -113,6 +113,11 @@ export interface ClientOptions {
    * Default: 10000.
    */
   watchMaxBufferedEvents?: number;
+  /**
+   * A lease keepalive unanswered this long means the keepalive stream (or its member) is dead:
+   * it is re-created on another member and every kept lease renewed there. Default: 1000.
+   */
+  leaseKeepAliveTimeoutMs?: number;
   /** Ask members to refuse requests when they have no leader, so calls move on. Default: true. */
   requireLeader?: boolean;
   /** Refresh `endpoints` from the member list this often, in ms; 0 is off. Default: 0. */
@@ -152,6 +157,7 @@ export interface ResolvedClientOptions {
   balancer: "round-robin" | "pinned";
   watchSilenceMs: number;
   watchMaxBufferedEvents: number;
+  leaseKeepAliveTimeoutMs: number;
   requireLeader: boolean;
   autoSyncIntervalMs: number;
   retry: RetryOptions | false;
@@ -285,6 +291,12 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     balancer,
     watchSilenceMs: positiveInt("watchSilenceMs", options.watchSilenceMs, 2_000, 100),
     watchMaxBufferedEvents: positiveInt("watchMaxBufferedEvents", options.watchMaxBufferedEvents, 10_000),
+    leaseKeepAliveTimeoutMs: positiveInt(
+      "leaseKeepAliveTimeoutMs",
+      options.leaseKeepAliveTimeoutMs,
+      1_000,
+      100,
+    ),
     requireLeader: options.requireLeader ?? true,
     autoSyncIntervalMs: positiveInt("autoSyncIntervalMs", options.autoSyncIntervalMs, 0, 0),
     retry: validateRetry(options.retry),

@@ -9,7 +9,7 @@ import {
   Auth as AuthService,
   Cluster as ClusterService,
   KV as KVService,
-  Lease,
+  Lease as LeaseService,
   Maintenance as MaintenanceService,
   type RangeResponse,
   Watch,
@@ -24,6 +24,8 @@ import { type Cluster, createCluster } from "./cluster.js";
 import { EndpointPool } from "./endpoint-pool.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
 import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv.js";
+import { createLease, type Lease } from "./lease.js";
+import { LeaseKeepAliveEngine } from "./lease-keeper.js";
 import { createMaintenance, type Maintenance } from "./maintenance.js";
 import { rejectOldMember } from "./member-version.js";
 import type { GetOptions } from "./op.js";
@@ -35,7 +37,7 @@ import { WatchEngine } from "./watch-engine.js";
 export interface RpcClients {
   kv: ConnectClient<typeof KVService>;
   watch: ConnectClient<typeof Watch>;
-  lease: ConnectClient<typeof Lease>;
+  lease: ConnectClient<typeof LeaseService>;
   cluster: ConnectClient<typeof ClusterService>;
   maintenance: ConnectClient<typeof MaintenanceService>;
   auth: ConnectClient<typeof AuthService>;
@@ -55,6 +57,8 @@ export interface Client extends KV, AsyncDisposable {
   watch(key: Bytes, options?: WatchOptions): Watcher;
   /** Asks etcd to confirm watch progress; watchers with `progressNotify` get a progress batch. */
   requestProgress(options?: { timeoutMs?: number }): Promise<void>;
+  /** Leases: grant, revoke, time to live, and keepalive with a safe `lost` signal. */
+  readonly lease: Lease;
   /** Membership: list, add, remove, update, promote. */
   readonly cluster: Cluster;
   /** Status, alarms, defragment, hashes, snapshots, leader moves. */
@@ -146,7 +150,7 @@ export function createClient(options: ClientOptions): Client {
   const rpcOn = (transport: Transport): RpcClients => ({
     kv: createConnectClient(KVService, transport),
     watch: createConnectClient(Watch, transport),
-    lease: createConnectClient(Lease, transport),
+    lease: createConnectClient(LeaseService, transport),
     cluster: createConnectClient(ClusterService, transport),
     maintenance: createConnectClient(MaintenanceService, transport),
     auth: createConnectClient(AuthService, transport),
@@ -154,6 +158,11 @@ export function createClient(options: ClientOptions): Client {
   const rpc = rpcOn(createBalancedTransport({ ...transportOptions, interceptors }));
   const pinnedRpc = new Map<string, RpcClients>();
   const kv = createKV(rpc.kv);
+  const keepAlives = new LeaseKeepAliveEngine(rpc.lease, {
+    responseTimeoutMs: resolved.leaseKeepAliveTimeoutMs,
+    logger: resolved.logger,
+    observer: resolved.observer,
+  });
   const watches = new WatchEngine(rpc.watch, {
     silenceMs: resolved.watchSilenceMs,
     maxBufferedEvents: resolved.watchMaxBufferedEvents,
@@ -166,6 +175,7 @@ export function createClient(options: ClientOptions): Client {
   const client: Client = {
     ...kv,
     rpc,
+    lease: createLease(rpc.lease, keepAlives),
     cluster: createCluster(rpc.cluster),
     maintenance: createMaintenance({
       rpc,
@@ -210,6 +220,7 @@ export function createClient(options: ClientOptions): Client {
     close() {
       clearInterval(autoSync);
       watches.close();
+      keepAlives.close();
       resolved.observer?.onClose?.();
       closed ??= Promise.resolve().then(() => pool.close());
       return closed;

@@ -30,6 +30,7 @@ const allReasons = {
   lease_not_found: true,
   lease_exists: true,
   lease_ttl_too_large: true,
+  lease_expired: true,
   member_exists: true,
   peer_url_exists: true,
   member_not_enough_started: true,

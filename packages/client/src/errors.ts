@@ -22,6 +22,8 @@ export type EtcdErrorReason =
   | "lease_not_found"
   | "lease_exists"
   | "lease_ttl_too_large"
+  /** Client side: no keepalive was acknowledged within the lease's TTL; it may have expired. */
+  | "lease_expired"
   // membership
   | "member_exists"
   | "peer_url_exists"

@@ -29,6 +29,11 @@ export type {
   DowngradeResponse,
   HashKVResponse,
   HashResponse,
+  LeaseGrantResponse,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  LeaseTimeToLiveResponse,
   Member,
   MemberAddResponse,
   MemberListResponse,
@@ -74,6 +79,8 @@ export type { RangeSelector } from "./key-range.js";
 export { fromKeyEnd, keyRange, prefixEnd } from "./key-range.js";
 export type { GetAllOptions, KV } from "./kv.js";
 export { exists, firstValue, getAll, getJson, getText } from "./kv.js";
+export type { Lease } from "./lease.js";
+export type { LeaseKeeper } from "./lease-keeper.js";
 export type { AlarmTarget, Maintenance } from "./maintenance.js";
 export type { DeleteOptions, GetOptions, PutOptions } from "./op.js";
 export { maxTxnOps, opDelete, opGet, opPut, opTxn } from "./op.js";

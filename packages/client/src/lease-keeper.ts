@@ -1,0 +1,295 @@
+import { create } from "@bufbuild/protobuf";
+import { Code, type Client as ConnectClient, ConnectError } from "@connectrpc/connect";
+import {
+  type LeaseKeepAliveRequest,
+  LeaseKeepAliveRequestSchema,
+  type LeaseKeepAliveResponse,
+  type Lease as LeaseService,
+} from "@etcd-connect/api/etcdserverpb";
+import { AsyncQueue } from "./async-queue.js";
+import { exponentialBackoff } from "./backoff.js";
+import type { ClientLogger, ClientObserver } from "./client-options.js";
+import { EtcdError, toEtcdError } from "./errors.js";
+
+/**
+ * A lease kept alive by the client: an AsyncIterable of keepalive answers (the latest 16 are
+ * kept for a reader that falls behind), a `lost` promise, and `close()`.
+ */
+export interface LeaseKeeper extends AsyncIterable<LeaseKeepAliveResponse>, AsyncDisposable {
+  /** The lease id. */
+  readonly id: bigint;
+  /**
+   * Settles, with the reason, once the lease may be gone: no later than the send time of the
+   * last acknowledged keepalive plus the TTL it was granted, so a lock or leadership held
+   * under the lease can be given up before the server could hand it to someone else. Reasons:
+   * `lease_expired` (no acknowledgement in time), `lease_not_found` (etcd answered TTL 0: revoked
+   * or expired). Stays pending after `close()`.
+   */
+  readonly lost: Promise<EtcdError>;
+  /** Stops keeping the lease alive (it then expires after its TTL unless revoked). */
+  close(): Promise<void>;
+}
+
+/** Options of the {@link LeaseKeepAliveEngine}. */
+export interface LeaseKeepAliveEngineOptions {
+  /** A keepalive unanswered this long means the stream (or its member) is dead. Default 1000. */
+  responseTimeoutMs: number;
+  logger?: ClientLogger | undefined;
+  observer?: ClientObserver | undefined;
+}
+
+interface KeptLease {
+  readonly id: bigint;
+  readonly queue: AsyncQueue<LeaseKeepAliveResponse>;
+  /** TTL granted by the last answer (or the grant), in ms. */
+  ttlMs: number;
+  /** Send times of keepalives not yet answered, oldest first (etcd answers in order). */
+  pending: number[];
+  nextSendAt: number;
+  /** When the lease may be gone, as far as the client can prove; Infinity until known. */
+  deadline: number;
+  settleLost: (error: EtcdError) => void;
+}
+
+interface Stream {
+  readonly abort: AbortController;
+  readonly requests: AsyncQueue<LeaseKeepAliveRequest>;
+}
+
+const tickMs = 100;
+const keptAnswers = 16;
+
+/**
+ * Every kept lease of a client on one LeaseKeepAlive stream. Each lease is renewed at a third
+ * of its TTL; a stream that fails or stops answering is re-created at once (on another member
+ * through the balancer) and every lease renewed on it. One timer ticks for all leases.
+ */
+export class LeaseKeepAliveEngine {
+  private readonly rpc: ConnectClient<typeof LeaseService>;
+  private readonly options: LeaseKeepAliveEngineOptions;
+  private readonly leases = new Map<bigint, KeptLease>();
+  private stream: Stream | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private restartAt = 0;
+  private closed = false;
+
+  constructor(rpc: ConnectClient<typeof LeaseService>, options: LeaseKeepAliveEngineOptions) {
+    this.rpc = rpc;
+    this.options = options;
+  }
+
+  /** Leases kept alive. */
+  get size(): number {
+    return this.leases.size;
+  }
+
+  /**
+   * Keeps a lease alive. `granted`, when this client granted the lease, makes `lost` safe from
+   * the start: its deadline is the grant's send time plus the granted TTL.
+   */
+  keep(
+    id: bigint,
+    granted: { sentAt: number; ttlMs: number } | undefined,
+    signal?: AbortSignal,
+  ): LeaseKeeper {
+    const existing = this.leases.get(id);
+    if (existing !== undefined) this.drop(existing);
+    let settleLost: (error: EtcdError) => void = () => {};
+    const lost = new Promise<EtcdError>((resolve) => {
+      settleLost = resolve;
+    });
+    const lease: KeptLease = {
+      id,
+      queue: new AsyncQueue<LeaseKeepAliveResponse>(),
+      ttlMs: granted?.ttlMs ?? 0,
+      pending: [],
+      nextSendAt: 0,
+      deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
+      settleLost,
+    };
+    const keeper = new Keeper(lease, lost, () => this.drop(lease));
+    if (this.closed) {
+      this.lose(lease, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
+      return keeper;
+    }
+    this.leases.set(id, lease);
+    this.options.observer?.onKeptLeases?.(this.leases.size);
+    signal?.addEventListener("abort", () => this.drop(lease), { once: true });
+    this.timer ??= setInterval(() => this.tick(), tickMs).unref();
+    this.tick();
+    return keeper;
+  }
+
+  /** Stops keeping `id` alive, if it is kept (used by revoke). */
+  forget(id: bigint): void {
+    const lease = this.leases.get(id);
+    if (lease !== undefined) this.drop(lease);
+  }
+
+  /** Stops every keeper; their `lost` promises stay pending. */
+  close(): void {
+    this.closed = true;
+    for (const lease of [...this.leases.values()]) this.drop(lease);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    let oldestPending = Number.POSITIVE_INFINITY;
+    for (const lease of this.leases.values()) {
+      // Settle one tick early rather than late: `lost` must not come after the deadline.
+      if (lease.deadline - now <= tickMs) {
+        this.lose(
+          lease,
+          new EtcdError(
+            `lease ${lease.id.toString(16)} may have expired: no keepalive was acknowledged within its TTL`,
+            Code.DeadlineExceeded,
+            "lease_expired",
+          ),
+        );
+        continue;
+      }
+      const first = lease.pending[0];
+      if (first !== undefined) oldestPending = Math.min(oldestPending, first);
+      else if (now >= lease.nextSendAt) this.send(lease, now);
+    }
+    const stream = this.stream;
+    if (stream !== undefined && now - oldestPending > this.options.responseTimeoutMs) {
+      stream.abort.abort(new ConnectError("lease keepalive stream stopped answering", Code.Unavailable));
+    }
+  }
+
+  private send(lease: KeptLease, now: number): void {
+    if (this.stream === undefined) {
+      if (now >= this.restartAt) this.start();
+      if (this.stream === undefined) return;
+    }
+    lease.pending.push(now);
+    // Until an answer says otherwise, renew a third of the TTL later (1 s when unknown).
+    lease.nextSendAt = now + (lease.ttlMs > 0 ? lease.ttlMs / 3 : 1_000);
+    this.stream.requests.push(create(LeaseKeepAliveRequestSchema, { ID: lease.id }));
+  }
+
+  private start(): void {
+    const stream: Stream = {
+      abort: new AbortController(),
+      requests: new AsyncQueue<LeaseKeepAliveRequest>(),
+    };
+    this.stream = stream;
+    void this.run(stream);
+  }
+
+  private async run(stream: Stream): Promise<void> {
+    let failure: unknown;
+    try {
+      for await (const response of this.rpc.leaseKeepAlive(stream.requests, {
+        signal: stream.abort.signal,
+      })) {
+        if (this.stream !== stream) break;
+        this.failures = 0;
+        this.answered(response);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    stream.requests.end();
+    stream.abort.abort();
+    // Keepalives sent on the dead stream will get no answer: send again on the next one.
+    for (const lease of this.leases.values()) {
+      lease.pending = [];
+      lease.nextSendAt = 0;
+    }
+    if (this.leases.size === 0) return;
+    this.failures++;
+    // Short and capped: a lease has only its TTL to be renewed somewhere.
+    this.restartAt =
+      Date.now() + (this.failures === 1 ? 0 : exponentialBackoff(this.failures - 2, 50, 1_000));
+    this.options.logger?.warn?.("etcd lease keepalive stream failed; re-creating", {
+      error: failure === undefined ? "ended" : toEtcdError(failure).message,
+    });
+  }
+
+  private answered(response: LeaseKeepAliveResponse): void {
+    const lease = this.leases.get(response.ID);
+    if (lease === undefined) return;
+    const sentAt = lease.pending.shift() ?? Date.now();
+    if (response.TTL <= 0n) {
+      this.lose(
+        lease,
+        new EtcdError(
+          `lease ${lease.id.toString(16)} is gone (revoked or expired)`,
+          Code.NotFound,
+          "lease_not_found",
+        ),
+      );
+      return;
+    }
+    const now = Date.now();
+    lease.ttlMs = Number(response.TTL) * 1000;
+    lease.deadline = sentAt + lease.ttlMs;
+    lease.nextSendAt = sentAt + lease.ttlMs / 3;
+    this.options.observer?.onKeepAliveRoundTrip?.((now - sentAt) / 1000);
+    if (lease.queue.size >= keptAnswers) void lease.queue.next();
+    lease.queue.push(response);
+  }
+
+  private lose(lease: KeptLease, error: EtcdError): void {
+    this.remove(lease);
+    lease.settleLost(error);
+    lease.queue.end(error);
+  }
+
+  private drop(lease: KeptLease): void {
+    this.remove(lease);
+    lease.queue.end();
+  }
+
+  private remove(lease: KeptLease): void {
+    if (this.leases.get(lease.id) !== lease) return;
+    this.leases.delete(lease.id);
+    this.options.observer?.onKeptLeases?.(this.leases.size);
+    if (this.leases.size > 0) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const stream = this.stream;
+    this.stream = undefined;
+    stream?.requests.end();
+    stream?.abort.abort();
+  }
+}
+
+class Keeper implements LeaseKeeper {
+  readonly id: bigint;
+  readonly lost: Promise<EtcdError>;
+  private readonly lease: KeptLease;
+  private readonly stop: () => void;
+
+  constructor(lease: KeptLease, lost: Promise<EtcdError>, stop: () => void) {
+    this.id = lease.id;
+    this.lease = lease;
+    this.lost = lost;
+    this.stop = stop;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<LeaseKeepAliveResponse> {
+    const queue = this.lease.queue;
+    return {
+      next: () => queue.next(),
+      return: async () => {
+        this.stop();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  close(): Promise<void> {
+    this.stop();
+    return Promise.resolve();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { type Client, createClient, EtcdError, EventType } from "@etcd-connect/client";
+import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
+import { waitFor } from "./load.js";
+
+describe("leases against a real etcd", integrationOptions(), () => {
+  let etcd: EtcdMember;
+  let client: Client;
+  before(async () => {
+    etcd = await startEtcd({ faults: true });
+    client = createClient({ endpoints: [etcd.clientUrl] });
+  });
+  after(async () => {
+    await client?.close();
+    await etcd?.close();
+  });
+
+  it("grants, lists, reads the TTL with keys, renews once and revokes", async () => {
+    const granted = await client.lease.grant(30);
+    assert.equal(granted.TTL, 30n);
+    await client.put("l1/k", "v", { lease: granted.ID });
+    const ttl = await client.lease.timeToLive(granted.ID, { keys: true });
+    assert.equal(ttl.grantedTTL, 30n);
+    assert.ok(ttl.TTL > 0n && ttl.TTL <= 30n);
+    assert.deepEqual(
+      ttl.keys.map((k) => new TextDecoder().decode(k)),
+      ["l1/k"],
+    );
+    const all = await client.lease.leases();
+    assert.ok(all.leases.some((l) => l.ID === granted.ID));
+    const renewed = await client.lease.keepAliveOnce(granted.ID);
+    assert.equal(renewed.TTL, 30n);
+    await client.lease.revoke(granted.ID);
+    assert.equal(await client.exists("l1/k"), false);
+    assert.equal((await client.lease.timeToLive(granted.ID)).TTL, -1n);
+    await assert.rejects(client.lease.keepAliveOnce(granted.ID), (e: unknown) =>
+      EtcdError.is(e, "lease_not_found"),
+    );
+  });
+
+  it("grants with a chosen id; a duplicate id is refused", async () => {
+    const id = 0x1234_5678n;
+    const res = await client.lease.grant(10, { id });
+    assert.equal(res.ID, id);
+    await assert.rejects(client.lease.grant(10, { id }), (e: unknown) => EtcdError.is(e, "lease_exists"));
+    await client.lease.revoke(id);
+  });
+
+  it("refuses a TTL below 1 and bad ids before sending", async () => {
+    await assert.rejects(client.lease.grant(0), (e: unknown) => EtcdError.is(e, "invalid_argument"));
+    await assert.rejects(client.lease.grant(-5), (e: unknown) => EtcdError.is(e, "invalid_argument"));
+    await assert.rejects(client.lease.grant(1.5), (e: unknown) => EtcdError.is(e, "invalid_argument"));
+    await assert.rejects(client.lease.revoke(0), (e: unknown) => EtcdError.is(e, "invalid_argument"));
+    assert.throws(
+      () => client.lease.keepAlive(-1),
+      (e: unknown) => EtcdError.is(e, "invalid_argument"),
+    );
+  });
+
+  it("keepAlive keeps a 2 s lease past its TTL and reports answers", async () => {
+    const { ID } = await client.lease.grant(2);
+    await client.put("l2/k", "v", { lease: ID });
+    await using keeper = client.lease.keepAlive(ID);
+    let answers = 0;
+    const started = Date.now();
+    for await (const res of keeper) {
+      assert.equal(res.ID, ID);
+      answers++;
+      if (Date.now() - started > 4000) break;
+    }
+    assert.ok(answers >= 3);
+    assert.equal(await client.exists("l2/k"), true);
+  });
+
+  it("lost settles with lease_not_found when the lease is revoked elsewhere", async () => {
+    await using other = createClient({ endpoints: [etcd.directClientUrl] });
+    const { ID } = await client.lease.grant(5);
+    const keeper = client.lease.keepAlive(ID);
+    await other.lease.revoke(ID);
+    const reason = await keeper.lost;
+    assert.equal(reason.reason, "lease_not_found");
+  });
+
+  it("black-holed link: lost settles before the server deletes the key, 50 of 50", async () => {
+    await using observer = createClient({ endpoints: [etcd.directClientUrl] });
+    const deletedAt = new Map<string, number>();
+    const watcher = observer.watch("bh/", { prefix: true, noPut: true });
+    await watcher.ready;
+    const watching = (async () => {
+      for await (const batch of watcher) {
+        for (const e of batch.events) {
+          if (e.type === EventType.DELETE) deletedAt.set(new TextDecoder().decode(e.kv?.key), Date.now());
+        }
+        if (deletedAt.size >= 50) break;
+      }
+    })();
+    const lostAt = new Map<string, number>();
+    const keepers = [];
+    for (let i = 0; i < 50; i++) {
+      const { ID } = await client.lease.grant(3);
+      await client.put(`bh/${i}`, "v", { lease: ID });
+      const keeper = client.lease.keepAlive(ID);
+      void keeper.lost.then(() => lostAt.set(`bh/${i}`, Date.now()));
+      keepers.push(keeper);
+    }
+    etcd.clientProxy?.blackhole();
+    try {
+      await watching;
+      await waitFor(() => lostAt.size === 50, 10_000, "every lost");
+    } finally {
+      etcd.clientProxy?.heal();
+    }
+    let before = 0;
+    let margin = Number.POSITIVE_INFINITY;
+    for (const [key, at] of deletedAt) {
+      const lost = lostAt.get(key) ?? Number.POSITIVE_INFINITY;
+      if (lost < at) before++;
+      margin = Math.min(margin, at - lost);
+    }
+    console.log(
+      `  figure: ${before} of 50 lost before the server deleted the key; smallest margin ${margin} ms`,
+    );
+    assert.equal(before, 50);
+  });
+});
