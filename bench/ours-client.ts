@@ -44,7 +44,9 @@ function openStream<Req, Res>(
 }
 
 function createRequest(key: Uint8Array, rangeEnd?: Uint8Array): WatchRequestInit {
-  return { requestUnion: { case: "createRequest", value: rangeEnd === undefined ? { key } : { key, rangeEnd } } };
+  return {
+    requestUnion: { case: "createRequest", value: rangeEnd === undefined ? { key } : { key, rangeEnd } },
+  };
 }
 
 /** Workload put-*: one KV put. */

@@ -20,7 +20,9 @@ function formatSpread(value: Spread | undefined, metric: MetricSpec): string {
 /** "≥ 2x" for a ratio target, "ours ≤ 8 KB" for an absolute one. */
 export function formatTarget(target: Target): string {
   const op = target.op === ">=" ? "≥" : "≤";
-  return target.on === "ratio" ? `${op} ${target.value}x` : `ours ${op} ${target.value} ${target.unit ?? ""}`.trim();
+  return target.on === "ratio"
+    ? `${op} ${target.value}x`
+    : `ours ${op} ${target.value} ${target.unit ?? ""}`.trim();
 }
 
 /** The results as a markdown table, with a line on how and where they were taken. */
@@ -45,7 +47,8 @@ export function markdownTable(results: BenchResults): string {
       if (s === undefined) continue;
       const ratio = s.ratio === undefined ? "–" : `${s.ratio.toFixed(2)}x`;
       const target = s.target === undefined ? "" : formatTarget(s.target);
-      const pass = s.pass === undefined ? (s.target === undefined ? "" : "n/a") : s.pass ? "PASS" : "**FAIL**";
+      const pass =
+        s.pass === undefined ? (s.target === undefined ? "" : "n/a") : s.pass ? "PASS" : "**FAIL**";
       const name = first ? workload.title : "";
       first = false;
       lines.push(

@@ -7,7 +7,9 @@ import { runBench } from "./run-bench.js";
 import { killWorkers } from "./worker-process.js";
 
 const quick = process.env.BENCH_QUICK === "1";
-const outDir = process.env.BENCH_OUT ?? (quick ? join(tmpdir(), "etcd-connect-bench") : join(import.meta.dirname, "results"));
+const outDir =
+  process.env.BENCH_OUT ??
+  (quick ? join(tmpdir(), "etcd-connect-bench") : join(import.meta.dirname, "results"));
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {

@@ -29,8 +29,15 @@ export function spread(values: readonly number[]): Spread | undefined {
   if (finite.length === 0) return undefined;
   const mid = Math.floor(finite.length / 2);
   const median =
-    finite.length % 2 === 1 ? (finite[mid] as number) : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
-  return { median, min: finite[0] as number, max: finite[finite.length - 1] as number, rounds: finite.length };
+    finite.length % 2 === 1
+      ? (finite[mid] as number)
+      : ((finite[mid - 1] as number) + (finite[mid] as number)) / 2;
+  return {
+    median,
+    min: finite[0] as number,
+    max: finite[finite.length - 1] as number,
+    rounds: finite.length,
+  };
 }
 
 function judge(target: Target, ours: Spread | undefined, ratio: number | undefined): boolean | undefined {
@@ -47,7 +54,10 @@ export function summarize(workload: Workload, runs: Runs): Record<string, Metric
   for (const metric of workload.metrics) {
     const ours = spread(values("ours", metric.id));
     const etcd3 = spread(values("etcd3", metric.id));
-    const ratio = ours !== undefined && etcd3 !== undefined && etcd3.median !== 0 ? ours.median / etcd3.median : undefined;
+    const ratio =
+      ours !== undefined && etcd3 !== undefined && etcd3.median !== 0
+        ? ours.median / etcd3.median
+        : undefined;
     const target = workload.targets.find((t) => t.metric === metric.id);
     const failed = runs.ours.some((run) => "error" in run);
     const pass = target === undefined ? undefined : failed ? false : judge(target, ours, ratio);

@@ -4,9 +4,7 @@
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchClient, ClientName } from "./bench-client.js";
-import { createEtcd3Client } from "./etcd3-client.js";
 import { cpuMicros, peakRssMb, quantile, settle } from "./measure.js";
-import { createOursClient } from "./ours-client.js";
 import {
   type FanInParams,
   fanPrefix,
@@ -17,7 +15,6 @@ import {
   type WatchersParams,
   type WorkloadParams,
 } from "./workloads.js";
-
 
 function emit(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -139,7 +136,13 @@ async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Me
   await client.warm();
   emit({ ready: true });
   await waitForLine("start");
-  const run = await runCallers(params.writerConcurrency, keys, (key) => client.put(key, value), 0, params.durationMs);
+  const run = await runCallers(
+    params.writerConcurrency,
+    keys,
+    (key) => client.put(key, value),
+    0,
+    params.durationMs,
+  );
   return { writesPerSec: run.ops / run.seconds };
 }
 
@@ -191,11 +194,7 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   };
 }
 
-function runWorkload(
-  client: BenchClient,
-  workload: string,
-  params: WorkloadParams,
-): Promise<Metrics> {
+function runWorkload(client: BenchClient, workload: string, params: WorkloadParams): Promise<Metrics> {
   switch (params.kind) {
     case "put":
     case "get-linearizable":
@@ -211,15 +210,18 @@ function runWorkload(
   }
 }
 
-function createBenchClient(name: string, endpoint: string): BenchClient {
-  if (name === ("ours" satisfies ClientName)) return createOursClient(endpoint);
-  if (name === ("etcd3" satisfies ClientName)) return createEtcd3Client(endpoint);
+// Only the client under test is loaded, so the other one adds nothing to this process's RSS.
+async function createBenchClient(name: string, endpoint: string): Promise<BenchClient> {
+  if (name === ("ours" satisfies ClientName))
+    return (await import("./ours-client.js")).createOursClient(endpoint);
+  if (name === ("etcd3" satisfies ClientName))
+    return (await import("./etcd3-client.js")).createEtcd3Client(endpoint);
   throw new Error(`unknown client ${name}`);
 }
 
 async function main(): Promise<number> {
   const [name = "", workload = "", endpoint = "", paramsJson = "{}"] = process.argv.slice(2);
-  const client = createBenchClient(name, endpoint);
+  const client = await createBenchClient(name, endpoint);
   try {
     const result = await runWorkload(client, workload, JSON.parse(paramsJson) as WorkloadParams);
     emit({ result });
