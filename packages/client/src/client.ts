@@ -47,16 +47,9 @@ export interface RpcClients {
  * An etcd client: the {@link KV} API plus read helpers, the raw RPC clients and the
  * endpoint list. Close it with `close()` or `await using`.
  */
-export interface Client extends KV, AsyncDisposable {
+export interface Client extends KV, WatchApi, AsyncDisposable {
   /** Generated Connect clients for anything the facades don't cover. */
   readonly rpc: RpcClients;
-  /**
-   * Watches a key, a range or a prefix. All watches share one stream per client; it moves to
-   * another member when its member fails, and every watch resumes without losing an event.
-   */
-  watch(key: Bytes, options?: WatchOptions): Watcher;
-  /** Asks etcd to confirm watch progress; watchers with `progressNotify` get a progress batch. */
-  requestProgress(options?: { timeoutMs?: number }): Promise<void>;
   /** Leases: grant, revoke, time to live, and keepalive with a safe `lost` signal. */
   readonly lease: Lease;
   /** Membership: list, add, remove, update, promote. */

@@ -1,5 +1,6 @@
 import type { Event } from "@etcd-connect/api/mvccpb";
 import type { AsyncQueue } from "./async-queue.js";
+import type { Bytes } from "./bytes.js";
 import type { Int64Like } from "./int64.js";
 import type { RangeSelector } from "./key-range.js";
 
@@ -52,6 +53,17 @@ export interface Watcher extends AsyncIterable<WatchBatch>, AsyncDisposable {
   readonly ready: Promise<void>;
   /** Cancels the watch; the iteration ends after the batches already delivered. */
   close(): Promise<void>;
+}
+
+/**
+ * The watch API of a client (`client.watch`, `client.requestProgress`), as an interface so
+ * wrappers such as namespaces can compose it.
+ */
+export interface WatchApi {
+  /** Watches a key, a range or a prefix; see {@link Watcher}. */
+  watch(key: Bytes, options?: WatchOptions): Watcher;
+  /** Asks etcd to confirm watch progress; watchers with `progressNotify` get a progress batch. */
+  requestProgress(options?: { timeoutMs?: number }): Promise<void>;
 }
 
 /** The engine's side of one watch. */
