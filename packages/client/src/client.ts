@@ -30,7 +30,7 @@ import { createMaintenance, type Maintenance } from "./maintenance.js";
 import { rejectOldMember } from "./member-version.js";
 import type { GetOptions } from "./op.js";
 import { createRetryInterceptor } from "./retry-interceptor.js";
-import type { Watcher, WatchOptions } from "./watch.js";
+import type { WatchApi } from "./watch.js";
 import { WatchEngine } from "./watch-engine.js";
 
 /** The generated Connect clients, on the client's transport and interceptors. */

@@ -91,4 +91,4 @@ export { isRepeatable } from "./retry-policy.js";
 export type { SnapshotOptions, SnapshotProgress, SnapshotToFileOptions } from "./snapshot.js";
 export { SnapshotVerifier, snapshotChecksumBytes } from "./snapshot.js";
 export { Txn } from "./txn.js";
-export type { WatchBatch, Watcher, WatchOptions } from "./watch.js";
+export type { WatchApi, WatchBatch, Watcher, WatchOptions } from "./watch.js";
