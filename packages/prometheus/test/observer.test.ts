@@ -13,7 +13,7 @@ describe("etcd-aware metrics fed by a real client", integrationOptions(), () => 
   });
   after(() => etcd?.close());
 
-  it("counts retries, endpoint health and open watches", async () => {
+  it("counts retries, endpoint health, open watches, kept leases and keepalive round trips", async () => {
     const registry = new Registry();
     const metrics = createClientMetrics({ registry });
     const dead = `127.0.0.1:${await freePort()}`;
@@ -40,6 +40,19 @@ describe("etcd-aware metrics fed by a real client", integrationOptions(), () => 
       assert.equal(await metricValue(registry, "etcd_client_watch_streams"), 1);
       await watcher.close();
       assert.equal(await metricValue(registry, "etcd_client_watches"), 0);
+      const { ID } = await client.lease.grant(5);
+      const keeper = client.lease.keepAlive(ID);
+      for await (const _ of keeper) break;
+      assert.equal(await metricValue(registry, "etcd_client_kept_leases"), 0);
+      const again = client.lease.keepAlive(ID);
+      const it = again[Symbol.asyncIterator]();
+      await it.next();
+      assert.equal(await metricValue(registry, "etcd_client_kept_leases"), 1);
+      assert.ok(
+        (await metricValue(registry, "etcd_client_lease_keepalive_round_trip_seconds", {}, "count")) >= 2,
+      );
+      await again.close();
+      assert.equal(await metricValue(registry, "etcd_client_kept_leases"), 0);
     } finally {
       await client.close();
     }
