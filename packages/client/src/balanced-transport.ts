@@ -1,3 +1,4 @@
+import * as http2 from "node:http2";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type {
   UniversalClientFn,
@@ -7,6 +8,7 @@ import type {
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
+import { abortError, createUnaryCall, neverSignal, type SendUnary } from "./unary-call.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {
@@ -52,6 +54,29 @@ export function beginAttempt(header: Headers): Attempt {
 }
 
 const placeholderOrigin = "http://etcd";
+const userAgent = "etcd-connect/0.1";
+const neverAborted = new AbortController().signal;
+
+function isNeverAborted(signal: AbortSignal): boolean {
+  // Signals that cannot abort need no listener (a shared one would collect them forever).
+  return signal === neverAborted || signal === neverSignal;
+}
+
+// A transport-level failure of one stream, as the retry policy reads it.
+function streamError(error: unknown, rstCode: number | undefined): ConnectError {
+  if (rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
+    return new ConnectError(
+      "http/2 stream refused (REFUSED_STREAM)",
+      Code.Unavailable,
+      undefined,
+      undefined,
+      error,
+    );
+  }
+  if (error instanceof ConnectError) return error;
+  const detail = error instanceof Error ? error.message : `http/2 stream closed (code ${rstCode ?? "none"})`;
+  return new ConnectError(detail, Code.Unavailable, undefined, undefined, error);
+}
 
 function clampTimeout(timeoutMs: number | undefined): number | undefined {
   return timeoutMs === undefined || timeoutMs <= 0 ? timeoutMs : Math.min(Math.ceil(timeoutMs), maxTimeoutMs);
@@ -64,7 +89,195 @@ function clampTimeout(timeoutMs: number | undefined): number | undefined {
  */
 export function createBalancedTransport(options: BalancedTransportOptions): Transport {
   const { pool } = options;
-  const common = {
+
+  // Picks (or, when pinned, names) the member for an attempt and makes sure it is connected.
+  // Until this returns, nothing was sent.
+  async function prepare(
+    header: Headers,
+    callSignal: AbortSignal,
+    attempt: Attempt | undefined,
+  ): Promise<PooledEndpoint> {
+    if (attempt) attempt.neverSent = true;
+    const signal = isNeverAborted(callSignal) ? undefined : callSignal;
+    let entry: PooledEndpoint;
+    try {
+      // A call with a deadline waits for a member as long as its deadline allows.
+      const waitMs = header.has("grpc-timeout") ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
+      entry = options.pin === undefined ? await pool.acquire(signal, waitMs) : pool.pinned(options.pin);
+    } catch (error) {
+      // Closed, or no endpoint came back within the wait: another attempt cannot do better.
+      if (attempt) attempt.permanent = true;
+      throw error;
+    }
+    if (attempt) attempt.endpoint = entry.endpoint.url;
+    try {
+      await pool.connect(entry, signal);
+    } catch (error) {
+      if (pool.isTransientDialError(error)) pool.reportFailure(entry, error);
+      else if (attempt) attempt.permanent = true;
+      if (attempt && ConnectError.from(error).code === Code.FailedPrecondition) attempt.permanent = true;
+      throw error;
+    }
+    if (attempt) attempt.neverSent = false;
+    return entry;
+  }
+
+  function notEtcd(entry: PooledEndpoint, attempt: Attempt | undefined, status: number, contentType: string) {
+    if (attempt) attempt.permanent = true;
+    return new ConnectError(
+      `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${status}, content-type ${contentType || "none"})`,
+      Code.Unavailable,
+    );
+  }
+
+  function failed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): void {
+    if (attempt && isRefusedStream(error)) attempt.neverSent = true;
+    if (isConnectionFailure(error)) pool.reportFailure(entry, error);
+  }
+
+  // Streams (watch, keepalive, snapshot) run on connect-node's HTTP client and pipeline.
+  async function dispatchStream(req: UniversalClientRequest): Promise<UniversalClientResponse> {
+    const attempt = attempts.get(req.header);
+    if (options.requireLeader) req.header.set("hasleader", "true");
+    const entry = await prepare(req.header, req.signal ?? neverAborted, attempt);
+    const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
+    try {
+      const res = await entry.client({ ...req, url });
+      const contentType = res.header.get("content-type") ?? "";
+      if (
+        (res.status !== 200 && !gatewayStatuses.has(res.status)) ||
+        !contentType.startsWith("application/grpc")
+      ) {
+        void drain(res.body);
+        throw notEtcd(entry, attempt, res.status, contentType);
+      }
+      return { ...res, body: watchBody(res.body, pool, entry) };
+    } catch (error) {
+      failed(entry, attempt, error);
+      throw error;
+    }
+  }
+
+  // Unary calls take the lean path: one framed buffer out, one answer in, on node:http2.
+  const sendUnary: SendUnary = async (req, frame, path) => {
+    const attempt = attempts.get(req.header);
+    if (frame.length - 5 > options.writeMaxBytes) {
+      // Refused before any connection is touched: nothing was sent, and trying again cannot help.
+      if (attempt) {
+        attempt.neverSent = true;
+        attempt.permanent = true;
+      }
+      throw new ConnectError(
+        `message size ${frame.length - 5} is larger than configured writeMaxBytes ${options.writeMaxBytes}`,
+        Code.ResourceExhausted,
+      );
+    }
+    const entry = await prepare(req.header, req.signal, attempt);
+    const headers: http2.OutgoingHttpHeaders = {
+      "content-type": "application/grpc+proto",
+      te: "trailers",
+      "user-agent": userAgent,
+    };
+    req.header.forEach((value, key) => {
+      headers[key] = value;
+    });
+    if (options.requireLeader) headers.hasleader = "true";
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = await entry.connection.request("POST", path, headers, {});
+    } catch (error) {
+      failed(entry, attempt, error);
+      throw ConnectError.from(error, Code.Unavailable);
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let received = 0;
+      let head: http2.IncomingHttpHeaders | undefined;
+      let trailers: http2.IncomingHttpHeaders = {};
+      let settled = false;
+      const signal = req.signal;
+      const onAbort = () => {
+        settle(abortError(signal));
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      };
+      if (!isNeverAborted(signal)) signal.addEventListener("abort", onAbort, { once: true });
+      const settle = (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        if (!isNeverAborted(signal)) signal.removeEventListener("abort", onAbort);
+        if (error !== undefined) {
+          reject(error);
+          return;
+        }
+        pool.reportSuccess(entry);
+        resolve({
+          headers: head ?? {},
+          trailers,
+          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
+        });
+      };
+      stream.on("response", (h) => {
+        head = h;
+        const status = Number(h[":status"]);
+        const contentType = String(h["content-type"] ?? "");
+        if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
+          settle(notEtcd(entry, attempt, status, contentType));
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+        }
+      });
+      stream.on("data", (chunk: Buffer) => {
+        entry.connection.notifyResponseByteRead();
+        received += chunk.length;
+        // Stop reading at once: the answer is over the limit whatever the rest says.
+        if (received > options.readMaxBytes + 5) {
+          settle(
+            new ConnectError(
+              `message size is larger than configured readMaxBytes ${options.readMaxBytes}`,
+              Code.ResourceExhausted,
+            ),
+          );
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          return;
+        }
+        chunks.push(chunk);
+      });
+      stream.on("trailers", (t) => {
+        trailers = t;
+      });
+      stream.on("error", (error) => {
+        const ce = streamError(error, stream.rstCode);
+        failed(entry, attempt, error);
+        settle(ce);
+      });
+      stream.on("close", () => {
+        if (settled) return;
+        if (
+          head === undefined ||
+          (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
+        ) {
+          const error = streamError(undefined, stream.rstCode);
+          failed(entry, attempt, error);
+          settle(error);
+          return;
+        }
+        settle(undefined);
+      });
+      stream.end(frame);
+    });
+  };
+
+  const unaryCall = createUnaryCall({
+    interceptors: options.interceptors,
+    readMaxBytes: options.readMaxBytes,
+    send: async (req, frame, path) => {
+      try {
+        return await sendUnary(req, frame, path);
+      } catch (error) {
+        throw error instanceof ConnectError ? error : ConnectError.from(error, Code.Unavailable);
+      }
+    },
+  });
+  const stream = createTransport({
     baseUrl: placeholderOrigin,
     useBinaryFormat: true,
     interceptors: options.interceptors,
@@ -73,81 +286,12 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: options.writeMaxBytes,
-  };
-
-  async function dispatch(
-    req: UniversalClientRequest,
-    body: AsyncIterable<Uint8Array> | undefined,
-  ): Promise<UniversalClientResponse> {
-    const attempt = attempts.get(req.header);
-    if (attempt) attempt.neverSent = true;
-    if (options.requireLeader) req.header.set("hasleader", "true");
-    let entry: PooledEndpoint;
-    try {
-      // A call with a deadline waits for a member as long as its deadline allows.
-      const waitMs = req.header.has("grpc-timeout") ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
-      entry = options.pin === undefined ? await pool.acquire(req.signal, waitMs) : pool.pinned(options.pin);
-    } catch (error) {
-      // Closed, or no endpoint came back within the wait: another attempt cannot do better.
-      if (attempt) attempt.permanent = true;
-      throw error;
-    }
-    if (attempt) attempt.endpoint = entry.endpoint.url;
-    try {
-      await pool.connect(entry, req.signal);
-    } catch (error) {
-      if (pool.isTransientDialError(error)) pool.reportFailure(entry, error);
-      else if (attempt) attempt.permanent = true;
-      if (attempt && ConnectError.from(error).code === Code.FailedPrecondition) attempt.permanent = true;
-      throw error;
-    }
-    if (attempt) attempt.neverSent = false;
-    const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
-    try {
-      const res = await entry.client(body === undefined ? { ...req, url } : { ...req, url, body });
-      const contentType = res.header.get("content-type") ?? "";
-      if (
-        (res.status !== 200 && !gatewayStatuses.has(res.status)) ||
-        !contentType.startsWith("application/grpc")
-      ) {
-        if (attempt) attempt.permanent = true;
-        void drain(res.body);
-        throw new ConnectError(
-          `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${res.status}, content-type ${contentType || "none"})`,
-          Code.Unavailable,
-        );
-      }
-      return { ...res, body: watchBody(res.body, pool, entry) };
-    } catch (error) {
-      if (attempt && isRefusedStream(error)) attempt.neverSent = true;
-      if (isConnectionFailure(error)) pool.reportFailure(entry, error);
-      throw error;
-    }
-  }
-
-  const unaryClient: UniversalClientFn = async (req) => {
-    // Serialising here runs the writeMaxBytes check before any connection is used.
-    const chunks: Uint8Array[] = [];
-    try {
-      if (req.body !== undefined) for await (const chunk of req.body) chunks.push(chunk);
-    } catch (error) {
-      const attempt = attempts.get(req.header);
-      if (attempt) {
-        attempt.neverSent = true;
-        attempt.permanent = true;
-      }
-      throw error;
-    }
-    return dispatch(req, oneShot(chunks));
-  };
-  const streamClient: UniversalClientFn = (req) => dispatch(req, req.body);
-
-  const unary = createTransport({ ...common, httpClient: unaryClient });
-  const stream = createTransport({ ...common, httpClient: streamClient });
+    httpClient: dispatchStream,
+  });
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
       const timeout = clampTimeout(timeoutMs ?? options.requestTimeoutMs);
-      return unary.unary(method, signal, timeout, header, input, contextValues);
+      return unaryCall(method, signal, timeout, header, input, contextValues);
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
       return stream.stream(method, signal, clampTimeout(timeoutMs), header, input, contextValues);
@@ -164,10 +308,6 @@ async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
   } catch {
     // The answer was already judged; its tail does not matter.
   }
-}
-
-async function* oneShot(chunks: Uint8Array[]): AsyncIterable<Uint8Array> {
-  yield* chunks;
 }
 
 // A response that breaks off mid-body counts against the endpoint, like a failed dial.
@@ -211,8 +351,7 @@ function isConnectionFailure(error: unknown): boolean {
 // HTTP/2 REFUSED_STREAM means the server did not process the stream at all.
 function isRefusedStream(error: unknown): boolean {
   for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: unknown }).code === "ERR_HTTP2_STREAM_ERROR" && /REFUSED_STREAM/.test(String(e)))
-      return true;
+    if (/REFUSED_STREAM/.test(String(e))) return true;
   }
   return false;
 }

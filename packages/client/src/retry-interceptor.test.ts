@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { createServer, type Http2Server } from "node:http2";
+import type { AddressInfo } from "node:net";
+import { after, describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import {
   Code,
@@ -11,11 +13,13 @@ import {
   type Interceptor,
 } from "@connectrpc/connect";
 import { createUniversalHandlerClient } from "@connectrpc/connect/protocol";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { KV, PutResponseSchema, RangeResponseSchema } from "@etcd-connect/api/etcdserverpb";
 import { createBalancedTransport } from "./balanced-transport.js";
 import { parseEndpoint } from "./client-options.js";
 import type { EndpointPool } from "./endpoint-pool.js";
 import { type EtcdError, toEtcdError } from "./errors.js";
+import { Http2Connection } from "./http2-connection.js";
 import { createRetryInterceptor, type RetryInterceptorOptions } from "./retry-interceptor.js";
 
 const key = new TextEncoder().encode("k");
@@ -194,17 +198,34 @@ describe("retry interceptor over a router transport", () => {
   });
 });
 
-// The balanced transport over a pool whose one endpoint is an in-memory router, so the real
-// attempt tracking (endpoint chosen, connection made, request sent) runs without a network.
-function balancedKv(
+// The balanced transport over a pool whose one endpoint is an in-process HTTP/2 server serving
+// a Connect router on loopback, so the real attempt tracking (endpoint chosen, connection made,
+// request sent) runs against a fake etcd whose answers each test scripts.
+const servers: Array<{ server: Http2Server; connection: Http2Connection }> = [];
+
+async function balancedKv(
   routes: (router: ConnectRouter) => void,
   options: { connectFailures?: number; writeMaxBytes?: number; retry?: RetryInterceptorOptions } = {},
 ) {
   const router = createConnectRouter();
   routes(router);
+  const server = createServer(connectNodeAdapter({ routes }));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const connection = new Http2Connection(url, {
+    nodeOptions: {},
+    dialTimeoutMs: 1000,
+    keepAliveTimeMs: 10_000,
+    keepAliveTimeoutMs: 5000,
+    permitWithoutStream: false,
+    silenceProbeMs: 500,
+    isStreaming: () => false,
+  });
+  servers.push({ server, connection });
   const entry = {
-    endpoint: parseEndpoint("http://10.0.0.1:2379"),
+    endpoint: parseEndpoint(url),
     client: createUniversalHandlerClient(router.handlers),
+    connection,
     failures: 0,
     ejectedUntil: 0,
   };
@@ -235,13 +256,20 @@ function balancedKv(
     requireLeader: true,
     waitForEndpointMs: 5_000,
   });
-  return { kv: createClient(KV, transport), stats };
+  return { kv: createClient(KV, transport), stats, url: entry.endpoint.url };
 }
 
 describe("retry interceptor over the balanced transport", () => {
+  after(async () => {
+    for (const { server, connection } of servers.splice(0)) {
+      connection.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it("does not retry a write that failed with Unavailable after it was sent, and marks it indeterminate", async () => {
     let calls = 0;
-    const { kv } = balancedKv(({ service }) =>
+    const { kv, url } = await balancedKv(({ service }) =>
       service(KV, {
         put() {
           calls++;
@@ -253,13 +281,13 @@ describe("retry interceptor over the balanced transport", () => {
     assert.equal(calls, 1);
     assert.equal(error.reason, "unavailable");
     assert.equal(error.indeterminate, true);
-    assert.equal(error.endpoint, "http://10.0.0.1:2379");
+    assert.equal(error.endpoint, url);
     assert.match(error.message, /may have been applied/);
   });
 
   it("does not retry a write etcd answered with a timeout, and marks it indeterminate", async () => {
     let calls = 0;
-    const { kv } = balancedKv(({ service }) =>
+    const { kv } = await balancedKv(({ service }) =>
       service(KV, {
         put() {
           calls++;
@@ -276,7 +304,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("retries a write etcd refused with no leader, asking for a leader on every attempt", async () => {
     const hasLeader: Array<string | null> = [];
-    const { kv } = balancedKv(({ service }) =>
+    const { kv } = await balancedKv(({ service }) =>
       service(KV, {
         put(_req, context) {
           hasLeader.push(context.requestHeader.get("hasleader"));
@@ -291,7 +319,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("does not retry a write etcd rejected for good, and knows it was not applied", async () => {
     let calls = 0;
-    const { kv } = balancedKv(({ service }) =>
+    const { kv } = await balancedKv(({ service }) =>
       service(KV, {
         put() {
           calls++;
@@ -307,7 +335,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("retries a write that never left because the connection failed", async () => {
     let calls = 0;
-    const { kv, stats } = balancedKv(
+    const { kv, stats } = await balancedKv(
       ({ service }) =>
         service(KV, {
           put() {
@@ -325,7 +353,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("reports a write that never left as not applied when retries run out", async () => {
     let calls = 0;
-    const { kv, stats } = balancedKv(
+    const { kv, stats } = await balancedKv(
       ({ service }) =>
         service(KV, {
           put() {
@@ -344,7 +372,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("retries a Range on Unavailable", async () => {
     let calls = 0;
-    const { kv } = balancedKv(({ service }) =>
+    const { kv } = await balancedKv(({ service }) =>
       service(KV, {
         range() {
           calls++;
@@ -359,7 +387,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("does not retry a Range that etcd refuses for good", async () => {
     let calls = 0;
-    const { kv } = balancedKv(({ service }) =>
+    const { kv } = await balancedKv(({ service }) =>
       service(KV, {
         range() {
           calls++;
@@ -375,7 +403,7 @@ describe("retry interceptor over the balanced transport", () => {
 
   it("fails an oversize request at once, having sent nothing", async () => {
     let calls = 0;
-    const { kv, stats } = balancedKv(
+    const { kv, stats } = await balancedKv(
       ({ service }) =>
         service(KV, {
           put() {
