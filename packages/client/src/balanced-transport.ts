@@ -1,7 +1,6 @@
 import * as http2 from "node:http2";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type {
-  UniversalClientFn,
   UniversalClientRequest,
   UniversalClientResponse,
 } from "@connectrpc/connect/protocol";
