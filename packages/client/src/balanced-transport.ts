@@ -1,9 +1,6 @@
 import * as http2 from "node:http2";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import type {
-  UniversalClientRequest,
-  UniversalClientResponse,
-} from "@connectrpc/connect/protocol";
+import type { UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
