@@ -1,2 +1,7 @@
-// Skeleton: the API of this package lands with its own issue (see the root README).
-export {};
+export type { Namespace, NamespaceTarget } from "./namespace.js";
+export { namespace } from "./namespace.js";
+export { namespaceKV } from "./namespace-kv.js";
+export { namespaceLease } from "./namespace-lease.js";
+export { namespaceWatcher } from "./namespace-watch.js";
+export type { KeyInterval } from "./prefix.js";
+export { prefixInterval, stripPrefix } from "./prefix.js";
