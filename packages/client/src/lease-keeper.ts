@@ -49,6 +49,8 @@ interface KeptLease {
   /** When the lease may be gone, as far as the client can prove; Infinity until known. */
   deadline: number;
   settleLost: (error: EtcdError) => void;
+  /** Removes the listener on the caller's signal once the keeper stops. */
+  detach: (() => void) | undefined;
 }
 
 interface Stream {
@@ -107,6 +109,7 @@ export class LeaseKeepAliveEngine {
       nextSendAt: 0,
       deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
       settleLost,
+      detach: undefined,
     };
     const keeper = new Keeper(lease, lost, () => this.drop(lease));
     if (this.closed) {
@@ -115,16 +118,25 @@ export class LeaseKeepAliveEngine {
     }
     this.leases.set(id, lease);
     this.options.observer?.onKeptLeases?.(this.leases.size);
-    signal?.addEventListener("abort", () => this.drop(lease), { once: true });
+    if (signal !== undefined) {
+      const onAbort = () => this.drop(lease);
+      if (signal.aborted) {
+        onAbort();
+        return keeper;
+      }
+      signal.addEventListener("abort", onAbort, { once: true });
+      lease.detach = () => signal.removeEventListener("abort", onAbort);
+    }
     this.timer ??= setInterval(() => this.tick(), tickMs).unref();
     this.tick();
     return keeper;
   }
 
-  /** Stops keeping `id` alive, if it is kept (used by revoke). */
-  forget(id: bigint): void {
+  /** The lease was revoked by this client: its keeper reports it lost (its keys are gone). */
+  revoked(id: bigint): void {
     const lease = this.leases.get(id);
-    if (lease !== undefined) this.drop(lease);
+    if (lease === undefined) return;
+    this.lose(lease, new EtcdError(`lease ${id.toString(16)} was revoked`, Code.NotFound, "lease_not_found"));
   }
 
   /** Stops every keeper; their `lost` promises stay pending. */
@@ -247,6 +259,8 @@ export class LeaseKeepAliveEngine {
   }
 
   private remove(lease: KeptLease): void {
+    lease.detach?.();
+    lease.detach = undefined;
     if (this.leases.get(lease.id) !== lease) return;
     this.leases.delete(lease.id);
     this.options.observer?.onKeptLeases?.(this.leases.size);

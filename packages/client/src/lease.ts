@@ -27,7 +27,7 @@ import type { LeaseKeepAliveEngine, LeaseKeeper } from "./lease-keeper.js";
 export interface Lease {
   /** Grants a lease of `ttl` seconds (at least 1); `id` asks for a specific id (0: etcd picks). */
   grant(ttl: Int64Like, options?: { id?: Int64Like } & CallOptions): Promise<LeaseGrantResponse>;
-  /** Revokes a lease: its keys are deleted at once. Stops keeping it alive. */
+  /** Revokes a lease: its keys are deleted at once. A keeper of it stops, its `lost` settling with `lease_not_found`. */
   revoke(id: Int64Like, options?: CallOptions): Promise<LeaseRevokeResponse>;
   /** Remaining and granted TTL; `keys` lists the keys attached. TTL -1 means the lease is gone. */
   timeToLive(id: Int64Like, options?: { keys?: boolean } & CallOptions): Promise<LeaseTimeToLiveResponse>;
@@ -69,11 +69,13 @@ export function createLease(rpc: ConnectClient<typeof LeaseService>, engine: Lea
         return res;
       }),
     revoke: (id, options) =>
-      callEtcd(options, (call) => {
+      callEtcd(options, async (call) => {
         const ID = leaseId(id);
-        engine.forget(ID);
         grants.delete(ID);
-        return rpc.leaseRevoke({ ID }, call);
+        const res = await rpc.leaseRevoke({ ID }, call);
+        // Anyone holding a lock or leadership under the lease must hear it is gone.
+        engine.revoked(ID);
+        return res;
       }),
     timeToLive: (id, options) =>
       callEtcd(options, (call) =>

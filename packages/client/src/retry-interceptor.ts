@@ -30,7 +30,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
   const waitForEndpointMs = options.waitForEndpointMs ?? 5_000;
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    const repeatable = isRepeatable(req.service.typeName, req.method.name);
+    const repeatable = isRepeatable(req.service.typeName, req.method.name, req.message);
     const hasDeadline = req.header.has("grpc-timeout");
     const start = Date.now();
     for (let retries = 0; ; retries++) {

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { type RequestOp, RequestOpSchema, TxnRequestSchema } from "@etcd-connect/api/etcdserverpb";
 import { type EtcdError, toEtcdError } from "./errors.js";
 import { isIndeterminate, isRepeatable, isRetryable } from "./retry-policy.js";
 
@@ -335,4 +337,29 @@ describe("isIndeterminate", () => {
       assert.equal(isIndeterminate(c.error, false, c.neverSent), false, c.name);
     }
   });
+});
+
+describe("isRepeatable for transactions", () => {
+  const read = create(RequestOpSchema, {
+    request: { case: "requestRange", value: { key: new Uint8Array([1]) } },
+  });
+  const write = create(RequestOpSchema, {
+    request: { case: "requestPut", value: { key: new Uint8Array([1]) } },
+  });
+  const nested = (ops: RequestOp[]) =>
+    create(RequestOpSchema, { request: { case: "requestTxn", value: { success: ops } } });
+  const cases: Array<[string, RequestOp[], RequestOp[], boolean]> = [
+    ["reads only", [read, read], [read], true],
+    ["no ops at all", [], [], true],
+    ["a put in then", [read, write], [], false],
+    ["a put in else", [read], [write], false],
+    ["nested reads", [nested([read])], [], true],
+    ["a nested put", [nested([read, write])], [], false],
+  ];
+  for (const [name, success, failure, expected] of cases) {
+    it(`Txn with ${name} is ${expected ? "" : "not "}repeatable`, () => {
+      const txn = create(TxnRequestSchema, { success, failure });
+      assert.equal(isRepeatable("etcdserverpb.KV", "Txn", txn), expected);
+    });
+  }
 });

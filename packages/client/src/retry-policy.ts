@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect";
+import type { TxnRequest } from "@etcd-connect/api/etcdserverpb";
 import type { EtcdError } from "./errors.js";
 
 /** Retry settings of the client; pass `retry: false` to {@link createClient} to turn retries off. */
@@ -34,9 +35,26 @@ const repeatable = new Set([
   "etcdserverpb.Auth/RoleList",
 ]);
 
-/** True when the call `service/method` may run twice without harm. */
-export function isRepeatable(service: string, method: string): boolean {
-  return repeatable.has(`${service}/${method}`);
+/**
+ * True when the call `service/method` may run twice without harm. A Txn is repeatable when
+ * every op in it (nested txns included) is a read: pass its request as `message`.
+ */
+export function isRepeatable(service: string, method: string, message?: unknown): boolean {
+  if (repeatable.has(`${service}/${method}`)) return true;
+  return (
+    service === "etcdserverpb.KV" && method === "Txn" && isReadOnlyTxn(message as TxnRequest | undefined)
+  );
+}
+
+function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
+  if (txn === undefined) return false;
+  for (const op of [...txn.success, ...txn.failure]) {
+    const request = op.request;
+    if (request.case === "requestRange") continue;
+    if (request.case === "requestTxn" && isReadOnlyTxn(request.value)) continue;
+    return false;
+  }
+  return true;
 }
 
 // etcd answers these before it proposes anything, so nothing was applied.

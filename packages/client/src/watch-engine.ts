@@ -36,6 +36,8 @@ interface WatchState {
   /** The create request; its start revision is moved forward as events are delivered. */
   readonly create: WatchCreateRequest;
   readonly queue: AsyncQueue<WatchBatch>;
+  /** Removes the listener on the caller's signal once the watch ends. */
+  detach: (() => void) | undefined;
   /** Settles the watcher's `ready` on the first created answer, or when the watch ends. */
   onCreated: ((error?: unknown) => void) | undefined;
   /** The server watch id of the current create, or undefined while none is live. */
@@ -123,6 +125,7 @@ export class WatchEngine {
     const state: WatchState = {
       create: createRequest,
       queue: new AsyncQueue<WatchBatch>(),
+      detach: undefined,
       onCreated,
       id: undefined,
       pinned: startRevision !== 0n,
@@ -139,13 +142,23 @@ export class WatchEngine {
     };
     if (this.closed) {
       this.end(state, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
-      return new WatcherImpl(handle, undefined);
+      return new WatcherImpl(handle);
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.end(state);
+      return new WatcherImpl(handle);
+    }
+    if (signal !== undefined) {
+      const onAbort = () => this.remove(state);
+      signal.addEventListener("abort", onAbort, { once: true });
+      state.detach = () => signal.removeEventListener("abort", onAbort);
     }
     this.watches.add(state);
     this.options.observer?.onWatches?.(this.watches.size);
     if (this.stream === undefined) this.scheduleStart(0);
     else this.sendCreate(this.stream, state);
-    return new WatcherImpl(handle, options.signal);
+    return new WatcherImpl(handle);
   }
 
   /**
@@ -414,6 +427,8 @@ export class WatchEngine {
   }
 
   private end(state: WatchState, error?: unknown): void {
+    state.detach?.();
+    state.detach = undefined;
     if (this.watches.delete(state)) this.options.observer?.onWatches?.(this.watches.size);
     state.queue.end(error);
     state.onCreated?.(

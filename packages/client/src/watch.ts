@@ -80,13 +80,9 @@ export class WatcherImpl implements Watcher {
   private readonly handle: WatchHandle;
   readonly ready: Promise<void>;
 
-  constructor(handle: WatchHandle, signal: AbortSignal | undefined) {
+  constructor(handle: WatchHandle) {
     this.handle = handle;
     this.ready = handle.ready;
-    if (signal !== undefined) {
-      if (signal.aborted) handle.close();
-      else signal.addEventListener("abort", () => handle.close(), { once: true });
-    }
   }
 
   [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {

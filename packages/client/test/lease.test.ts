@@ -124,3 +124,30 @@ describe("leases against a real etcd", integrationOptions(), () => {
     assert.equal(before, 50);
   });
 });
+
+describe("revoking a kept lease through the same client", integrationOptions(), () => {
+  it("settles the keeper's lost with lease_not_found", async () => {
+    await using etcd = await startEtcd();
+    await using client = createClient({ endpoints: [etcd.clientUrl] });
+    const { ID } = await client.lease.grant(30);
+    const keeper = client.lease.keepAlive(ID);
+    await client.lease.revoke(ID);
+    assert.equal((await keeper.lost).reason, "lease_not_found");
+  });
+
+  it("a keeper or watch with a long-lived signal leaves no listener on it once it ends", async () => {
+    await using etcd = await startEtcd();
+    await using client = createClient({ endpoints: [etcd.clientUrl] });
+    const abort = new AbortController();
+    const { getEventListeners } = await import("node:events");
+    for (let i = 0; i < 20; i++) {
+      const watcher = client.watch(`sig/${i}`, { signal: abort.signal });
+      await watcher.ready;
+      await watcher.close();
+      const { ID } = await client.lease.grant(30);
+      const keeper = client.lease.keepAlive(ID, { signal: abort.signal });
+      await keeper.close();
+    }
+    assert.equal(getEventListeners(abort.signal, "abort").length, 0);
+  });
+});
