@@ -57,8 +57,9 @@ export interface Session extends AsyncDisposable {
    * - the keeper's `lost` reason (`EtcdError` with `lease_expired` or `lease_not_found`). It
    *   settles no later than the send time of the last acknowledged keepalive plus the TTL, so
    *   before etcd can expire the lease and hand a lock or leadership to someone else;
-   * - `ConcurrencyError` `session_expired` when the keeper stopped for another cause (the lease
-   *   was revoked through the client's own `lease.revoke`, the client was closed);
+   * - `EtcdError` `lease_not_found` when the lease was revoked (also through this very client);
+   * - `ConcurrencyError` `session_expired` when the keeper stopped for another cause (the client
+   *   was closed);
    * - `ConcurrencyError` `session_closed` after `close()` or `orphan()`.
    */
   readonly done: Promise<SessionEnd>;

@@ -48,11 +48,11 @@ describe("session", integrationOptions(), () => {
     await session.close(); // the lease is gone already: nothing to revoke, no error
   });
 
-  it("done settles with session_expired when the lease is revoked through the same client", async () => {
+  it("done settles with lease_not_found when the lease is revoked through the same client", async () => {
     const session = await createSession(client, { ttl: 5 });
     await client.lease.revoke(session.lease);
     const end = await session.done;
-    assert.ok(ConcurrencyError.is(end, "session_expired"), String(end));
+    assert.ok(EtcdError.is(end, "lease_not_found"), String(end));
   });
 
   it("adopts an existing lease: a new session takes back the lock its keys still hold", async () => {
