@@ -50,4 +50,19 @@ describe("examples run against a real etcd", integrationOptions(), () => {
     assert.match(out, /acme sees keys: 1n/);
     assert.match(out, /tenants\/acme\/settings\/theme/);
   });
+
+  it("lock.ts: workers take turns, one at a time", () => {
+    const out = run("lock.ts", etcd.clientUrl);
+    assert.equal(out.match(/ran the nightly job/g)?.length, 3);
+    assert.match(out, /last run by: worker-\d/);
+  });
+
+  it("election.ts: the second candidate leads once the first resigns", () => {
+    const out = run("election.ts", etcd.clientUrl);
+    assert.deepEqual(out.trim().split("\n"), [
+      "leader: node-a",
+      "leader: node-a (still here)",
+      "leader: node-b",
+    ]);
+  });
 });
