@@ -64,10 +64,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
 }
 
 async function main(): Promise<void> {
-  // Settings of a hand-run example; no turbo task reads them.
-  // biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
   const endpoints = (process.env.ETCD_ENDPOINTS ?? "http://127.0.0.1:2379").split(",");
-  // biome-ignore lint/suspicious/noUndeclaredEnvVars: see above
   const port = Number(process.env.PORT ?? 9464);
   const registry = new Registry();
   const metrics = createClientMetrics({ registry, handlingTimeHistogram: true });
