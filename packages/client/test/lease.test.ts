@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { after, before, describe, it } from "node:test";
 import { type Client, createClient, EtcdError, EventType } from "@etcd-connect/client";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
@@ -139,7 +140,6 @@ describe("revoking a kept lease through the same client", integrationOptions(), 
     await using etcd = await startEtcd();
     await using client = createClient({ endpoints: [etcd.clientUrl] });
     const abort = new AbortController();
-    const { getEventListeners } = await import("node:events");
     for (let i = 0; i < 20; i++) {
       const watcher = client.watch(`sig/${i}`, { signal: abort.signal });
       await watcher.ready;
@@ -148,6 +148,6 @@ describe("revoking a kept lease through the same client", integrationOptions(), 
       const keeper = client.lease.keepAlive(ID, { signal: abort.signal });
       await keeper.close();
     }
-    assert.equal(getEventListeners(abort.signal, "abort").length, 0);
+    assert.equal(EventEmitter.getEventListeners(abort.signal, "abort").length, 0);
   });
 });

@@ -1,4 +1,9 @@
 export { type ClusterWaitOptions, EtcdCluster } from "./cluster.js";
+export {
+  describeReadmeExamples,
+  type ExampleEnvironment,
+  type ReadmeExamplesOptions,
+} from "./describe-readme-examples.js";
 export { type EnableAuthOptions, enableAuth } from "./enable-auth.js";
 export type { ClusterOptions, EtcdOptions, TlsOptions } from "./etcd-options.js";
 export { EtcdStartError } from "./etcd-start-error.js";
