@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { type Client, createClient, EtcdError } from "@etcd-connect/client";
 import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { missingKeys, runLoad, trapProcessErrors, waitFor } from "./load.js";
+import { missingKeys, restoreCluster, runLoad, trapProcessErrors, waitFor } from "./load.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -20,12 +20,7 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
   });
   afterEach(async () => {
     await client?.close();
-    cluster.heal();
-    for (const member of cluster.members) {
-      if (member.paused) member.resume();
-      if (!member.running) await member.restart();
-    }
-    await cluster.waitHealthy();
+    await restoreCluster(cluster);
   });
   after(async () => {
     trap.dispose();

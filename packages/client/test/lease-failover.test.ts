@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { type Client, createClient, type LeaseKeeper } from "@etcd-connect/client";
 import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { trapProcessErrors } from "./load.js";
+import { restoreCluster, trapProcessErrors } from "./load.js";
 
 // etcd's own counter of LeaseKeepAlive streams started on a member.
 async function keepAliveStreams(member: EtcdMember): Promise<number> {
@@ -36,12 +36,7 @@ describe("lease keepalive across member failures (TTL 5 s)", integrationOptions(
     cluster = await startCluster({ size: 3 });
   });
   afterEach(async () => {
-    cluster.heal();
-    for (const member of cluster.members) {
-      if (member.paused) member.resume();
-      if (!member.running) await member.restart();
-    }
-    await cluster.waitHealthy();
+    await restoreCluster(cluster);
   });
   after(async () => {
     trap.dispose();

@@ -1,6 +1,7 @@
 // A steady put/get load for failover tests: records what was acknowledged, what failed and
 // how, and when each member answered.
 import { type Client, EtcdError } from "@etcd-connect/client";
+import type { EtcdCluster } from "@etcd-connect/testing";
 
 export interface LoadResult {
   /** Keys whose put was acknowledged. */
@@ -105,4 +106,14 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/** Undoes every fault of a test: heals the network, resumes and restarts members, waits for health. */
+export async function restoreCluster(cluster: EtcdCluster): Promise<void> {
+  cluster.heal();
+  for (const member of cluster.members) {
+    if (member.paused) member.resume();
+    if (!member.running) await member.restart();
+  }
+  await cluster.waitHealthy();
 }

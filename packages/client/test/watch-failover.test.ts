@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before, describe, it } from "node:test";
 import { createClient, EtcdError } from "@etcd-connect/client";
 import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { trapProcessErrors, waitFor } from "./load.js";
+import { restoreCluster, trapProcessErrors, waitFor } from "./load.js";
 import { metric, strictlyIncreasing } from "./watch-helpers.js";
 
 const keys = 10_000;
@@ -23,12 +23,7 @@ describe("watch across member failures on a real 3-member cluster", integrationO
     cluster = await startCluster({ size: 3 });
   });
   afterEach(async () => {
-    cluster.heal();
-    for (const member of cluster.members) {
-      if (member.paused) member.resume();
-      if (!member.running) await member.restart();
-    }
-    await cluster.waitHealthy();
+    await restoreCluster(cluster);
   });
   after(async () => {
     trap.dispose();
