@@ -7,9 +7,9 @@ export const clientNames: readonly ClientName[] = ["ours", "etcd3"];
 export type Closer = () => Promise<void>;
 
 /**
- * What a workload needs from a client. `ours-client.ts` and `etcd3-client.ts` implement it, one
- * clearly marked function per workload, so switching ours from raw RPCs to a facade touches
- * one function.
+ * What a workload needs from a client. `ours-client.ts` and `etcd3-client.ts` implement it with
+ * one function per workload (`oursWatchKeys`, `etcd3WatchKeys`, ...), so changing how a client
+ * does one workload touches one function.
  */
 export interface BenchClient {
   /** One completed call, so the connection is up before anything is measured. */

@@ -15,10 +15,10 @@ const charted = new Set([
   "cpuMsPer10kKeepAlives",
 ]);
 
-const width = 980;
+const width = 1140;
 const rowHeight = 24;
-const top = 64;
-const labelWidth = 300;
+const top = 80;
+const labelWidth = 370;
 const plotX = labelWidth + 10;
 const plotWidth = 400;
 const textX = plotX + plotWidth + 14;
@@ -89,15 +89,16 @@ export function chartSvg(results: BenchResults): string {
   }
   const m = results.machine;
   const title = `@etcd-connect/client vs etcd3 ${m.etcd3}: ratio ours/etcd3 of medians (log scale)`;
-  const subtitle =
-    `${results.startedAt.slice(0, 10)}, ${m.cpus} CPUs, Node ${m.node}, etcd ${m.etcd}. Dashed: target. ` +
-    "Green pass, red fail, blue better without target, grey worse. ops/s, events/s: higher is better; " +
-    "the rest: lower.";
+  const subtitle = `${results.startedAt.slice(0, 10)}, ${m.cpus} CPUs, Node ${m.node}, etcd ${m.etcd}, medians of ${results.rounds} round(s).`;
+  const legend =
+    "Dashed: target. Green: pass, red: fail, blue: ours better (no target), grey: ours worse. " +
+    "ops/s and events/s: higher is better; the rest: lower.";
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#fff"/>`,
     `<text x="10" y="18" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     `<text x="10" y="36" font-size="11" fill="#555">${escapeXml(subtitle)}</text>`,
+    `<text x="10" y="52" font-size="11" fill="#555">${escapeXml(legend)}</text>`,
     ...axis,
     ...rows,
     "</svg>",

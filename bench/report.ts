@@ -17,6 +17,15 @@ function formatSpread(value: Spread | undefined, metric: MetricSpec): string {
   return `${median} (${formatNumber(value.min, metric.digits)}–${formatNumber(value.max, metric.digits)})`;
 }
 
+// Cells padded to their column's width, as the repo's formatter (Biome) writes markdown tables.
+function alignedTable(rows: string[][]): string[] {
+  const widths =
+    rows[0]?.map((_, column) => Math.max(3, ...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" | ")} |`;
+  const [header = [], ...body] = rows;
+  return [line(header), line(widths.map((width) => "-".repeat(width))), ...body.map(line)];
+}
+
 /** "≥ 2x" for a ratio target, "ours ≤ 8 KB" for an absolute one. */
 export function formatTarget(target: Target): string {
   const op = target.op === ">=" ? "≥" : "≤";
@@ -36,8 +45,9 @@ export function markdownTable(results: BenchResults): string {
       `${m.loadEnd.toFixed(2)}; took ${Math.round(results.durationS)} s. ` +
       "Cells: median (min–max over rounds). Ratio: ours/etcd3 of the medians.",
     "",
-    "| workload | metric | ours (median, spread) | etcd3 (median, spread) | ratio | target | pass |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
+  const rows: string[][] = [
+    ["workload", "metric", "ours (median, spread)", "etcd3 (median, spread)", "ratio", "target", "pass"],
   ];
   const failures: string[] = [];
   for (const workload of results.workloads) {
@@ -51,9 +61,15 @@ export function markdownTable(results: BenchResults): string {
         s.pass === undefined ? (s.target === undefined ? "" : "n/a") : s.pass ? "PASS" : "**FAIL**";
       const name = first ? workload.title : "";
       first = false;
-      lines.push(
-        `| ${name} | ${metric.label} | ${formatSpread(s.ours, metric)} | ${formatSpread(s.etcd3, metric)} | ${ratio} | ${target} | ${pass} |`,
-      );
+      rows.push([
+        name,
+        metric.label,
+        formatSpread(s.ours, metric),
+        formatSpread(s.etcd3, metric),
+        ratio,
+        target,
+        pass,
+      ]);
     }
     for (const [client, runs] of Object.entries(workload.runs)) {
       for (const run of runs) {
@@ -64,6 +80,9 @@ export function markdownTable(results: BenchResults): string {
       }
     }
   }
+  lines.push(...alignedTable(rows));
+  const targeted = results.workloads.flatMap((w) => Object.values(w.summary)).filter((s) => s.target);
+  lines.push("", `Targets met: ${targeted.filter((s) => s.pass === true).length} of ${targeted.length}.`);
   if (failures.length > 0) lines.push("", "Failed runs:", "", ...failures);
   return `${lines.join("\n")}\n`;
 }

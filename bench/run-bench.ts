@@ -72,6 +72,26 @@ function headline(metrics: Metrics): string {
 }
 
 /**
+ * Writes latest.json, latest.md and latest.svg to `outDir`, and the table into the README's
+ * results block when `readmePath` is given.
+ */
+export async function writeReports(
+  results: BenchResults,
+  outDir: string,
+  readmePath: string | undefined,
+  log: (line: string) => void = () => undefined,
+): Promise<void> {
+  await mkdir(outDir, { recursive: true });
+  const table = markdownTable(results);
+  await writeFile(join(outDir, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(outDir, "latest.md"), table);
+  await writeFile(join(outDir, "latest.svg"), chartSvg(results));
+  if (readmePath !== undefined && !(await updateReadme(readmePath, table))) {
+    log(`${readmePath} has no results markers; left unchanged`);
+  }
+}
+
+/**
  * Starts etcd, runs every workload for both clients in alternating worker processes, and
  * writes latest.json, latest.md and latest.svg (and the README block when asked).
  */
@@ -92,14 +112,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       const runs: Runs = { ours: [], etcd3: [] };
       for (let round = 1; round <= roundCount; round++) {
         for (const client of clientNames) {
+          const started = performance.now();
+          const took = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
           try {
             const metrics = await runOnce(workload, client, etcd.clientUrl);
             runs[client].push({ round, metrics });
-            log(`${workload.id} ${client} round ${round}/${roundCount}: ${headline(metrics)}`);
+            log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(metrics)}`);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             runs[client].push({ round, error: message });
-            log(`${workload.id} ${client} round ${round}/${roundCount} FAILED: ${message}`);
+            log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}) FAILED: ${message}`);
           }
           await compact(admin);
         }
@@ -133,14 +155,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       },
       workloads: results,
     };
-    await mkdir(options.outDir, { recursive: true });
-    const table = markdownTable(bench);
-    await writeFile(join(options.outDir, "latest.json"), `${JSON.stringify(bench, null, 2)}\n`);
-    await writeFile(join(options.outDir, "latest.md"), table);
-    await writeFile(join(options.outDir, "latest.svg"), chartSvg(bench));
-    if (options.readmePath !== undefined && !(await updateReadme(options.readmePath, table))) {
-      log(`${options.readmePath} has no results markers; left unchanged`);
-    }
+    await writeReports(bench, options.outDir, options.readmePath, log);
     return bench;
   } finally {
     killWorkers();

@@ -1,15 +1,18 @@
 // `npm run bench`: the full run (results/ and the README's table), or with BENCH_QUICK=1 a
 // ~30 s smoke run written to BENCH_OUT (default: a temp folder), leaving results/ alone.
+// BENCH_RENDER=1 only re-renders the table, chart and README from results/latest.json.
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { markdownTable } from "./report.js";
-import { runBench } from "./run-bench.js";
+import type { BenchResults } from "./results.js";
+import { runBench, writeReports } from "./run-bench.js";
 import { killWorkers } from "./worker-process.js";
 
 const quick = process.env.BENCH_QUICK === "1";
-const outDir =
-  process.env.BENCH_OUT ??
-  (quick ? join(tmpdir(), "etcd-connect-bench") : join(import.meta.dirname, "results"));
+const resultsDir = join(import.meta.dirname, "results");
+const outDir = process.env.BENCH_OUT ?? (quick ? join(tmpdir(), "etcd-connect-bench") : resultsDir);
+const readmePath = quick ? undefined : join(import.meta.dirname, "README.md");
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
@@ -18,11 +21,12 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const results = await runBench({
-  quick,
-  outDir,
-  readmePath: quick ? undefined : join(import.meta.dirname, "README.md"),
-  log: (line) => console.log(line),
-});
-console.log(`\n${markdownTable(results)}`);
-console.log(`Wrote ${join(outDir, "latest.{json,md,svg}")} in ${Math.round(results.durationS)} s`);
+if (process.env.BENCH_RENDER === "1") {
+  const results = JSON.parse(await readFile(join(resultsDir, "latest.json"), "utf8")) as BenchResults;
+  await writeReports(results, resultsDir, join(import.meta.dirname, "README.md"));
+  console.log(markdownTable(results));
+} else {
+  const results = await runBench({ quick, outDir, readmePath, log: (line) => console.log(line) });
+  console.log(`\n${markdownTable(results)}`);
+  console.log(`Wrote ${join(outDir, "latest.{json,md,svg}")} in ${Math.round(results.durationS)} s`);
+}

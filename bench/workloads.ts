@@ -86,8 +86,8 @@ export function workloads(quick: boolean): Workload[] {
     concurrency,
     keys: 10_000,
     valueBytes: 256,
-    warmupMs: quick ? 200 : 500,
-    durationMs: quick ? 600 : 2500,
+    warmupMs: quick ? 100 : 500,
+    durationMs: quick ? 400 : 2000,
   });
   return [
     { id: "put-1", title: "put, 1 caller", params: kv("put", 1), metrics: kvMetrics, targets: [] },
@@ -122,7 +122,7 @@ export function workloads(quick: boolean): Workload[] {
         writerConcurrency: 64,
         keys: 10_000,
         valueBytes: 256,
-        durationMs: quick ? 800 : 3000,
+        durationMs: quick ? 500 : 3000,
       },
       metrics: [
         { id: "eventsPerSec", label: "events/s delivered", better: "higher", digits: 0 },
@@ -148,7 +148,7 @@ export function workloads(quick: boolean): Workload[] {
     {
       id: "leases-1k",
       title: `${quick ? "200" : "1,000"} leases kept alive`,
-      params: { kind: "leases", count: quick ? 200 : 1000, ttlSeconds: 3, windowMs: quick ? 1500 : 5000 },
+      params: { kind: "leases", count: quick ? 200 : 1000, ttlSeconds: 3, windowMs: quick ? 1100 : 4000 },
       metrics: [
         { id: "createS", label: "grant + first keepalive (s)", better: "lower", digits: 2 },
         { id: "rssKbPerLease", label: "RSS/lease (KB)", better: "lower", digits: 2 },
