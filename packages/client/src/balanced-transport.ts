@@ -157,6 +157,13 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   // Unary calls take the lean path: one framed buffer out, one answer in, on node:http2.
   const sendUnary: SendUnary = async (req, frame, path) => {
     const attempt = attempts.get(req.header);
+    if (req.signal.aborted) {
+      if (attempt) {
+        attempt.neverSent = true;
+        attempt.permanent = true;
+      }
+      throw abortError(req.signal);
+    }
     if (frame.length - 5 > options.writeMaxBytes) {
       // Refused before any connection is touched: nothing was sent, and trying again cannot help.
       if (attempt) {
@@ -168,8 +175,17 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
         Code.ResourceExhausted,
       );
     }
-    const entry = await prepare(req.header, req.signal, attempt);
+    // The common case takes no promise: a healthy member with an open connection.
+    let entry = options.pin === undefined ? pool.pickReady() : undefined;
+    if (entry === undefined) {
+      entry = await prepare(req.header, req.signal, attempt);
+    } else if (attempt) {
+      attempt.endpoint = entry.endpoint.url;
+      attempt.neverSent = false;
+    }
     const headers: http2.OutgoingHttpHeaders = {
+      ":method": "POST",
+      ":path": path,
       "content-type": "application/grpc+proto",
       te: "trailers",
       "user-agent": userAgent,
@@ -180,7 +196,9 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     if (options.requireLeader) headers.hasleader = "true";
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = await entry.connection.request("POST", path, headers, {});
+      stream =
+        entry.connection.openStream(headers, path) ??
+        (await entry.connection.request("POST", path, headers, {}));
     } catch (error) {
       failed(entry, attempt, error);
       throw ConnectError.from(error, Code.Unavailable);
@@ -258,6 +276,11 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
         }
         settle(undefined);
       });
+      // Aborted while a member or a stream was awaited: cancel before sending anything.
+      if (signal.aborted) {
+        onAbort();
+        return;
+      }
       stream.end(frame);
     });
   };

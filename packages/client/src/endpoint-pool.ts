@@ -36,6 +36,8 @@ export interface PooledEndpoint {
   ejectedUntil: number;
   /** The member passed {@link EndpointPoolOptions.verify}, once per endpoint. */
   verified: Promise<void> | undefined;
+  /** Set once `verified` resolved: calls may then skip the check without waiting. */
+  verifiedOk: boolean;
 }
 
 // etcd's streaming RPCs; every other path is a unary call.
@@ -150,6 +152,7 @@ export class EndpointPool {
       failures: 0,
       ejectedUntil: 0,
       verified: undefined,
+      verifiedOk: false,
     };
     return entry;
   }
@@ -177,6 +180,26 @@ export class EndpointPool {
     }
   }
 
+  /**
+   * The next endpoint when it can take a call right now (healthy, connected, verified), with
+   * no promise in between: the common case of a call. Undefined sends the caller to `acquire`.
+   */
+  pickReady(): PooledEndpoint | undefined {
+    if (this.closed) return undefined;
+    const before = this.next;
+    const entry = this.pickHealthy(Date.now());
+    if (
+      entry !== undefined &&
+      entry.connection.ready &&
+      (this.options.verify === undefined || entry.verifiedOk)
+    ) {
+      return entry;
+    }
+    // Not ready: leave the turn to `acquire`, so round-robin skips nobody.
+    this.next = before;
+    return undefined;
+  }
+
   private pickHealthy(now: number): PooledEndpoint | undefined {
     const n = this.entries.length;
     for (let i = 0; i < n; i++) {
@@ -198,10 +221,15 @@ export class EndpointPool {
     await this.dial(entry, signal);
     const verify = this.options.verify;
     if (verify === undefined) return;
-    entry.verified ??= verify(entry, signal).catch((error: unknown) => {
-      entry.verified = undefined;
-      throw error;
-    });
+    entry.verified ??= verify(entry, signal).then(
+      () => {
+        entry.verifiedOk = true;
+      },
+      (error: unknown) => {
+        entry.verified = undefined;
+        throw error;
+      },
+    );
     await entry.verified;
   }
 

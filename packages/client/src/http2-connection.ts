@@ -168,7 +168,26 @@ export class Http2Connection {
     options: Omit<http2.ClientSessionRequestOptions, "signal">,
   ): Promise<http2.ClientHttp2Stream> {
     const session = await this.connect();
-    const stream = session.request({ ...headers, ":method": method, ":path": path }, options);
+    return this.open(session, { ...headers, ":method": method, ":path": path }, path, options);
+  }
+
+  /**
+   * Opens a stream now, on the session that is ready, or returns undefined when there is none
+   * (the caller then takes the async `request`). `headers` carry `:method` and `:path`.
+   */
+  openStream(headers: http2.OutgoingHttpHeaders, path: string): http2.ClientHttp2Stream | undefined {
+    const session = this.session;
+    if (session === undefined || session.destroyed || session.closed) return undefined;
+    return this.open(session, headers, path, undefined);
+  }
+
+  private open(
+    session: http2.ClientHttp2Session,
+    headers: http2.OutgoingHttpHeaders,
+    path: string,
+    options: Omit<http2.ClientSessionRequestOptions, "signal"> | undefined,
+  ): http2.ClientHttp2Stream {
+    const stream = session.request(headers, options);
     if (this.streams++ === 0) {
       session.ref();
       clearTimeout(this.idleTimer);

@@ -234,6 +234,8 @@ async function balancedKv(
   const pool = {
     urls: [entry.endpoint.url],
     acquire: () => Promise.resolve(entry),
+    // Never ready without a dial, so every attempt takes the counted connect path.
+    pickReady: () => undefined,
     connect: () => {
       stats.connects++;
       if (connectFailures-- > 0) {

@@ -107,7 +107,8 @@ export function createUnaryCall(options: UnaryCallOptions) {
       message: isMessage(input, method.input) ? (input as MessageShape<I>) : create(method.input, input),
     };
     try {
-      if (callSignal.aborted) throw abortError(callSignal);
+      // Even an already aborted call goes through the interceptors (metrics count it once);
+      // the transport below sends nothing for it.
       return (await chain(req as unknown as UnaryRequest)) as unknown as UnaryResponse<I, O>;
     } catch (error) {
       throw callSignal.aborted ? abortError(callSignal) : ConnectError.from(error);
