@@ -36,7 +36,10 @@ export function startWorker(
   const child = spawn(
     process.execPath,
     [
-      "--conditions=source",
+      // The clients run as users run them: compiled JavaScript from dist/ (`npm run bench` builds
+      // first). BENCH_SOURCE=1 measures the TypeScript sources through tsx instead, whose helpers
+      // (function naming, for one) cost a few percent.
+      ...(process.env.BENCH_SOURCE === "1" ? ["--conditions=source"] : []),
       "--import",
       "tsx",
       "--expose-gc",

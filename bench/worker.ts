@@ -1,6 +1,6 @@
 // One client, one workload, one process: prints JSON lines on stdout, the last one
 // `{"result": {...}}` or `{"error": "..."}`. Started by run-bench.ts:
-//   node --conditions=source --import tsx --expose-gc worker.ts <client> <workload> <endpoint> <params JSON>
+//   node --import tsx --expose-gc worker.ts <client> <workload> <endpoint> <params JSON>
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchClient, ClientName } from "./bench-client.js";

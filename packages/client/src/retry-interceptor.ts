@@ -14,6 +14,8 @@ export interface RetryInterceptorOptions extends RetryOptions {
   onRetry?: ((service: string, method: string, reason: string) => void) | undefined;
 }
 
+const repeatableByMethod = new WeakMap<object, boolean>();
+
 /**
  * Retries unary calls per etcd's rules (see `retry-policy.ts`): repeatable calls on
  * Unavailable, writes only when the request provably never reached a server. A write that
@@ -30,7 +32,15 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
   const waitForEndpointMs = options.waitForEndpointMs ?? 5_000;
   return (next) => async (req) => {
     if (req.stream) return next(req);
-    const repeatable = isRepeatable(req.service.typeName, req.method.name, req.message);
+    // By method, computed once; only a Txn depends on its ops.
+    let repeatable = repeatableByMethod.get(req.method);
+    if (repeatable === undefined) {
+      repeatable = isRepeatable(req.service.typeName, req.method.name);
+      repeatableByMethod.set(req.method, repeatable);
+    }
+    if (!repeatable && req.method.name === "Txn") {
+      repeatable = isRepeatable(req.service.typeName, req.method.name, req.message);
+    }
     const hasDeadline = req.header.has("grpc-timeout");
     const start = Date.now();
     for (let retries = 0; ; retries++) {
