@@ -188,13 +188,7 @@ export class EndpointPool {
     if (this.closed) return undefined;
     const before = this.next;
     const entry = this.pickHealthy(Date.now());
-    if (
-      entry !== undefined &&
-      entry.connection.ready &&
-      (this.options.verify === undefined || entry.verifiedOk)
-    ) {
-      return entry;
-    }
+    if (entry?.connection.ready && (this.options.verify === undefined || entry.verifiedOk)) return entry;
     // Not ready: leave the turn to `acquire`, so round-robin skips nobody.
     this.next = before;
     return undefined;

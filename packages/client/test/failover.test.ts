@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type Client, createClient, EtcdError } from "@etcd-connect/client";
-import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { missingKeys, restoreCluster, runLoad, trapProcessErrors, waitFor } from "./load.js";
+import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-connect/testing";
+import { missingKeys, runLoad, useFaultCluster, waitFor } from "./load.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -12,20 +12,12 @@ async function memberWithId(cluster: EtcdCluster, id: bigint): Promise<EtcdMembe
 }
 
 describe("failover on a real 3-member cluster", integrationOptions(), () => {
-  let cluster: EtcdCluster;
   let client: Client;
-  const trap = trapProcessErrors();
-  before(async () => {
-    cluster = await startCluster({ size: 3 });
-  });
-  afterEach(async () => {
-    await client?.close();
-    await restoreCluster(cluster);
-  });
-  after(async () => {
-    trap.dispose();
-    await cluster?.close();
-    assert.deepEqual(trap.errors, [], "no unhandled rejection or uncaught exception");
+  const suite = useFaultCluster(() => client?.close());
+  const { trap } = suite;
+  let cluster: EtcdCluster;
+  before(() => {
+    cluster = suite.cluster;
   });
 
   it("1. SIGSTOP of the member in use: another member answers within 3 s, no acked write lost", async () => {

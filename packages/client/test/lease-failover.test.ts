@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { type Client, createClient, type LeaseKeeper } from "@etcd-connect/client";
-import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { restoreCluster, trapProcessErrors } from "./load.js";
+import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-connect/testing";
+import { useFaultCluster } from "./load.js";
 
 // etcd's own counter of LeaseKeepAlive streams started on a member.
 async function keepAliveStreams(member: EtcdMember): Promise<number> {
@@ -30,18 +30,10 @@ async function startedKeepAlives(cluster: EtcdCluster): Promise<Map<EtcdMember, 
 }
 
 describe("lease keepalive across member failures (TTL 5 s)", integrationOptions(), () => {
+  const suite = useFaultCluster();
   let cluster: EtcdCluster;
-  const trap = trapProcessErrors();
-  before(async () => {
-    cluster = await startCluster({ size: 3 });
-  });
-  afterEach(async () => {
-    await restoreCluster(cluster);
-  });
-  after(async () => {
-    trap.dispose();
-    await cluster?.close();
-    assert.deepEqual(trap.errors, []);
+  before(() => {
+    cluster = suite.cluster;
   });
 
   async function keep20(client: Client, prefix: string): Promise<{ keepers: LeaseKeeper[]; lost: string[] }> {

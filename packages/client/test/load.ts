@@ -1,7 +1,10 @@
 // A steady put/get load for failover tests: records what was acknowledged, what failed and
 // how, and when each member answered.
+
+import assert from "node:assert/strict";
+import { after, afterEach, before } from "node:test";
 import { type Client, EtcdError } from "@etcd-connect/client";
-import type { EtcdCluster } from "@etcd-connect/testing";
+import { type EtcdCluster, startCluster } from "@etcd-connect/testing";
 
 export interface LoadResult {
   /** Keys whose put was acknowledged. */
@@ -116,4 +119,36 @@ export async function restoreCluster(cluster: EtcdCluster): Promise<void> {
     if (!member.running) await member.restart();
   }
   await cluster.waitHealthy();
+}
+
+/**
+ * Hooks for a suite of fault tests on one 3-member cluster: started once, restored after every
+ * test (`beforeRestore` runs first, e.g. to close the test's client), closed at the end, which
+ * also fails the suite on any unhandled rejection or uncaught exception seen meanwhile.
+ */
+export function useFaultCluster(beforeRestore?: () => Promise<void>): {
+  readonly cluster: EtcdCluster;
+  trap: { errors: unknown[] };
+} {
+  const trap = trapProcessErrors();
+  let current: EtcdCluster | undefined;
+  before(async () => {
+    current = await startCluster({ size: 3 });
+  });
+  afterEach(async () => {
+    await beforeRestore?.();
+    if (current !== undefined) await restoreCluster(current);
+  });
+  after(async () => {
+    trap.dispose();
+    await current?.close();
+    assert.deepEqual(trap.errors, [], "no unhandled rejection or uncaught exception");
+  });
+  return {
+    get cluster(): EtcdCluster {
+      if (current === undefined) throw new Error("the cluster starts in before()");
+      return current;
+    },
+    trap,
+  };
 }

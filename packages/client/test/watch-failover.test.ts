@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { after, afterEach, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import { createClient, EtcdError } from "@etcd-connect/client";
-import { type EtcdCluster, type EtcdMember, integrationOptions, startCluster } from "@etcd-connect/testing";
-import { restoreCluster, trapProcessErrors, waitFor } from "./load.js";
+import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-connect/testing";
+import { useFaultCluster, waitFor } from "./load.js";
 import { metric, strictlyIncreasing } from "./watch-helpers.js";
 
 const keys = 10_000;
@@ -17,18 +17,10 @@ const faults: Array<[string, Fault]> = [
 ];
 
 describe("watch across member failures on a real 3-member cluster", integrationOptions(), () => {
+  const suite = useFaultCluster();
   let cluster: EtcdCluster;
-  const trap = trapProcessErrors();
-  before(async () => {
-    cluster = await startCluster({ size: 3 });
-  });
-  afterEach(async () => {
-    await restoreCluster(cluster);
-  });
-  after(async () => {
-    trap.dispose();
-    await cluster?.close();
-    assert.deepEqual(trap.errors, []);
+  before(() => {
+    cluster = suite.cluster;
   });
 
   for (const [name, fault] of faults) {
