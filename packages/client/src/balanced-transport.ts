@@ -260,7 +260,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       });
       stream.on("error", (error) => {
         const ce = streamError(error, stream.rstCode);
-        failed(entry, attempt, error);
+        failed(entry, attempt, ce);
         settle(ce);
       });
       stream.on("close", () => {
