@@ -59,6 +59,8 @@ interface Stream {
 }
 
 const tickMs = 100;
+// How early `lost` may settle: a tick plus room for a late timer.
+const lostMarginMs = 250;
 const keptAnswers = 16;
 
 /**
@@ -149,8 +151,9 @@ export class LeaseKeepAliveEngine {
     const now = Date.now();
     let oldestPending = Number.POSITIVE_INFINITY;
     for (const lease of this.leases.values()) {
-      // Settle one tick early rather than late: `lost` must not come after the deadline.
-      if (lease.deadline - now <= tickMs) {
+      // Settle early rather than late: `lost` must not come after the deadline, even when this
+      // timer runs late behind a busy event loop.
+      if (lease.deadline - now <= lostMarginMs) {
         this.lose(
           lease,
           new EtcdError(
