@@ -51,11 +51,10 @@ export function beginAttempt(header: Headers): Attempt {
 
 const placeholderOrigin = "http://etcd";
 const userAgent = "etcd-connect/0.1";
-const neverAborted = new AbortController().signal;
 
 function isNeverAborted(signal: AbortSignal): boolean {
   // Signals that cannot abort need no listener (a shared one would collect them forever).
-  return signal === neverAborted || signal === neverSignal;
+  return signal === neverSignal;
 }
 
 // A transport-level failure of one stream, as the retry policy reads it.
@@ -135,7 +134,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   async function dispatchStream(req: UniversalClientRequest): Promise<UniversalClientResponse> {
     const attempt = attempts.get(req.header);
     if (options.requireLeader) req.header.set("hasleader", "true");
-    const entry = await prepare(req.header, req.signal ?? neverAborted, attempt);
+    const entry = await prepare(req.header, req.signal ?? neverSignal, attempt);
     const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
     try {
       const res = await entry.client({ ...req, url });

@@ -7,6 +7,7 @@ import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
 import { Http2Connection, type Http2ConnectionOptions } from "./http2-connection.js";
+import { raceSignal } from "./race-signal.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -233,12 +234,7 @@ export class EndpointPool {
       await entry.connection.connect();
       return;
     }
-    const aborted = abortPromise(signal);
-    try {
-      await Promise.race([entry.connection.connect(), aborted.promise]);
-    } finally {
-      aborted.dispose();
-    }
+    await raceSignal(entry.connection.connect(), signal);
   }
 
   /** Whether a dial error may pass with time (refused, reset) rather than being a setup fault (TLS, protocol). */
@@ -276,20 +272,4 @@ export class EndpointPool {
     this.closed = true;
     for (const entry of this.entries) entry.connection.close();
   }
-}
-
-function abortPromise(signal: AbortSignal): { promise: Promise<never>; dispose(): void } {
-  let onAbort: (() => void) | undefined;
-  const promise = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  promise.catch(() => {});
-  return {
-    promise,
-    dispose() {
-      if (onAbort) signal.removeEventListener("abort", onAbort);
-    },
-  };
 }
