@@ -4,6 +4,7 @@ import type { UniversalClientRequest, UniversalClientResponse } from "@connectrp
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
+import { isTransientDialError } from "./http2-connection.js";
 import { abortError, createUnaryCall, neverSignal, type SendUnary } from "./unary-call.js";
 
 /** Options of {@link createBalancedTransport}. */
@@ -108,7 +109,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     try {
       await pool.connect(entry, signal);
     } catch (error) {
-      if (pool.isTransientDialError(error)) pool.reportFailure(entry, error);
+      if (isTransientDialError(error)) pool.reportFailure(entry, error);
       else if (attempt) attempt.permanent = true;
       if (attempt && ConnectError.from(error).code === Code.FailedPrecondition) attempt.permanent = true;
       throw error;

@@ -52,27 +52,6 @@ const streamingPaths = new Set([
 const ejectBaseMs = 100;
 const ejectCapMs = 5_000;
 
-// Connection errors that say the request cannot have reached a server and that a retry
-// elsewhere, or later, may fix.
-const transientDialCodes = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-]);
-
-function nodeErrorCode(error: unknown): string | undefined {
-  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-  }
-  return undefined;
-}
-
 /**
  * The members a client talks to: one lazily opened HTTP/2 connection each (see
  * {@link Http2Connection}), with ejection and backoff on failure.
@@ -235,14 +214,6 @@ export class EndpointPool {
       return;
     }
     await raceSignal(entry.connection.connect(), signal);
-  }
-
-  /** Whether a dial error may pass with time (refused, reset) rather than being a setup fault (TLS, protocol). */
-  isTransientDialError(error: unknown): boolean {
-    if (error instanceof ConnectError && /within dialTimeoutMs/.test(error.rawMessage)) return true;
-    if (error instanceof ConnectError && /is not an etcd gRPC server/.test(error.rawMessage)) return false;
-    const code = nodeErrorCode(error);
-    return code === undefined || transientDialCodes.has(code);
   }
 
   /** Ejects an endpoint for a growing, jittered time after a connection-level failure. */

@@ -31,6 +31,45 @@ const minPingSpacingMs = 6_000;
 
 const idleCloseMs = 15 * 60_000;
 
+// Connection errors that say the request cannot have reached a server and that a retry
+// elsewhere, or later, may fix.
+const transientDialCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
+
+function nodeErrorCode(error: unknown): string | undefined {
+  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+// Dial failures that another try cannot mend: the port answers but is not an HTTP/2 server.
+const permanentDialErrors = new WeakSet<object>();
+
+/**
+ * Whether a dial failure may pass with time (refused, reset, timed out) rather than being a
+ * setup fault (TLS, a port that is not etcd), which is reported at once instead of retried.
+ */
+export function isTransientDialError(error: unknown): boolean {
+  if (typeof error === "object" && error !== null && permanentDialErrors.has(error)) return false;
+  const code = nodeErrorCode(error);
+  return code === undefined || transientDialCodes.has(code);
+}
+
+function notEtcd(error: ConnectError): ConnectError {
+  permanentDialErrors.add(error);
+  return error;
+}
+
 /**
  * One HTTP/2 connection to one member, re-opened on demand. It has the shape of connect-node's
  * session manager (`authority`, `request`, `notifyResponseByteRead`), so its HTTP client runs on it.
@@ -105,9 +144,11 @@ export class Http2Connection {
       });
       session.once("close", () => {
         fail(
-          new ConnectError(
-            `${this.authority} answered but is not an etcd gRPC server (it closed the connection before HTTP/2 started; an https member dialled as http?)`,
-            Code.Unavailable,
+          notEtcd(
+            new ConnectError(
+              `${this.authority} answered but is not an etcd gRPC server (it closed the connection before HTTP/2 started; an https member dialled as http?)`,
+              Code.Unavailable,
+            ),
           ),
         );
         this.forget(session);
@@ -320,12 +361,14 @@ function dialError(authority: string, cause: unknown): ConnectError {
   const code = (cause as { code?: unknown } | undefined)?.code;
   const detail = cause instanceof Error ? cause.message : String(cause);
   if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR") {
-    return new ConnectError(
-      `${authority} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
-      Code.Unavailable,
-      undefined,
-      undefined,
-      cause,
+    return notEtcd(
+      new ConnectError(
+        `${authority} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
+        Code.Unavailable,
+        undefined,
+        undefined,
+        cause,
+      ),
     );
   }
   return new ConnectError(

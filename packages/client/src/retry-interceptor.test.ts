@@ -243,7 +243,6 @@ async function balancedKv(
       }
       return Promise.resolve();
     },
-    isTransientDialError: () => true,
     reportFailure: () => {
       stats.failuresReported++;
     },
