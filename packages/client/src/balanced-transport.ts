@@ -288,13 +288,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   const unaryCall = createUnaryCall({
     interceptors: options.interceptors,
     readMaxBytes: options.readMaxBytes,
-    send: async (req, frame, path) => {
-      try {
-        return await sendUnary(req, frame, path);
-      } catch (error) {
-        throw error instanceof ConnectError ? error : ConnectError.from(error, Code.Unavailable);
-      }
-    },
+    send: sendUnary,
   });
   const stream = createTransport({
     baseUrl: placeholderOrigin,
