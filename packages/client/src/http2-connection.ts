@@ -341,15 +341,6 @@ export class Http2Connection {
       session.destroy();
     }
   }
-
-  /** Drops the session (after a fault), keeping the connection usable for a fresh dial. */
-  reset(error: ConnectError): void {
-    const session = this.session;
-    if (session !== undefined) {
-      this.forget(session);
-      session.destroy(error);
-    }
-  }
 }
 
 function isUsable(session: http2.ClientHttp2Session): boolean {

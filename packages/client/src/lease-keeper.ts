@@ -83,11 +83,6 @@ export class LeaseKeepAliveEngine {
     this.options = options;
   }
 
-  /** Leases kept alive. */
-  get size(): number {
-    return this.leases.size;
-  }
-
   /**
    * Keeps a lease alive. `granted`, when this client granted the lease, makes `lost` safe from
    * the start: its deadline is the grant's send time plus the granted TTL.

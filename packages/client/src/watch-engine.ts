@@ -96,11 +96,6 @@ export class WatchEngine {
     this.options = options;
   }
 
-  /** Number of open watches (for metrics and tests). */
-  get size(): number {
-    return this.watches.size;
-  }
-
   /** Starts a watch; validates its options before anything is sent. */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
     const filters: WatchCreateRequest_FilterType[] = [];
