@@ -1,11 +1,17 @@
-import * as http2 from "node:http2";
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import type { UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 import { isTransientDialError } from "./http2-connection.js";
-import { abortError, createUnaryCall, neverSignal, type SendUnary } from "./unary-call.js";
+import {
+  type Http2Headers,
+  type Http2Stream,
+  type Http2StreamHandler,
+  isUnprocessed,
+} from "./http2-session.js";
+import { abortError, createUnaryCall, neverSignal, type SendUnary, type UnaryAnswer } from "./unary-call.js";
+import { extraHeaders } from "./universal-client.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {
@@ -51,27 +57,11 @@ export function beginAttempt(header: Headers): Attempt {
 }
 
 const placeholderOrigin = "http://etcd";
-const userAgent = "etcd-connect/0.1";
+const hasLeader = ["hasleader", "true"] as const;
 
 function isNeverAborted(signal: AbortSignal): boolean {
   // Signals that cannot abort need no listener (a shared one would collect them forever).
   return signal === neverSignal;
-}
-
-// A transport-level failure of one stream, as the retry policy reads it.
-function streamError(error: unknown, rstCode: number | undefined): ConnectError {
-  if (rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
-    return new ConnectError(
-      "http/2 stream refused (REFUSED_STREAM)",
-      Code.Unavailable,
-      undefined,
-      undefined,
-      error,
-    );
-  }
-  if (error instanceof ConnectError) return error;
-  const detail = error instanceof Error ? error.message : `http/2 stream closed (code ${rstCode ?? "none"})`;
-  return new ConnectError(detail, Code.Unavailable, undefined, undefined, error);
 }
 
 function clampTimeout(timeoutMs: number | undefined): number | undefined {
@@ -127,11 +117,20 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   }
 
   function failed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): void {
-    if (attempt && isRefusedStream(error)) attempt.neverSent = true;
+    if (attempt && isUnprocessed(error)) attempt.neverSent = true;
     if (isConnectionFailure(error)) pool.reportFailure(entry, error);
   }
 
-  // Streams (watch, keepalive, snapshot) run on connect-node's HTTP client and pipeline.
+  function dialFailed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): ConnectError {
+    if (attempt) attempt.neverSent = true;
+    if (isTransientDialError(error)) pool.reportFailure(entry, error);
+    else if (attempt) attempt.permanent = true;
+    return ConnectError.from(error, Code.Unavailable);
+  }
+
+  const context: UnaryContext = { pool, readMaxBytes: options.readMaxBytes, failed, notEtcd, dialFailed };
+
+  // Streams (watch, keepalive, snapshot) run on Connect's gRPC pipeline over our HTTP/2 client.
   async function dispatchStream(req: UniversalClientRequest): Promise<UniversalClientResponse> {
     const attempt = attempts.get(req.header);
     if (options.requireLeader) req.header.set("hasleader", "true");
@@ -154,7 +153,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     }
   }
 
-  // Unary calls take the lean path: one framed buffer out, one answer in, on node:http2.
+  // Unary calls take the lean path: one framed buffer out, one answer in, on our HTTP/2 session.
   const sendUnary: SendUnary = async (req, frame, path) => {
     const attempt = attempts.get(req.header);
     if (req.signal.aborted) {
@@ -183,105 +182,22 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       attempt.endpoint = entry.endpoint.url;
       attempt.neverSent = false;
     }
-    const headers: http2.OutgoingHttpHeaders = {
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc+proto",
-      te: "trailers",
-      "user-agent": userAgent,
-    };
-    req.header.forEach((value, key) => {
-      headers[key] = value;
-    });
-    if (options.requireLeader) headers.hasleader = "true";
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream =
-        entry.connection.openStream(headers, path) ??
-        (await entry.connection.request("POST", path, headers, {}));
-    } catch (error) {
-      failed(entry, attempt, error);
-      throw ConnectError.from(error, Code.Unavailable);
-    }
+    const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
     return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let received = 0;
-      let head: http2.IncomingHttpHeaders | undefined;
-      let trailers: http2.IncomingHttpHeaders = {};
-      let settled = false;
-      const signal = req.signal;
-      const onAbort = () => {
-        settle(abortError(signal));
-        stream.close(http2.constants.NGHTTP2_CANCEL);
-      };
-      if (!isNeverAborted(signal)) signal.addEventListener("abort", onAbort, { once: true });
-      const settle = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (!isNeverAborted(signal)) signal.removeEventListener("abort", onAbort);
-        if (error !== undefined) {
-          reject(error);
-          return;
-        }
-        pool.reportSuccess(entry);
-        resolve({
-          headers: head ?? {},
-          trailers,
-          body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks),
-        });
-      };
-      stream.on("response", (h) => {
-        head = h;
-        const status = Number(h[":status"]);
-        const contentType = String(h["content-type"] ?? "");
-        if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
-          settle(notEtcd(entry, attempt, status, contentType));
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-        }
-      });
-      stream.on("data", (chunk: Buffer) => {
-        entry.connection.notifyResponseByteRead();
-        received += chunk.length;
-        // Stop reading at once: the answer is over the limit whatever the rest says.
-        if (received > options.readMaxBytes + 5) {
-          settle(
-            new ConnectError(
-              `message size is larger than configured readMaxBytes ${options.readMaxBytes}`,
-              Code.ResourceExhausted,
-            ),
-          );
-          stream.close(http2.constants.NGHTTP2_CANCEL);
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.on("trailers", (t) => {
-        trailers = t;
-      });
-      stream.on("error", (error) => {
-        const ce = streamError(error, stream.rstCode);
-        failed(entry, attempt, ce);
-        settle(ce);
-      });
-      stream.on("close", () => {
-        if (settled) return;
-        if (
-          head === undefined ||
-          (stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR)
-        ) {
-          const error = streamError(undefined, stream.rstCode);
-          failed(entry, attempt, error);
-          settle(error);
-          return;
-        }
-        settle(undefined);
-      });
-      // Aborted while a member or a stream was awaited: cancel before sending anything.
-      if (signal.aborted) {
-        onAbort();
+      const exchange = new UnaryExchange(resolve, reject, entry, attempt, req.signal, context);
+      // Aborted while a member was awaited: cancel before sending anything.
+      if (req.signal.aborted) {
+        exchange.abort();
         return;
       }
-      stream.end(frame);
+      const stream = entry.connection.openStream(path, extra, exchange, true, frame, true);
+      if (stream !== undefined) exchange.attach(stream);
+      else {
+        entry.connection.request(path, extra, exchange, true, frame, true).then(
+          (s) => exchange.attach(s),
+          (error: unknown) => exchange.dialFailed(error),
+        );
+      }
     });
   };
 
@@ -361,10 +277,133 @@ function isConnectionFailure(error: unknown): boolean {
   );
 }
 
-// HTTP/2 REFUSED_STREAM means the server did not process the stream at all.
-function isRefusedStream(error: unknown): boolean {
-  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    if (/REFUSED_STREAM/.test(String(e))) return true;
+interface UnaryContext {
+  pool: EndpointPool;
+  readMaxBytes: number;
+  failed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): void;
+  notEtcd(
+    entry: PooledEndpoint,
+    attempt: Attempt | undefined,
+    status: number,
+    contentType: string,
+  ): ConnectError;
+  dialFailed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): ConnectError;
+}
+
+const noHeaders: Http2Headers = {};
+
+// One unary call's stream: collects the answer and settles the call once. A class, so a call
+// costs one object here and no listeners.
+class UnaryExchange implements Http2StreamHandler {
+  private head: Http2Headers | undefined = undefined;
+  private trailers: Http2Headers = noHeaders;
+  private body: Buffer | undefined = undefined;
+  private more: Buffer[] | undefined = undefined;
+  private received = 0;
+  private settled = false;
+  private stream: Http2Stream | undefined = undefined;
+  private readonly onAbort: (() => void) | undefined;
+  private readonly resolve: (answer: UnaryAnswer) => void;
+  private readonly reject: (error: unknown) => void;
+  private readonly entry: PooledEndpoint;
+  private readonly attempt: Attempt | undefined;
+  private readonly signal: AbortSignal;
+  private readonly context: UnaryContext;
+
+  constructor(
+    resolve: (answer: UnaryAnswer) => void,
+    reject: (error: unknown) => void,
+    entry: PooledEndpoint,
+    attempt: Attempt | undefined,
+    signal: AbortSignal,
+    context: UnaryContext,
+  ) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.entry = entry;
+    this.attempt = attempt;
+    this.signal = signal;
+    this.context = context;
+    if (!isNeverAborted(signal)) {
+      this.onAbort = () => this.abort();
+      signal.addEventListener("abort", this.onAbort, { once: true });
+    }
   }
-  return false;
+
+  attach(stream: Http2Stream): void {
+    this.stream = stream;
+    // Settled while the stream was being opened (aborted): nothing is waiting for it.
+    if (this.settled) stream.cancel(abortError(this.signal));
+  }
+
+  abort(): void {
+    const error = abortError(this.signal);
+    this.settle(error);
+    this.stream?.cancel(error);
+  }
+
+  dialFailed(error: unknown): void {
+    this.settle(this.context.dialFailed(this.entry, this.attempt, error));
+  }
+
+  onResponse(stream: Http2Stream, headers: Http2Headers): void {
+    this.head = headers;
+    const status = Number(headers[":status"]);
+    const contentType = headers["content-type"] ?? "";
+    if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
+      const error = this.context.notEtcd(this.entry, this.attempt, status, contentType);
+      this.settle(error);
+      stream.cancel(error);
+    }
+  }
+
+  onData(stream: Http2Stream, chunk: Buffer): void {
+    this.received += chunk.length;
+    // Stop reading at once: the answer is over the limit whatever the rest says.
+    if (this.received > this.context.readMaxBytes + 5) {
+      const error = new ConnectError(
+        `message size is larger than configured readMaxBytes ${this.context.readMaxBytes}`,
+        Code.ResourceExhausted,
+      );
+      this.settle(error);
+      stream.cancel(error);
+      return;
+    }
+    if (this.body === undefined) this.body = chunk;
+    else if (this.more === undefined) this.more = [this.body, chunk];
+    else this.more.push(chunk);
+  }
+
+  onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {
+    this.trailers = trailers;
+  }
+
+  onClose(_stream: Http2Stream, error: ConnectError | undefined): void {
+    if (this.settled) return;
+    const failure =
+      error ??
+      (this.head === undefined
+        ? new ConnectError("http/2 stream closed before the response headers", Code.Unavailable)
+        : undefined);
+    if (failure !== undefined) {
+      this.context.failed(this.entry, this.attempt, failure);
+      this.settle(failure);
+      return;
+    }
+    this.settle(undefined);
+  }
+
+  private settle(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.onAbort !== undefined) this.signal.removeEventListener("abort", this.onAbort);
+    if (error !== undefined) {
+      this.reject(error);
+      return;
+    }
+    this.context.pool.reportSuccess(this.entry);
+    const body =
+      this.more !== undefined ? Buffer.concat(this.more, this.received) : (this.body ?? Buffer.alloc(0));
+    this.resolve({ headers: this.head ?? noHeaders, trailers: this.trailers, body });
+  }
 }

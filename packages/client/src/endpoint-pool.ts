@@ -1,13 +1,13 @@
-import type { SecureClientSessionOptions } from "node:http2";
 import { isIP } from "node:net";
+import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalClientFn } from "@connectrpc/connect/protocol";
-import { createNodeHttpClient } from "@connectrpc/connect-node";
 import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
 import { Http2Connection, type Http2ConnectionOptions } from "./http2-connection.js";
 import { raceSignal } from "./race-signal.js";
+import { createUniversalClient } from "./universal-client.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -40,14 +40,6 @@ export interface PooledEndpoint {
   /** Set once `verified` resolved: calls may then skip the check without waiting. */
   verifiedOk: boolean;
 }
-
-// etcd's streaming RPCs; every other path is a unary call.
-const streamingPaths = new Set([
-  "/etcdserverpb.Watch/Watch",
-  "/etcdserverpb.Lease/LeaseKeepAlive",
-  "/etcdserverpb.Maintenance/Snapshot",
-  "/etcdserverpb.KV/RangeStream",
-]);
 
 const ejectBaseMs = 100;
 const ejectCapMs = 5_000;
@@ -103,7 +95,7 @@ export class EndpointPool {
   }
 
   private open(endpoint: Endpoint): PooledEndpoint {
-    const nodeOptions: SecureClientSessionOptions = {};
+    const nodeOptions: ConnectionOptions = {};
     const tls = this.options.tls;
     if (endpoint.tls && tls !== undefined) {
       if (tls.ca !== undefined) nodeOptions.ca = tls.ca;
@@ -115,16 +107,15 @@ export class EndpointPool {
     const servername = tls?.servername ?? (isIP(endpoint.host) === 0 ? endpoint.host : undefined);
     if (endpoint.tls && servername !== undefined) nodeOptions.servername = servername;
     const connection = new Http2Connection(endpoint.url, {
-      nodeOptions,
+      tls: endpoint.tls ? nodeOptions : undefined,
       dialTimeoutMs: this.options.dialTimeoutMs,
       keepAliveTimeMs: this.options.keepAliveTimeMs,
       keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,
       permitWithoutStream: this.options.permitWithoutStream,
       silenceProbeMs: this.options.silenceProbeMs,
-      isStreaming: (path) => streamingPaths.has(path),
       onDead: (error) => this.reportFailure(entry, error),
     });
-    const client = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => connection });
+    const client = createUniversalClient(connection);
     const entry: PooledEndpoint = {
       endpoint,
       connection,

@@ -1,10 +1,12 @@
-import * as http2 from "node:http2";
+import * as net from "node:net";
+import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { Http2Session, type Http2Stream } from "./http2-session.js";
 
 /** Options of an {@link Http2Connection}. */
 export interface Http2ConnectionOptions {
-  /** Node's session options (TLS settings for https). */
-  nodeOptions: http2.ClientSessionOptions | http2.SecureClientSessionOptions;
+  /** TLS settings for an https endpoint (ca, cert, key, servername, rejectUnauthorized). */
+  tls?: tls.ConnectionOptions | undefined;
   /** Bound on TCP, TLS and the server's first SETTINGS frame, in ms. */
   dialTimeoutMs: number;
   /** Ping when nothing was read for this long, in ms (etcd refuses more often than every 5 s). */
@@ -19,11 +21,11 @@ export interface Http2ConnectionOptions {
    * costs one attempt, while a slow but live member keeps its calls.
    */
   silenceProbeMs: number;
-  /** Tells unary calls (probed when silent) from streams (watched by their facades). */
-  isStreaming: (path: string) => boolean;
   /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
   onDead?: (error: ConnectError) => void;
 }
+
+type OpenArgs = Parameters<Http2Session["open"]>;
 
 // etcd answers pings spaced less than 5 s apart (--grpc-keepalive-min-time) with GOAWAY
 // too_many_pings once it counts three; probes keep a margin over that.
@@ -71,25 +73,22 @@ function notEtcd(error: ConnectError): ConnectError {
 }
 
 /**
- * One HTTP/2 connection to one member, re-opened on demand. It has the shape of connect-node's
- * session manager (`authority`, `request`, `notifyResponseByteRead`), so its HTTP client runs on it.
- *
- * Why not connect-node's Http2SessionManager (2.1): measured here, it lets a session emit
- * 'error' with no listener attached (a session that fails after its state moved on, e.g. an
- * HTTP/1.1 server answering, or a request started in the tick after "PING timed out"), and
- * it pings sessions that are already destroyed; either crashes the process. Here every
- * session keeps an error listener for its whole life, pings check the session first, and a
- * dial waits for the server's SETTINGS frame, so a port that is not HTTP/2 fails the dial.
+ * One HTTP/2 connection to one member, re-dialled on demand, on our own framing
+ * ({@link Http2Session}): pings within etcd's policy, a silence probe for unary calls, and
+ * an idle close. A dial completes only on the server's SETTINGS frame, so a port that answers
+ * but is not HTTP/2 fails the dial and says so.
  */
 export class Http2Connection {
   readonly authority: string;
   private readonly options: Http2ConnectionOptions;
-  private session: http2.ClientHttp2Session | undefined;
-  private dialing: Promise<http2.ClientHttp2Session> | undefined;
-  private streams = 0;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly secure: boolean;
+  private session: Http2Session | undefined;
+  private dialing: Promise<Http2Session> | undefined;
   private unaryStreams = 0;
-  private lastAliveAt = 0;
   private lastPingAt = 0;
+  private streams = 0;
   private probing = false;
   private watchdog: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
@@ -97,101 +96,102 @@ export class Http2Connection {
   private closed = false;
 
   constructor(authority: string, options: Http2ConnectionOptions) {
-    this.authority = authority;
+    const url = new URL(authority);
+    this.authority = url.origin;
+    this.secure = url.protocol === "https:";
+    this.host = url.hostname.replace(/^\[|\]$/g, "");
+    this.port = Number(url.port || (this.secure ? 443 : 80));
     this.options = options;
   }
 
   /** True when a session is open and usable without a dial. */
   get ready(): boolean {
-    return this.session !== undefined && isUsable(this.session);
+    return this.session?.usable === true;
   }
 
   /** Opens the session if there is none; rejects with a ConnectError on failure or timeout. */
-  connect(): Promise<http2.ClientHttp2Session> {
+  connect(): Promise<Http2Session> {
     if (this.closed) return Promise.reject(new ConnectError("connection closed", Code.Canceled));
-    if (this.session !== undefined && isUsable(this.session)) return Promise.resolve(this.session);
+    const session = this.session;
+    if (session?.usable) return Promise.resolve(session);
     this.dialing ??= this.dial().finally(() => {
       this.dialing = undefined;
     });
     return this.dialing;
   }
 
-  private dial(): Promise<http2.ClientHttp2Session> {
+  /**
+   * Opens a gRPC stream now on the session that is ready, or returns undefined when there is
+   * none (the caller then awaits {@link request}). Arguments as {@link Http2Session.open}.
+   */
+  openStream(...args: OpenArgs): Http2Stream | undefined {
+    const session = this.session;
+    if (session === undefined || !session.usable) return undefined;
+    return session.open(...args);
+  }
+
+  /** {@link openStream}, dialling first when needed. */
+  async request(...args: OpenArgs): Promise<Http2Stream> {
+    const session = await this.connect();
+    return session.open(...args);
+  }
+
+  private dial(): Promise<Http2Session> {
     return new Promise((resolve, reject) => {
-      const session = http2.connect(this.authority, this.options.nodeOptions);
+      const { host, port } = this;
+      const socket = this.secure
+        ? tls.connect({ ...this.options.tls, host, port, ALPNProtocols: ["h2"] })
+        : net.connect({ host, port });
       let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (!session.destroyed) session.destroy();
-        reject(dialError(this.authority, error));
-      };
-      const timer = setTimeout(
-        () =>
-          fail(
-            new ConnectError(
-              `could not connect to ${this.authority} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
-              Code.Unavailable,
-            ),
-          ),
-        this.options.dialTimeoutMs,
-      );
-      // Kept for the session's whole life: an 'error' without a listener would crash Node.
-      session.on("error", (error) => {
-        fail(error);
-        this.died(session, error);
-      });
-      session.once("close", () => {
-        fail(
-          notEtcd(
-            new ConnectError(
-              `${this.authority} answered but is not an etcd gRPC server (it closed the connection before HTTP/2 started; an https member dialled as http?)`,
-              Code.Unavailable,
-            ),
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        session.destroy(
+          new ConnectError(
+            `could not connect to ${this.authority} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
+            Code.Unavailable,
           ),
         );
-        this.forget(session);
-      });
-      session.once("connect", () => {
-        // TLS failures the server reports after the handshake (a refused client certificate)
-        // reach the socket, not the session, and only once something is written: a ping does.
-        session.socket.once("error", fail);
-        try {
-          session.ping(() => {});
-        } catch (error) {
-          fail(error);
-        }
-      });
-      session.on("goaway", () => this.forget(session));
-      // The server's SETTINGS frame proves an HTTP/2 server; 'connect' only proves TCP (and TLS).
-      session.once("remoteSettings", () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        session.socket.off("error", fail);
-        this.adopt(session);
-        resolve(session);
-      });
+      }, this.options.dialTimeoutMs);
+      const session: Http2Session = new Http2Session(
+        socket,
+        `${hostForAuthority(host)}:${port}`,
+        this.secure ? "https" : "http",
+        {
+          onReady: () => {
+            settled = true;
+            clearTimeout(timer);
+            this.adopt(session);
+            resolve(session);
+          },
+          onClose: (error) => {
+            clearTimeout(timer);
+            if (!settled) {
+              settled = true;
+              reject(dialError(this.authority, error, timedOut));
+              return;
+            }
+            this.forget(session);
+            if (error !== undefined && error.code !== Code.Canceled) this.options.onDead?.(error);
+          },
+          onGoAway: () => this.forget(session),
+          onStreamOpen: (stream) => this.opened(session, stream),
+          onStreamClose: (stream) => this.closedStream(session, stream),
+        },
+      );
+      // Unreferenced while idle, so an idle client never holds the process open.
+      socket.unref();
     });
   }
 
-  private adopt(session: http2.ClientHttp2Session): void {
+  private adopt(session: Http2Session): void {
     this.session = session;
-    this.lastAliveAt = Date.now();
-    session.unref();
     this.schedulePing();
     this.scheduleIdleClose();
   }
 
-  private died(session: http2.ClientHttp2Session, error: unknown): void {
-    if (this.session !== session) return;
-    this.forget(session);
-    this.options.onDead?.(ConnectError.from(error, Code.Unavailable));
-  }
-
   // Stops new streams from using a session that is going away; its open streams finish.
-  private forget(session: http2.ClientHttp2Session): void {
+  private forget(session: Http2Session): void {
     if (this.session !== session) return;
     this.session = undefined;
     clearTimeout(this.pingTimer);
@@ -202,41 +202,15 @@ export class Http2Connection {
     this.probing = false;
   }
 
-  async request(
-    method: string,
-    path: string,
-    headers: http2.OutgoingHttpHeaders,
-    options: Omit<http2.ClientSessionRequestOptions, "signal">,
-  ): Promise<http2.ClientHttp2Stream> {
-    const session = await this.connect();
-    return this.open(session, { ...headers, ":method": method, ":path": path }, path, options);
-  }
-
-  /**
-   * Opens a stream now, on the session that is ready, or returns undefined when there is none
-   * (the caller then takes the async `request`). `headers` carry `:method` and `:path`.
-   */
-  openStream(headers: http2.OutgoingHttpHeaders, path: string): http2.ClientHttp2Stream | undefined {
-    const session = this.session;
-    if (session === undefined || session.destroyed || session.closed) return undefined;
-    return this.open(session, headers, path, undefined);
-  }
-
-  private open(
-    session: http2.ClientHttp2Session,
-    headers: http2.OutgoingHttpHeaders,
-    path: string,
-    options: Omit<http2.ClientSessionRequestOptions, "signal"> | undefined,
-  ): http2.ClientHttp2Stream {
-    const stream = session.request(headers, options);
+  private opened(session: Http2Session, stream: Http2Stream): void {
+    if (this.session !== session) return;
     if (this.streams++ === 0) {
       session.ref();
       clearTimeout(this.idleTimer);
     }
-    const unary = !this.options.isStreaming(path);
-    if (unary && this.unaryStreams++ === 0) {
+    if (stream.probe && this.unaryStreams++ === 0) {
       // A call that starts now has heard nothing yet; silence counts from here.
-      this.lastAliveAt = Math.max(this.lastAliveAt, Date.now());
+      this.quietSince = Date.now();
       // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
       // the socket reads that are already waiting, which would look like silence.
       this.watchdog = setInterval(
@@ -244,25 +218,32 @@ export class Http2Connection {
         this.options.silenceProbeMs / 2,
       ).unref();
     }
-    stream.once("close", () => {
-      // Counts belong to the current session; forget() zeroed them for a replaced one.
-      if (this.session !== session) return;
-      if (unary && --this.unaryStreams === 0) clearInterval(this.watchdog);
-      if (--this.streams === 0) {
-        session.unref();
-        this.scheduleIdleClose();
-      }
-    });
-    return stream;
   }
 
-  notifyResponseByteRead(): void {
-    this.lastAliveAt = Date.now();
+  private closedStream(session: Http2Session, stream: Http2Stream): void {
+    // Counts belong to the current session; forget() zeroed them for a replaced one.
+    if (this.session !== session) return;
+    if (stream.probe && --this.unaryStreams === 0) clearInterval(this.watchdog);
+    if (--this.streams === 0) {
+      session.unref();
+      this.scheduleIdleClose();
+    }
   }
 
-  private checkSilence(session: http2.ClientHttp2Session): void {
+  private quietSince = 0;
+
+  // Silence is measured from the later of the last read and the first call that waits for one.
+  private lastAliveAt(session: Http2Session): number {
+    return Math.max(session.lastReadAt, this.quietSince);
+  }
+
+  private checkSilence(session: Http2Session): void {
     const now = Date.now();
-    if (this.probing || this.session !== session || now - this.lastAliveAt < this.options.silenceProbeMs)
+    if (
+      this.probing ||
+      this.session !== session ||
+      now - this.lastAliveAt(session) < this.options.silenceProbeMs
+    )
       return;
     if (now - this.lastPingAt < minPingSpacingMs) return;
     this.probing = true;
@@ -278,8 +259,8 @@ export class Http2Connection {
 
   private ping(): void {
     const session = this.session;
-    if (session === undefined || !isUsable(session)) return;
-    const quiet = Date.now() - this.lastAliveAt >= this.options.keepAliveTimeMs;
+    if (session === undefined || !session.usable) return;
+    const quiet = Date.now() - this.lastAliveAt(session) >= this.options.keepAliveTimeMs;
     if (!quiet || (this.streams === 0 && !this.options.permitWithoutStream)) {
       this.schedulePing();
       return;
@@ -290,7 +271,7 @@ export class Http2Connection {
   }
 
   // Pings once; no answer within timeoutMs kills the session. onAnswer runs on an answer.
-  private sendPing(session: http2.ClientHttp2Session, timeoutMs: number, onAnswer: () => void): void {
+  private sendPing(session: Http2Session, timeoutMs: number, onAnswer: () => void): void {
     const sentAt = Date.now();
     this.lastPingAt = sentAt;
     const timeout = setTimeout(
@@ -298,27 +279,15 @@ export class Http2Connection {
         setImmediate(() => {
           // Anything read since the ping (its answer, or data) proves the peer alive; reads
           // waiting behind a busy event loop are processed before this check runs.
-          if (this.lastAliveAt > sentAt || session.destroyed) return;
-          const error = new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable);
-          this.died(session, error);
-          session.destroy(error);
+          if (session.lastReadAt > sentAt || session.destroyed) return;
+          session.destroy(new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable));
         }),
       timeoutMs,
     ).unref();
-    try {
-      session.ping((error) => {
-        clearTimeout(timeout);
-        if (error === null) {
-          this.lastAliveAt = Date.now();
-          onAnswer();
-        }
-      });
-    } catch (error) {
-      // ping() throws synchronously on a session destroyed since the caller's check.
+    session.ping(() => {
       clearTimeout(timeout);
-      this.died(session, error);
-      session.destroy();
-    }
+      onAnswer();
+    });
   }
 
   private scheduleIdleClose(): void {
@@ -332,41 +301,41 @@ export class Http2Connection {
     }, idleCloseMs).unref();
   }
 
-  /** Closes the session now (open streams fail); later calls fail with Canceled. */
+  /** Closes the session now (open streams fail with Canceled); later calls fail too. */
   close(): void {
     this.closed = true;
     const session = this.session;
     if (session !== undefined) {
       this.forget(session);
-      session.destroy();
+      session.destroy(undefined);
     }
   }
 }
 
-function isUsable(session: http2.ClientHttp2Session): boolean {
-  return !session.destroyed && !session.closed;
+// An IPv6 host goes into :authority in brackets.
+function hostForAuthority(host: string): string {
+  return net.isIPv6(host) ? `[${host}]` : host;
 }
 
-function dialError(authority: string, cause: unknown): ConnectError {
-  if (cause instanceof ConnectError) return cause;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  const detail = cause instanceof Error ? cause.message : String(cause);
-  if (code === "ERR_HTTP2_ERROR" || code === "ERR_HTTP2_SESSION_ERROR") {
-    return notEtcd(
-      new ConnectError(
-        `${authority} answered but is not an etcd gRPC server (HTTP/2 failed: ${detail})`,
-        Code.Unavailable,
-        undefined,
-        undefined,
-        cause,
-      ),
+// Why a dial failed: the socket's own error, our timeout, or a peer that is not HTTP/2.
+function dialError(authority: string, error: ConnectError | undefined, timedOut: boolean): ConnectError {
+  if (error === undefined) return new ConnectError(`connection to ${authority} closed`, Code.Canceled);
+  if (timedOut) return error;
+  const cause = error.cause;
+  if (nodeErrorCode(cause) !== undefined) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    return new ConnectError(
+      `cannot connect to ${authority}: ${detail}`,
+      Code.Unavailable,
+      undefined,
+      undefined,
+      cause,
     );
   }
-  return new ConnectError(
-    `cannot connect to ${authority}: ${detail}`,
-    Code.Unavailable,
-    undefined,
-    undefined,
-    cause,
+  return notEtcd(
+    new ConnectError(
+      `${authority} answered but is not an etcd gRPC server (${error.rawMessage}; an https member dialled as http?)`,
+      Code.Unavailable,
+    ),
   );
 }

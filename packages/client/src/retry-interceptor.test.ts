@@ -213,13 +213,11 @@ async function balancedKv(
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const connection = new Http2Connection(url, {
-    nodeOptions: {},
     dialTimeoutMs: 1000,
     keepAliveTimeMs: 10_000,
     keepAliveTimeoutMs: 5000,
     permitWithoutStream: false,
     silenceProbeMs: 500,
-    isStreaming: () => false,
   });
   servers.push({ server, connection });
   const entry = {

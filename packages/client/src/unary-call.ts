@@ -1,4 +1,3 @@
-import type * as http2 from "node:http2";
 import {
   create,
   type DescMessage,
@@ -18,13 +17,19 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import type { Http2Headers } from "./http2-session.js";
+import { toWebHeaders } from "./universal-client.js";
+
+/** The raw answer to one unary attempt. */
+export interface UnaryAnswer {
+  headers: Http2Headers;
+  trailers: Http2Headers;
+  /** The response body: one gRPC length-prefixed message. */
+  body: Buffer;
+}
 
 /** One attempt's wire work, given an encoded request frame; see {@link createUnaryCall}. */
-export type SendUnary = (
-  req: UnaryRequest,
-  frame: Uint8Array,
-  path: string,
-) => Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>;
+export type SendUnary = (req: UnaryRequest, frame: Uint8Array, path: string) => Promise<UnaryAnswer>;
 
 /** Options of {@link createUnaryCall}. */
 export interface UnaryCallOptions {
@@ -133,7 +138,7 @@ export function abortError(signal: AbortSignal): ConnectError {
 
 function decodeAnswer<O extends DescMessage>(
   output: O,
-  answer: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer },
+  answer: UnaryAnswer,
   readMaxBytes: number,
 ): MessageShape<O> {
   // A trailers-only answer carries the status in the headers.
@@ -161,8 +166,15 @@ function decodeAnswer<O extends DescMessage>(
   if (body.length !== length + 5) {
     throw new ConnectError("protocol error: unary answer is not exactly one message", Code.Unknown);
   }
-  // A plain Uint8Array view, not a Buffer: bytes fields come back as Uint8Array, as documented.
-  return fromBinary(output, new Uint8Array(body.buffer, body.byteOffset + 5, length));
+  // A plain Uint8Array, not a Buffer: bytes fields come back as Uint8Array, as documented.
+  // Decoded bytes fields are views into it, so an answer that shares a socket read with others
+  // is copied out: a key the caller keeps must not pin a 64 KiB read buffer.
+  const start = body.byteOffset + 5;
+  const message =
+    body.buffer.byteLength === length + 5
+      ? new Uint8Array(body.buffer, start, length)
+      : new Uint8Array(body.buffer.slice(start, start + length));
+  return fromBinary(output, message);
 }
 
 function decodeGrpcMessage(raw: string): string {
@@ -173,32 +185,22 @@ function decodeGrpcMessage(raw: string): string {
   }
 }
 
-function toWebHeaders(node: http2.IncomingHttpHeaders): Headers {
-  const headers = new Headers();
-  for (const [key, value] of Object.entries(node)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) for (const v of value) headers.append(key, v);
-    else headers.set(key, String(value));
-  }
-  return headers;
-}
-
 // Response headers become Headers only when an interceptor looks at them.
 class Response implements UnaryResponse {
   readonly stream = false as const;
   readonly service: UnaryRequest["service"];
   readonly method: UnaryRequest["method"];
   readonly message: UnaryResponse["message"];
-  private readonly rawHeader: http2.IncomingHttpHeaders;
-  private readonly rawTrailer: http2.IncomingHttpHeaders;
+  private readonly rawHeader: Http2Headers;
+  private readonly rawTrailer: Http2Headers;
   private headerCache: Headers | undefined;
   private trailerCache: Headers | undefined;
 
   constructor(
     req: UnaryRequest,
     message: UnaryResponse["message"],
-    header: http2.IncomingHttpHeaders,
-    trailer: http2.IncomingHttpHeaders,
+    header: Http2Headers,
+    trailer: Http2Headers,
   ) {
     this.service = req.service;
     this.method = req.method;
