@@ -193,8 +193,14 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       const stream = entry.connection.openStream(path, extra, exchange, true, frame, true);
       if (stream !== undefined) exchange.attach(stream);
       else {
-        entry.connection.request(path, extra, exchange, true, frame, true).then(
-          (s) => exchange.attach(s),
+        // Dial first and open only if the call is still wanted: an aborted write never goes out.
+        entry.connection.connect().then(
+          () => {
+            if (exchange.settled) return;
+            const opened = entry.connection.openStream(path, extra, exchange, true, frame, true);
+            if (opened !== undefined) exchange.attach(opened);
+            else exchange.dialFailed(new ConnectError(`${entry.endpoint.url} went away`, Code.Unavailable));
+          },
           (error: unknown) => exchange.dialFailed(error),
         );
       }
@@ -300,7 +306,7 @@ class UnaryExchange implements Http2StreamHandler {
   private body: Buffer | undefined = undefined;
   private more: Buffer[] | undefined = undefined;
   private received = 0;
-  private settled = false;
+  settled = false;
   private stream: Http2Stream | undefined = undefined;
   private readonly onAbort: (() => void) | undefined;
   private readonly resolve: (answer: UnaryAnswer) => void;

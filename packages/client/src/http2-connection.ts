@@ -1,7 +1,7 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Http2Session, type Http2Stream } from "./http2-session.js";
+import { Http2Session, type Http2Stream, http2Code } from "./http2-session.js";
 
 /** Options of an {@link Http2Connection}. */
 export interface Http2ConnectionOptions {
@@ -94,6 +94,7 @@ export class Http2Connection {
   private pingTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private pingIntervalMs: number;
 
   constructor(authority: string, options: Http2ConnectionOptions) {
     const url = new URL(authority);
@@ -102,6 +103,7 @@ export class Http2Connection {
     this.host = url.hostname.replace(/^\[|\]$/g, "");
     this.port = Number(url.port || (this.secure ? 443 : 80));
     this.options = options;
+    this.pingIntervalMs = options.keepAliveTimeMs;
   }
 
   /** True when a session is open and usable without a dial. */
@@ -132,7 +134,9 @@ export class Http2Connection {
 
   /** {@link openStream}, dialling first when needed. */
   async request(...args: OpenArgs): Promise<Http2Stream> {
-    const session = await this.connect();
+    let session = await this.connect();
+    // The session may have gone away between the dial and this continuation: dial once more.
+    if (!session.usable) session = await this.connect();
     return session.open(...args);
   }
 
@@ -161,20 +165,36 @@ export class Http2Connection {
           onReady: () => {
             settled = true;
             clearTimeout(timer);
+            if (this.closed) {
+              // Closed while dialling: the new session is not wanted.
+              session.destroy(undefined);
+              reject(new ConnectError(`connection to ${this.authority} closed`, Code.Canceled));
+              return;
+            }
             this.adopt(session);
             resolve(session);
           },
-          onClose: (error) => {
+          onClose: (error, _beforeReady, closedIdle) => {
             clearTimeout(timer);
             if (!settled) {
               settled = true;
               reject(dialError(this.authority, error, timedOut));
               return;
             }
+            const current = this.session === session;
             this.forget(session);
-            if (error !== undefined && error.code !== Code.Canceled) this.options.onDead?.(error);
+            // A server closing an idle connection (a proxy's idle timeout) is not a failure;
+            // calls that were open on it report their own.
+            if (current && error !== undefined && error.code !== Code.Canceled && !closedIdle) {
+              this.options.onDead?.(error);
+            }
           },
-          onGoAway: () => this.forget(session),
+          onGoAway: (code, debug) => {
+            // etcd's answer to pings it finds too frequent: back off as gRPC-Go does.
+            if (code === http2Code.enhanceYourCalm && debug.includes("too_many_pings"))
+              this.pingIntervalMs *= 2;
+            this.forget(session);
+          },
           onStreamOpen: (stream) => this.opened(session, stream),
           onStreamClose: (stream) => this.closedStream(session, stream),
         },
@@ -186,6 +206,9 @@ export class Http2Connection {
 
   private adopt(session: Http2Session): void {
     this.session = session;
+    // Streams still open on a replaced session no longer count here.
+    this.streams = 0;
+    this.unaryStreams = 0;
     this.schedulePing();
     this.scheduleIdleClose();
   }
@@ -254,13 +277,13 @@ export class Http2Connection {
 
   private schedulePing(): void {
     clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => this.ping(), this.options.keepAliveTimeMs).unref();
+    this.pingTimer = setTimeout(() => this.ping(), this.pingIntervalMs).unref();
   }
 
   private ping(): void {
     const session = this.session;
     if (session === undefined || !session.usable) return;
-    const quiet = Date.now() - this.lastAliveAt(session) >= this.options.keepAliveTimeMs;
+    const quiet = Date.now() - this.lastAliveAt(session) >= this.pingIntervalMs;
     if (!quiet || (this.streams === 0 && !this.options.permitWithoutStream)) {
       this.schedulePing();
       return;

@@ -23,8 +23,11 @@ export interface Http2StreamHandler {
 export interface Http2SessionEvents {
   /** The server's first SETTINGS frame arrived: it speaks HTTP/2. */
   onReady(): void;
-  /** The session is gone; `error` is undefined for a close we asked for. */
-  onClose(error: ConnectError | undefined, beforeReady: boolean): void;
+  /**
+   * The session is gone; `error` is undefined for a close we asked for, and `closedIdle` is set
+   * when the server closed the connection, without an error, while no stream was open.
+   */
+  onClose(error: ConnectError | undefined, beforeReady: boolean, closedIdle: boolean): void;
   /** GOAWAY: no new streams; open ones up to the server's last stream id finish. */
   onGoAway(code: number, debug: string): void;
   onStreamOpen(stream: Http2Stream): void;
@@ -132,6 +135,8 @@ export class Http2Stream {
   onDrain: (() => void) | undefined = undefined;
   /** @internal */ sendWindow = 0;
   /** @internal */ recvUnacked = 0;
+  /** @internal What the server may still send on this stream before we return window. */ recvWindow =
+    streamWindow;
   /** @internal */ localEnded = false;
   /** @internal */ queued: Uint8Array[] | undefined = undefined;
   /** @internal */ queuedEnd = false;
@@ -197,6 +202,7 @@ export class Http2Session {
   private peerMaxFrame = 16_384;
   private peerMaxStreams = Number.POSITIVE_INFINITY;
   private connUnacked = 0;
+  private recvWindow = connectionWindow;
   private rest: Buffer | undefined = undefined;
   private headerStream = 0;
   private headerFlags = 0;
@@ -216,7 +222,7 @@ export class Http2Session {
     // Kept for the socket's whole life: an 'error' without a listener would crash Node.
     socket.on("error", (error) => this.destroy(connectionError(this.authority, error)));
     socket.on("close", () =>
-      this.destroy(new ConnectError(`connection to ${this.authority} closed`, Code.Unavailable)),
+      this.destroy(new ConnectError(`connection to ${this.authority} closed`, Code.Unavailable), true),
     );
     const settings = Buffer.alloc(18);
     settings.writeUInt16BE(settingEnablePush, 0);
@@ -274,7 +280,10 @@ export class Http2Session {
     stream.queuedEnd = end;
     stream.pendingBlock = block;
     this.events.onStreamOpen(stream);
-    if (this.streams.size >= this.peerMaxStreams) this.waiting.push(stream);
+    if (this.goingAway || this.destroyed) {
+      // Went away between the caller's check and now (GOAWAY read in the same tick): nothing sent.
+      this.finish(stream, unprocessedError(`connection to ${this.authority} is going away`));
+    } else if (this.streams.size >= this.peerMaxStreams) this.waiting.push(stream);
     else this.start(stream);
     return stream;
   }
@@ -299,14 +308,16 @@ export class Http2Session {
 
   private start(stream: Http2Stream): void {
     if (this.nextId > maxStreamId) {
-      // Ids ran out: this session takes no more streams; the connection dials a new one.
-      this.goingAway = true;
       this.finish(stream, unprocessedError(`connection to ${this.authority} ran out of stream ids`));
       return;
     }
     stream.id = this.nextId;
     this.nextId += 2;
-    if (this.nextId > maxStreamId) this.goingAway = true;
+    if (this.nextId > maxStreamId && !this.goingAway) {
+      // Ids ran out: this session takes no more streams; the connection dials a new one.
+      this.goingAway = true;
+      this.events.onGoAway(http2Code.noError, "stream ids exhausted");
+    }
     stream.sendWindow = this.peerInitialWindow;
     this.streams.set(stream.id, stream);
     const block = stream.pendingBlock as Buffer;
@@ -320,10 +331,14 @@ export class Http2Session {
       return;
     }
     if (queued !== undefined) {
+      // Read before the loop: a write that blocks records its own end flag.
+      const end = stream.queuedEnd;
       const last = queued.length - 1;
-      for (let i = 0; i <= last; i++)
-        this.sendData(stream, queued[i] as Uint8Array, i === last && stream.queuedEnd);
+      for (let i = 0; i <= last; i++) this.sendData(stream, queued[i] as Uint8Array, i === last && end);
     }
+    // A writer told to wait (write() returned false while the stream waited for a slot) hears
+    // that it may go on, unless its data now waits for window instead.
+    if (stream.queued === undefined && !stream.closed) stream.onDrain?.();
   }
 
   private writeHeaders(id: number, block: Buffer, end: boolean): void {
@@ -359,7 +374,7 @@ export class Http2Session {
     const off = this.emitData(stream, data, 0, end);
     if (off < data.length || (end && !stream.localEnded)) {
       stream.queued = [data.subarray(off)];
-      stream.queuedEnd = end;
+      stream.queuedEnd = stream.queuedEnd || end;
       this.blocked.add(stream);
       return false;
     }
@@ -393,6 +408,7 @@ export class Http2Session {
   private flushBlocked(only?: Http2Stream): void {
     const streams = only !== undefined ? (this.blocked.has(only) ? [only] : []) : [...this.blocked];
     for (const stream of streams) {
+      if (this.sendWindow <= 0) return;
       const queued = stream.queued as Uint8Array[];
       while (queued.length > 0) {
         const data = queued[0] as Uint8Array;
@@ -400,14 +416,15 @@ export class Http2Session {
         const off = this.emitData(stream, data, 0, last && stream.queuedEnd);
         if (off < data.length) {
           queued[0] = data.subarray(off);
-          return;
+          break;
         }
         queued.shift();
       }
+      // Out of its own window: the streams after it may still use the connection's.
+      if (queued.length > 0) continue;
       stream.queued = undefined;
       this.blocked.delete(stream);
       stream.onDrain?.();
-      if (this.sendWindow <= 0) return;
     }
   }
 
@@ -417,6 +434,7 @@ export class Http2Session {
     stream.recvUnacked += bytes;
     if (stream.recvUnacked >= streamWindow / 2) {
       this.writeWindowUpdate(stream.id, stream.recvUnacked);
+      stream.recvWindow += stream.recvUnacked;
       stream.recvUnacked = 0;
     }
   }
@@ -451,20 +469,34 @@ export class Http2Session {
     if (this.streams.size === 0) this.destroy(undefined);
   }
 
-  /** Closes now: every open stream fails with `error` (or Canceled when undefined). */
-  destroy(error: ConnectError | undefined): void {
+  /**
+   * Closes now: every open stream fails with `error`, or with Canceled when undefined (our own
+   * close, which says GOAWAY and lets written frames go out first). `remoteClosed` marks a
+   * connection the server closed without an error.
+   */
+  destroy(error: ConnectError | undefined, remoteClosed = false): void {
     if (this.destroyed) return;
     this.destroyed = true;
     this.goingAway = true;
-    this.flush();
-    this.socket.destroy();
+    const closedIdle = remoteClosed && this.streamCount === 0;
+    if (error === undefined && this.ready) {
+      const goAway = Buffer.alloc(8);
+      this.writeFrame(typeGoAway, 0, 0, goAway);
+      this.flush();
+      this.socket.end();
+      // A server that never closes its side does not keep the socket.
+      setTimeout(() => this.socket.destroy(), 1000).unref();
+    } else {
+      this.flush();
+      this.socket.destroy();
+    }
     const failure = error ?? new ConnectError(`connection to ${this.authority} closed`, Code.Canceled);
     for (const stream of this.waiting.splice(0)) {
       this.finish(stream, unprocessedError(failure.rawMessage));
     }
     for (const stream of [...this.streams.values()]) this.finish(stream, failure);
     this.pings.clear();
-    this.events.onClose(error, !this.ready);
+    this.events.onClose(error, !this.ready, closedIdle);
   }
 
   private finish(stream: Http2Stream, error: ConnectError | undefined): void {
@@ -480,9 +512,14 @@ export class Http2Session {
       this.blocked.delete(stream);
     }
     this.events.onStreamClose(stream);
-    stream.handler.onClose(stream, error);
-    // A writer waiting for window learns that there is nothing left to wait for.
-    stream.onDrain?.();
+    try {
+      stream.handler.onClose(stream, error);
+      // A writer waiting for window learns that there is nothing left to wait for.
+      stream.onDrain?.();
+    } catch (thrown) {
+      // One stream's owner failing must not keep the others from hearing of their end.
+      process.emitWarning(`etcd-connect: a stream's close handler threw: ${String(thrown)}`);
+    }
     if (this.destroyed) return;
     while (this.waiting.length > 0 && this.streams.size < this.peerMaxStreams) {
       this.start(this.waiting.shift() as Http2Stream);
@@ -555,7 +592,21 @@ export class Http2Session {
       const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
       const start = off + 9;
       off = start + length;
-      this.frame(type, flags, id, buf, start, off);
+      try {
+        this.frame(type, flags, id, buf, start, off);
+      } catch (error) {
+        // A handler that throws must not escape into the socket's 'data' event (a crash) or
+        // leave the read half done: the session's state can no longer be trusted.
+        this.destroy(
+          new ConnectError(
+            `internal error reading from ${this.authority}: ${error instanceof Error ? error.message : String(error)}`,
+            Code.Internal,
+            undefined,
+            undefined,
+            error,
+          ),
+        );
+      }
       if (this.destroyed) return;
     }
     if (off < buf.length) this.rest = buf.subarray(off);
@@ -631,16 +682,39 @@ export class Http2Session {
 
   private onData(flags: number, id: number, buf: Buffer, start: number, end: number): void {
     const length = end - start;
+    // A server that ignores our windows would make us buffer without bound.
+    this.recvWindow -= length;
+    if (this.recvWindow < 0) {
+      this.protocolError("DATA beyond the connection's flow-control window");
+      return;
+    }
     this.connUnacked += length;
     if (this.connUnacked >= connectionWindow / 2) {
       this.writeWindowUpdate(0, this.connUnacked);
+      this.recvWindow += this.connUnacked;
       this.connUnacked = 0;
     }
     const stream = this.streams.get(id);
     if (stream === undefined) return;
+    stream.recvWindow -= length;
+    if (stream.recvWindow < 0) {
+      this.reset(
+        stream,
+        http2Code.flowControlError,
+        new ConnectError(
+          `${this.authority} sent DATA beyond the stream's flow-control window`,
+          Code.Internal,
+        ),
+      );
+      return;
+    }
     let from = start;
     let to = end;
     if (flags & flagPadded) {
+      if (length < 1) {
+        this.protocolError("a padded DATA frame without its pad length");
+        return;
+      }
       from++;
       to -= buf[start] as number;
       if (to < from) {
@@ -658,6 +732,10 @@ export class Http2Session {
     let from = start;
     let to = end;
     if (flags & flagPadded) {
+      if (end - start < 1) {
+        this.protocolError("a padded HEADERS frame without its pad length");
+        return;
+      }
       from++;
       to -= buf[start] as number;
     }
@@ -697,13 +775,16 @@ export class Http2Session {
     }
     const stream = this.streams.get(id);
     if (stream === undefined) return;
+    const endStream = (this.headerFlags & flagEndStream) !== 0;
+    // An informational (1xx) answer comes before the real one.
+    if (!stream.responded && !endStream && headers[":status"]?.charCodeAt(0) === 49) return;
     if (!stream.responded) {
       stream.responded = true;
       stream.handler.onResponse(stream, headers);
     } else {
       stream.handler.onTrailers(stream, headers);
     }
-    if (this.headerFlags & flagEndStream) this.remoteEnded(stream);
+    if (endStream) this.remoteEnded(stream);
   }
 
   private remoteEnded(stream: Http2Stream): void {

@@ -86,6 +86,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
     let callSignal = signal ?? neverSignal;
     let timer: NodeJS.Timeout | undefined;
     let controller: AbortController | undefined;
+    let unlink: (() => void) | undefined;
     if (timeoutMs !== undefined && timeoutMs > 0) {
       headers.set("grpc-timeout", `${timeoutMs}m`);
       controller = new AbortController();
@@ -96,7 +97,12 @@ export function createUnaryCall(options: UnaryCallOptions) {
       );
       if (signal !== undefined) {
         if (signal.aborted) abort.abort(signal.reason);
-        else signal.addEventListener("abort", () => abort.abort(signal.reason), { once: true });
+        else {
+          const follow = () => abort.abort(signal.reason);
+          signal.addEventListener("abort", follow, { once: true });
+          // Removed when the call ends: a long-lived caller signal must not collect listeners.
+          unlink = () => signal.removeEventListener("abort", follow);
+        }
       }
       callSignal = controller.signal;
     }
@@ -119,6 +125,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
       throw callSignal.aborted ? abortError(callSignal) : ConnectError.from(error);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
+      unlink?.();
     }
   };
 }

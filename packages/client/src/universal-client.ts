@@ -19,13 +19,21 @@ export function extraHeaders(
   return extra.length > 0 ? extra : undefined;
 }
 
-/** Response header fields as Fetch `Headers`, pseudo-headers left out. */
-export function toWebHeaders(fields: Http2Headers): Headers {
-  const headers = new Headers();
+/**
+ * Response header fields as Fetch `Headers`, pseudo-headers left out. Fields that Fetch refuses
+ * (a name with a space, a value with a control character: HPACK carries them) are dropped
+ * rather than thrown from the socket's read.
+ */
+export function toWebHeaders(fields: Http2Headers, into = new Headers()): Headers {
   for (const key in fields) {
-    if (key.charCodeAt(0) !== 58 /* ':' */) headers.append(key, fields[key] as string);
+    if (key.charCodeAt(0) === 58 /* ':' */) continue;
+    try {
+      into.append(key, fields[key] as string);
+    } catch {
+      // Not a valid HTTP field; gRPC metadata never needs one.
+    }
   }
-  return headers;
+  return into;
 }
 
 /**
@@ -46,14 +54,14 @@ export function createUniversalClient(connection: Http2Connection): UniversalCli
       const opened = (stream: Http2Stream) => {
         stream.manualWindow = true;
         exchange.attach(stream);
-        if (req.body !== undefined) void pump(req.body, stream);
+        if (req.body !== undefined && !stream.closed) void pump(req.body, stream);
       };
       const now = connection.openStream(path, extra, exchange, false, undefined, req.body === undefined);
       if (now !== undefined) opened(now);
       else
         connection
           .request(path, extra, exchange, false, undefined, req.body === undefined)
-          .then(opened, reject);
+          .then(opened, (error: unknown) => exchange.dialFailed(error));
     });
   };
 }
@@ -62,13 +70,16 @@ function abortReason(signal: AbortSignal): ConnectError {
   return ConnectError.from(signal.reason, Code.Canceled);
 }
 
-// Writes the request body as connect produces it; stops when the stream is gone.
+// Writes the request body as connect produces it; when the stream is gone, tells the body so.
 async function pump(body: AsyncIterable<Uint8Array>, stream: Http2Stream): Promise<void> {
   const it = body[Symbol.asyncIterator]();
   try {
     for (;;) {
       const r = await it.next();
-      if (stream.closed) return;
+      if (stream.closed) {
+        if (r.done !== true) await it.return?.();
+        return;
+      }
       if (r.done === true) {
         stream.write(new Uint8Array(0), true);
         return;
@@ -116,6 +127,10 @@ class StreamExchange implements Http2StreamHandler {
     }
   }
 
+  dialFailed(error: unknown): void {
+    this.fail(ConnectError.from(error, Code.Unavailable));
+  }
+
   attach(stream: Http2Stream): void {
     this.stream = stream;
     if (this.signal?.aborted) stream.cancel(abortReason(this.signal));
@@ -144,7 +159,7 @@ class StreamExchange implements Http2StreamHandler {
   }
 
   onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {
-    for (const key in trailers) this.trailer.append(key, trailers[key] as string);
+    toWebHeaders(trailers, this.trailer);
   }
 
   onClose(_stream: Http2Stream, error: ConnectError | undefined): void {
