@@ -18,6 +18,8 @@ export interface BenchClient {
   get(key: string, serializable: boolean): Promise<void>;
   /** Compare-and-put: if the key exists (version > 0), put the value. */
   txnPut(key: string, value: Buffer): Promise<void>;
+  /** Puts every key in one txn (one revision, one event per key); the fan-in writer's call. */
+  putBatch(keys: readonly string[], value: Buffer): Promise<void>;
   /** One watcher on a prefix; `onEvents` gets the number of events each time some arrive. */
   watchPrefix(prefix: string, onEvents: (count: number) => void): Promise<Closer>;
   /** One watcher per key; resolves once etcd has confirmed every one. */

@@ -19,6 +19,15 @@ async function etcd3TxnPut(client: Etcd3, key: string, value: Buffer): Promise<v
   await client.if(key, "Version", ">", 0).then(client.put(key).value(value)).commit();
 }
 
+/** Many puts in one txn (the fan-in writer is always ours; this keeps the interface whole). */
+async function etcd3PutBatch(client: Etcd3, keys: readonly string[], value: Buffer): Promise<void> {
+  const [first = ""] = keys;
+  await client
+    .if(first, "Version", ">", -1)
+    .then(...keys.map((key) => client.put(key).value(value)))
+    .commit();
+}
+
 /** Workload watch-fan-in: a prefix watcher counting `put` events. */
 async function etcd3WatchPrefix(
   client: Etcd3,
@@ -76,6 +85,7 @@ export function createEtcd3Client(endpoint: string): BenchClient {
     put: (key, value) => etcd3Put(client, key, value),
     get: (key, serializable) => etcd3Get(client, key, serializable),
     txnPut: (key, value) => etcd3TxnPut(client, key, value),
+    putBatch: (keys, value) => etcd3PutBatch(client, keys, value),
     watchPrefix: (prefix, onEvents) => etcd3WatchPrefix(client, prefix, onEvents),
     watchKeys: (keys) => etcd3WatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, onKeepAlive) => etcd3KeepLeases(client, count, ttlSeconds, onKeepAlive),

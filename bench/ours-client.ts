@@ -20,6 +20,14 @@ async function oursTxnPut(client: Client, key: string, value: Buffer): Promise<v
     .commit();
 }
 
+/** The fan-in writer: many puts in one txn, so etcd produces events faster than one put at a time. */
+async function oursPutBatch(client: Client, keys: readonly string[], value: Buffer): Promise<void> {
+  await client
+    .txn()
+    .then(...keys.map((key) => opPut(key, value)))
+    .commit();
+}
+
 /** Workload watch-fan-in: one prefix watcher, read batch by batch. */
 async function oursWatchPrefix(
   client: Client,
@@ -77,6 +85,7 @@ export function createOursClient(endpoint: string): BenchClient {
     put: (key, value) => oursPut(client, key, value),
     get: (key, serializable) => oursGet(client, key, serializable),
     txnPut: (key, value) => oursTxnPut(client, key, value),
+    putBatch: (keys, value) => oursPutBatch(client, keys, value),
     watchPrefix: (prefix, onEvents) => oursWatchPrefix(client, prefix, onEvents),
     watchKeys: (keys) => oursWatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, callback) => {

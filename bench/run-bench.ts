@@ -21,6 +21,8 @@ export interface BenchOptions {
   readmePath?: string | undefined;
   /** Progress lines. Default: none. */
   log?: (line: string) => void;
+  /** Runs only the workloads with these ids (a partial run never rewrites the README). */
+  only?: readonly string[] | undefined;
 }
 
 const workerTimeoutMs = 120_000;
@@ -100,7 +102,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const startedAt = new Date();
   const loadStart = os.loadavg()[0] ?? 0;
   const roundCount = rounds(options.quick);
-  const plan = workloads(options.quick);
+  const plan = workloads(options.quick).filter((w) => options.only === undefined || options.only.includes(w.id));
+  if (plan.length === 0) throw new Error(`no workload matches ${options.only?.join(", ")}`);
   const etcd = await startEtcd();
   const admin = createClient({ endpoints: [etcd.clientUrl] });
   try {

@@ -10,9 +10,12 @@ import { runBench, writeReports } from "./run-bench.js";
 import { killWorkers } from "./worker-process.js";
 
 const quick = process.env.BENCH_QUICK === "1";
+// BENCH_ONLY=put-128,watch-fan-in runs those workloads only, written to the temp folder.
+const only = process.env.BENCH_ONLY?.split(",").map((id) => id.trim());
 const resultsDir = join(import.meta.dirname, "results");
-const outDir = process.env.BENCH_OUT ?? (quick ? join(tmpdir(), "etcd-connect-bench") : resultsDir);
-const readmePath = quick ? undefined : join(import.meta.dirname, "README.md");
+const partial = quick || only !== undefined;
+const outDir = process.env.BENCH_OUT ?? (partial ? join(tmpdir(), "etcd-connect-bench") : resultsDir);
+const readmePath = partial ? undefined : join(import.meta.dirname, "README.md");
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
@@ -26,7 +29,7 @@ if (process.env.BENCH_RENDER === "1") {
   await writeReports(results, resultsDir, join(import.meta.dirname, "README.md"));
   console.log(markdownTable(results));
 } else {
-  const results = await runBench({ quick, outDir, readmePath, log: (line) => console.log(line) });
+  const results = await runBench({ quick, outDir, readmePath, only, log: (line) => console.log(line) });
   console.log(`\n${markdownTable(results)}`);
   console.log(`Wrote ${join(outDir, "latest.{json,md,svg}")} in ${Math.round(results.durationS)} s`);
 }

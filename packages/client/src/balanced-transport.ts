@@ -1,17 +1,16 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
-import type { UniversalClientRequest, UniversalClientResponse } from "@connectrpc/connect/protocol";
-import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 import { isTransientDialError } from "./http2-connection.js";
+import { extraHeaders } from "./http2-headers.js";
 import {
   type Http2Headers,
   type Http2Stream,
   type Http2StreamHandler,
   isUnprocessed,
 } from "./http2-session.js";
+import { createStreamCall, type OpenStream } from "./stream-call.js";
 import { abortError, createUnaryCall, neverSignal, type SendUnary, type UnaryAnswer } from "./unary-call.js";
-import { extraHeaders } from "./universal-client.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {
@@ -30,6 +29,8 @@ export interface BalancedTransportOptions {
   waitForEndpointMs: number;
   /** Send every call to this endpoint (per-member calls such as Status or Defragment). */
   pin?: string;
+  /** The transport of the pool's member check itself: it connects without waiting for the check. */
+  checking?: boolean;
 }
 
 /** What one attempt of a call did; read by the retry interceptor. */
@@ -56,7 +57,6 @@ export function beginAttempt(header: Headers): Attempt {
   return attempt;
 }
 
-const placeholderOrigin = "http://etcd";
 const hasLeader = ["hasleader", "true"] as const;
 
 function isNeverAborted(signal: AbortSignal): boolean {
@@ -97,7 +97,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     }
     if (attempt) attempt.endpoint = entry.endpoint.url;
     try {
-      await pool.connect(entry, signal);
+      await (options.checking ? pool.dial(entry, signal) : pool.connect(entry, signal));
     } catch (error) {
       if (isTransientDialError(error)) pool.reportFailure(entry, error);
       else if (attempt) attempt.permanent = true;
@@ -130,28 +130,21 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 
   const context: UnaryContext = { pool, readMaxBytes: options.readMaxBytes, failed, notEtcd, dialFailed };
 
-  // Streams (watch, keepalive, snapshot) run on Connect's gRPC pipeline over our HTTP/2 client.
-  async function dispatchStream(req: UniversalClientRequest): Promise<UniversalClientResponse> {
+  // Streams (watch, keepalive, snapshot) stay on the member they opened on; their health
+  // counts for it like a unary call's.
+  const openStream: OpenStream = async (req, path, handler) => {
     const attempt = attempts.get(req.header);
-    if (options.requireLeader) req.header.set("hasleader", "true");
-    const entry = await prepare(req.header, req.signal ?? neverSignal, attempt);
-    const url = entry.endpoint.url + req.url.slice(placeholderOrigin.length);
+    const entry = await prepare(req.header, req.signal, attempt);
+    const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
+    const watched = new StreamHealth(handler, entry, attempt, context);
+    const stream = entry.connection.openStream(path, extra, watched, false, undefined, false);
+    if (stream !== undefined) return stream;
     try {
-      const res = await entry.client({ ...req, url });
-      const contentType = res.header.get("content-type") ?? "";
-      if (
-        (res.status !== 200 && !gatewayStatuses.has(res.status)) ||
-        !contentType.startsWith("application/grpc")
-      ) {
-        void drain(res.body);
-        throw notEtcd(entry, attempt, res.status, contentType);
-      }
-      return { ...res, body: watchBody(res.body, pool, entry) };
+      return await entry.connection.request(path, extra, watched, false, undefined, false);
     } catch (error) {
-      failed(entry, attempt, error);
-      throw error;
+      throw dialFailed(entry, attempt, error);
     }
-  }
+  };
 
   // Unary calls take the lean path: one framed buffer out, one answer in, on our HTTP/2 session.
   const sendUnary: SendUnary = async (req, frame, path) => {
@@ -212,16 +205,11 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     readMaxBytes: options.readMaxBytes,
     send: sendUnary,
   });
-  const stream = createTransport({
-    baseUrl: placeholderOrigin,
-    useBinaryFormat: true,
+  const streamCall = createStreamCall({
     interceptors: options.interceptors,
-    acceptCompression: [],
-    sendCompression: null,
-    compressMinBytes: Number.MAX_SAFE_INTEGER,
     readMaxBytes: options.readMaxBytes,
     writeMaxBytes: options.writeMaxBytes,
-    httpClient: dispatchStream,
+    open: openStream,
   });
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
@@ -229,7 +217,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       return unaryCall(method, signal, timeout, header, input, contextValues);
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
-      return stream.stream(method, signal, clampTimeout(timeoutMs), header, input, contextValues);
+      return streamCall(method, signal, clampTimeout(timeoutMs), header, input, contextValues);
     },
   };
 }
@@ -237,50 +225,55 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 // A proxy in front of etcd may answer these while a member is away: Connect maps them to retryable codes.
 const gatewayStatuses = new Set([502, 503, 504]);
 
-async function drain(body: AsyncIterable<Uint8Array>): Promise<void> {
-  try {
-    for await (const _ of body);
-  } catch {
-    // The answer was already judged; its tail does not matter.
-  }
-}
-
-// A response that breaks off mid-body counts against the endpoint, like a failed dial.
-function watchBody(
-  body: AsyncIterable<Uint8Array>,
-  pool: EndpointPool,
-  entry: PooledEndpoint,
-): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = body[Symbol.asyncIterator]();
-      return {
-        async next() {
-          try {
-            const r = await it.next();
-            if (r.done) pool.reportSuccess(entry);
-            return r;
-          } catch (error) {
-            if (isConnectionFailure(error)) pool.reportFailure(entry, error);
-            throw error;
-          }
-        },
-        return: it.return
-          ? (value?: unknown) => (it.return as (v?: unknown) => Promise<IteratorResult<Uint8Array>>)(value)
-          : undefined,
-        throw: it.throw
-          ? (e?: unknown) => (it.throw as (e?: unknown) => Promise<IteratorResult<Uint8Array>>)(e)
-          : undefined,
-      } as AsyncIterator<Uint8Array>;
-    },
-  };
-}
-
 function isConnectionFailure(error: unknown): boolean {
   const ce = ConnectError.from(error);
   return (
     ce.code === Code.Unavailable || ce.code === Code.Internal || /GOAWAY|PING timed out/i.test(ce.rawMessage)
   );
+}
+
+// Reports a stream's outcome to the pool, and refuses answers that are not from etcd.
+class StreamHealth implements Http2StreamHandler {
+  private readonly inner: Http2StreamHandler;
+  private readonly entry: PooledEndpoint;
+  private readonly attempt: Attempt | undefined;
+  private readonly context: UnaryContext;
+
+  constructor(
+    inner: Http2StreamHandler,
+    entry: PooledEndpoint,
+    attempt: Attempt | undefined,
+    context: UnaryContext,
+  ) {
+    this.inner = inner;
+    this.entry = entry;
+    this.attempt = attempt;
+    this.context = context;
+  }
+
+  onResponse(stream: Http2Stream, headers: Http2Headers): void {
+    const status = Number(headers[":status"]);
+    const contentType = headers["content-type"] ?? "";
+    if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
+      stream.cancel(this.context.notEtcd(this.entry, this.attempt, status, contentType));
+      return;
+    }
+    this.inner.onResponse(stream, headers);
+  }
+
+  onData(stream: Http2Stream, chunk: Buffer): void {
+    this.inner.onData(stream, chunk);
+  }
+
+  onTrailers(stream: Http2Stream, trailers: Http2Headers): void {
+    this.inner.onTrailers(stream, trailers);
+  }
+
+  onClose(stream: Http2Stream, error: ConnectError | undefined): void {
+    if (error !== undefined) this.context.failed(this.entry, this.attempt, error);
+    else this.context.pool.reportSuccess(this.entry);
+    this.inner.onClose(stream, error);
+  }
 }
 
 interface UnaryContext {

@@ -1,13 +1,11 @@
 import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { UniversalClientFn } from "@connectrpc/connect/protocol";
 import { exponentialBackoff, sleep } from "./backoff.js";
 import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "./client-options.js";
 import { clientClosedMessage } from "./errors.js";
 import { Http2Connection, type Http2ConnectionOptions } from "./http2-connection.js";
 import { raceSignal } from "./race-signal.js";
-import { createUniversalClient } from "./universal-client.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -23,14 +21,15 @@ export interface EndpointPoolOptions {
   logger: ClientLogger | undefined;
   observer?: ClientObserver | undefined;
   /** Checks a member once before its first use, e.g. its version; a rejection fails the call. */
-  verify?: ((entry: PooledEndpoint, signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  verify?:
+    | ((entry: PooledEndpoint, signal: AbortSignal | undefined, pool: EndpointPool) => Promise<void>)
+    | undefined;
 }
 
 /** One member's connection and health. */
 export interface PooledEndpoint {
   readonly endpoint: Endpoint;
   readonly connection: Http2Connection;
-  readonly client: UniversalClientFn;
   /** Consecutive failures; 0 when healthy. */
   failures: number;
   /** Epoch ms before which the endpoint is not picked (ejected), 0 when healthy. */
@@ -115,11 +114,9 @@ export class EndpointPool {
       silenceProbeMs: this.options.silenceProbeMs,
       onDead: (error) => this.reportFailure(entry, error),
     });
-    const client = createUniversalClient(connection);
     const entry: PooledEndpoint = {
       endpoint,
       connection,
-      client,
       failures: 0,
       ejectedUntil: 0,
       verified: undefined,
@@ -186,7 +183,7 @@ export class EndpointPool {
     await this.dial(entry, signal);
     const verify = this.options.verify;
     if (verify === undefined) return;
-    entry.verified ??= verify(entry, signal).then(
+    entry.verified ??= verify(entry, signal, this).then(
       () => {
         entry.verifiedOk = true;
       },
@@ -198,7 +195,8 @@ export class EndpointPool {
     await entry.verified;
   }
 
-  private async dial(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
+  /** Opens the connection if needed, without the member check: for the check's own call. */
+  async dial(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
     if (entry.connection.ready) return;
     if (signal === undefined) {
       await entry.connection.connect();

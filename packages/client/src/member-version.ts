@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient as createConnectClient } from "@connectrpc/connect";
-import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import { Maintenance } from "@etcd-connect/api/etcdserverpb";
-import type { PooledEndpoint } from "./endpoint-pool.js";
+import { createBalancedTransport } from "./balanced-transport.js";
+import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 
 /** Whether an etcd version string ("3.4.23") is at least major.minor. */
 export function isVersionAtLeast(version: string, major: number, minor: number): boolean {
@@ -14,17 +14,21 @@ export function isVersionAtLeast(version: string, major: number, minor: number):
  * Asks one member for its version (Maintenance.Status, straight to that member) and refuses
  * members older than etcd 3.4, as `rejectOldCluster` promises.
  */
-export async function rejectOldMember(entry: PooledEndpoint, signal: AbortSignal | undefined): Promise<void> {
-  const transport = createTransport({
-    baseUrl: entry.endpoint.url,
-    httpClient: entry.client,
-    useBinaryFormat: true,
+export async function rejectOldMember(
+  entry: PooledEndpoint,
+  signal: AbortSignal | undefined,
+  pool: EndpointPool,
+): Promise<void> {
+  const transport = createBalancedTransport({
+    pool,
     interceptors: [],
-    acceptCompression: [],
-    sendCompression: null,
-    compressMinBytes: Number.MAX_SAFE_INTEGER,
-    readMaxBytes: 1024 * 1024,
     writeMaxBytes: 1024 * 1024,
+    readMaxBytes: 1024 * 1024,
+    requestTimeoutMs: undefined,
+    requireLeader: false,
+    waitForEndpointMs: 0,
+    pin: entry.endpoint.url,
+    checking: true,
   });
   const status = await createConnectClient(Maintenance, transport).status(
     {},

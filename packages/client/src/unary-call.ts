@@ -17,8 +17,8 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers } from "./http2-session.js";
-import { toWebHeaders } from "./universal-client.js";
 
 /** The raw answer to one unary attempt. */
 export interface UnaryAnswer {
