@@ -18,6 +18,7 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-session.js";
 import { abortError, neverSignal } from "./unary-call.js";
@@ -50,17 +51,11 @@ const empty = new Uint8Array(0);
  */
 export function createStreamCall(options: StreamCallOptions) {
   const { readMaxBytes, writeMaxBytes } = options;
-  const paths = new WeakMap<object, string>();
 
   const next = async (req: StreamRequest): Promise<StreamResponse> => {
     const method = req.method;
-    let path = paths.get(method);
-    if (path === undefined) {
-      path = `/${method.parent.typeName}/${method.name}`;
-      paths.set(method, path);
-    }
     const call = new StreamCall(req, readMaxBytes);
-    const stream = await options.open(req, path, call);
+    const stream = await options.open(req, methodPath(method), call);
     stream.manualWindow = true;
     call.attach(stream);
     if (!stream.closed) void pump(req.message, method.input, stream, writeMaxBytes);
@@ -74,9 +69,7 @@ export function createStreamCall(options: StreamCallOptions) {
       message: call,
     };
   };
-  let chain: (req: StreamRequest) => Promise<StreamResponse> = next;
-  for (const interceptor of [...options.interceptors].reverse())
-    chain = interceptor(chain as never) as typeof chain;
+  const chain = applyInterceptors(options.interceptors, next);
 
   return async function stream<I extends DescMessage, O extends DescMessage>(
     method: DescMethodStreaming<I, O>,

@@ -17,6 +17,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers } from "./http2-session.js";
 
@@ -53,7 +54,6 @@ const deadlineMessage = "the operation timed out";
  */
 export function createUnaryCall(options: UnaryCallOptions) {
   const { send, readMaxBytes } = options;
-  const paths = new WeakMap<object, string>();
 
   const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
@@ -61,18 +61,11 @@ export function createUnaryCall(options: UnaryCallOptions) {
     const frame = new Uint8Array(payload.length + 5);
     new DataView(frame.buffer).setUint32(1, payload.length);
     frame.set(payload, 5);
-    let path = paths.get(method);
-    if (path === undefined) {
-      path = `/${method.parent.typeName}/${method.name}`;
-      paths.set(method, path);
-    }
-    const answer = await send(req, frame, path);
+    const answer = await send(req, frame, methodPath(method));
     const message = decodeAnswer(method.output, answer, readMaxBytes);
     return new Response(req, message, answer.headers, answer.trailers);
   };
-  let chain: (req: UnaryRequest) => Promise<UnaryResponse> = next;
-  for (const interceptor of [...options.interceptors].reverse())
-    chain = interceptor(chain as never) as typeof chain;
+  const chain = applyInterceptors(options.interceptors, next);
 
   return async function unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
