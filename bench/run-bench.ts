@@ -102,7 +102,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const startedAt = new Date();
   const loadStart = os.loadavg()[0] ?? 0;
   const roundCount = rounds(options.quick);
-  const plan = workloads(options.quick).filter((w) => options.only === undefined || options.only.includes(w.id));
+  const plan = workloads(options.quick).filter(
+    (w) => options.only === undefined || options.only.includes(w.id),
+  );
   if (plan.length === 0) throw new Error(`no workload matches ${options.only?.join(", ")}`);
   const etcd = await startEtcd();
   const admin = createClient({ endpoints: [etcd.clientUrl] });

@@ -7,7 +7,7 @@
  * queued before it, so n queued writes cost O(n^2) awaits (10,000 watch creates on one stream).
  */
 export class AsyncQueue<T> implements AsyncIterableIterator<T> {
-  private items: T[] = [];
+  private items: Array<T | undefined> = [];
   private head = 0;
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
   private failWaiting: ((error: unknown) => void) | undefined;
@@ -62,9 +62,12 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.head < this.items.length) {
-      const value = this.items[this.head++] as T;
+      const value = this.items[this.head] as T;
+      // The slot lets go of the item at once: an unread queue that drops its oldest item (a
+      // lease keeper) must not keep every item it ever took until the next compaction.
+      this.items[this.head++] = undefined;
       // Compact now and then so a long-lived queue does not keep consumed slots.
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
+      if (this.head >= 32 && this.head * 2 > this.items.length) {
         this.items = this.items.slice(this.head);
         this.head = 0;
       }

@@ -12,8 +12,8 @@ import type { ClientLogger, ClientObserver } from "./client-options.js";
 import { EtcdError, toEtcdError } from "./errors.js";
 
 /**
- * A lease kept alive by the client: an AsyncIterable of keepalive answers (the latest 16 are
- * kept for a reader that falls behind), a `lost` promise, and `close()`.
+ * A lease kept alive by the client: an AsyncIterable of keepalive answers (a reader that
+ * falls behind gets the latest answer; older unread ones are dropped), a `lost` promise, and `close()`.
  */
 export interface LeaseKeeper extends AsyncIterable<LeaseKeepAliveResponse>, AsyncDisposable {
   /** The lease id. */
@@ -61,7 +61,10 @@ interface Stream {
 const tickMs = 100;
 // How early `lost` may settle: a tick plus room for a late timer.
 const lostMarginMs = 250;
-const keptAnswers = 16;
+// An answer supersedes the one before (same lease, a newer TTL): an unread keeper holds one,
+// not a backlog. Go's clientv3 buffers 16 and then drops the newest; 1,000 kept leases would
+// hold 16,000 stale answers here (about 4 KB each lease).
+const keptAnswers = 1;
 
 /**
  * Every kept lease of a client on one LeaseKeepAlive stream. Each lease is renewed at a third

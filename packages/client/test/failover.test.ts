@@ -28,7 +28,7 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     const pause = (async () => {
       await sleep(500);
       pausedAt = Date.now();
-      inUse.pause();
+      await inUse.pause();
       await sleep(3000);
     })();
     const load = await runLoad(client, {

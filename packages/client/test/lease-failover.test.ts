@@ -87,8 +87,8 @@ describe("lease keepalive across member failures (TTL 5 s)", integrationOptions(
     await using client = createClient({ endpoints: cluster.clientUrls });
     const { keepers, lost } = await keep20(client, "lq/");
     const [a, b] = cluster.members;
-    a?.pause();
-    b?.pause();
+    await a?.pause();
+    await b?.pause();
     await sleep(2000);
     a?.resume();
     b?.resume();

@@ -74,6 +74,36 @@ describe("leases against a real etcd", integrationOptions(), () => {
     assert.equal(await client.exists("l2/k"), true);
   });
 
+  it("a keeper nobody reads holds only the latest answer", async () => {
+    // TTL 1 s: a keepalive every third of a second; several are answered while nobody reads.
+    let answered = 0;
+    let onAnswer = () => {};
+    const counted = createClient({
+      endpoints: [etcd.clientUrl],
+      observer: {
+        onKeepAliveRoundTrip: () => {
+          answered++;
+          onAnswer();
+        },
+      },
+    });
+    after(() => counted.close());
+    const { ID } = await counted.lease.grant(1);
+    await using keeper = counted.lease.keepAlive(ID);
+    await new Promise<void>((resolve) => {
+      onAnswer = () => {
+        if (answered >= 4) resolve();
+      };
+    });
+    const it = keeper[Symbol.asyncIterator]();
+    const latest = await it.next();
+    assert.equal(latest.done, false);
+    // A second answer would be queued already; the next one must still be on its way.
+    const pending = Symbol("pending");
+    const second = await Promise.race([it.next(), new Promise((r) => setImmediate(() => r(pending)))]);
+    assert.equal(second, pending);
+  });
+
   it("lost settles with lease_not_found when the lease is revoked elsewhere", async () => {
     await using other = createClient({ endpoints: [etcd.directClientUrl] });
     const { ID } = await client.lease.grant(5);

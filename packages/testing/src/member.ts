@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rmSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EtcdStartError } from "./etcd-start-error.js";
 import type { FaultProxy } from "./fault-proxy.js";
@@ -195,11 +195,18 @@ export class EtcdMember {
     await keepAlive(this.#exit);
   }
 
-  /** Freezes the process with SIGSTOP: it keeps its sockets but answers nothing. */
-  pause(): void {
+  /**
+   * Freezes the process with SIGSTOP: it keeps its sockets but answers nothing. Resolves once
+   * every thread of the process is stopped: the kernel stops them when they are next scheduled,
+   * and on a loaded machine a request sent right after kill(2) was measured to be answered.
+   */
+  async pause(): Promise<void> {
     if (this.#exited) throw new Error(`etcd member ${this.name} is not running`);
     this.#signal("SIGSTOP");
     this.#paused = true;
+    const pid = this.pid;
+    const giveUpAt = Date.now() + 2_000;
+    while (!(await allThreadsStopped(pid)) && Date.now() < giveUpAt) await sleep(1);
   }
 
   /** Continues a paused process with SIGCONT. */
@@ -325,4 +332,21 @@ function etcdEnv(): NodeJS.ProcessEnv {
     if (!key.startsWith("ETCD_")) env[key] = value;
   }
   return env;
+}
+
+// Whether every thread of a process is in the stopped state ("T" in /proc/<pid>/task/*/stat).
+async function allThreadsStopped(pid: number): Promise<boolean> {
+  try {
+    const tasks = await readdir(`/proc/${pid}/task`);
+    for (const tid of tasks) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      // The state follows the command name, which is in parentheses and may hold any byte.
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (state !== "T" && state !== "t") return false;
+    }
+    return true;
+  } catch {
+    // Gone, or no /proc: nothing left to wait for.
+    return true;
+  }
 }

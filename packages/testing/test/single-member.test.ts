@@ -40,7 +40,7 @@ describe("startEtcd", integrationOptions(), () => {
   });
 
   it("pause() makes the member unresponsive until resume()", async () => {
-    etcd.pause();
+    await etcd.pause();
     try {
       assert.ok(etcd.paused);
       await assert.rejects(get(etcd.clientUrl, "greeting", { timeoutMs: 500 }), /timed out/);
