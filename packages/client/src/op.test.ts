@@ -4,8 +4,10 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import {
   type Compare,
   CompareSchema,
+  PutRequestSchema,
   RangeRequest_SortOrder,
   RangeRequest_SortTarget,
+  RangeRequestSchema,
   type RequestOp,
   TxnRequestSchema,
 } from "@etcd-connect/api/etcdserverpb";
@@ -324,5 +326,38 @@ describe("txnRequest", () => {
     const req = txnRequest([], [], []);
     assert.deepEqual([req.compare.length, req.success.length, req.failure.length], [0, 0, 0]);
     assert.deepEqual(req, create(TxnRequestSchema, {}));
+  });
+});
+
+describe("request literals", () => {
+  // rangeRequest and putRequest build their messages as literals for speed: they must be what
+  // protobuf-es's create() would build, field for field.
+  it("rangeRequest equals create(RangeRequestSchema) for every option", () => {
+    const cases: GetOptions[] = [
+      {},
+      { prefix: true, limit: 10, serializable: true },
+      { rangeEnd: "z", revision: 7n, sortOrder: "descend", sortTarget: "mod", keysOnly: true },
+      {
+        fromKey: true,
+        countOnly: true,
+        minModRevision: 1,
+        maxModRevision: 2,
+        minCreateRevision: 3,
+        maxCreateRevision: 4,
+      },
+    ];
+    for (const options of cases) {
+      const built = rangeRequest("k", options);
+      assert.deepEqual(built, create(RangeRequestSchema, { ...built }));
+      assert.deepEqual(Object.keys(built).sort(), Object.keys(create(RangeRequestSchema)).sort());
+    }
+  });
+
+  it("putRequest equals create(PutRequestSchema) for every option", () => {
+    for (const options of [{}, { lease: 5n, prevKv: true }, { ignoreValue: true, ignoreLease: true }]) {
+      const built = putRequest("k", "v", options);
+      assert.deepEqual(built, create(PutRequestSchema, { ...built }));
+      assert.deepEqual(Object.keys(built).sort(), Object.keys(create(PutRequestSchema)).sort());
+    }
   });
 });

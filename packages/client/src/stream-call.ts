@@ -2,11 +2,9 @@ import {
   create,
   type DescMessage,
   type DescMethodStreaming,
-  fromBinary,
   isMessage,
   type MessageInitShape,
   type MessageShape,
-  toBinary,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -21,6 +19,7 @@ import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protoc
 import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-session.js";
+import { messageCodec } from "./message-codec.js";
 import { abortError, neverSignal } from "./unary-call.js";
 
 /** Opens the HTTP/2 stream of one streaming call on some member (balancing lives there). */
@@ -141,7 +140,7 @@ async function pump(
         stream.write(empty, true);
         return;
       }
-      const payload = toBinary(desc, r.value);
+      const payload = messageCodec(desc).encode(r.value);
       if (payload.length > writeMaxBytes) {
         stream.cancel(
           new ConnectError(
@@ -326,7 +325,7 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   private decode(envelope: Envelope): MessageShape<O> {
     this.stream?.consumed(envelope.size);
-    return fromBinary(this.output, envelope.data);
+    return messageCodec(this.output).decode(envelope.data);
   }
 
   private finish(error: ConnectError | undefined): void {

@@ -2,11 +2,9 @@ import {
   create,
   type DescMessage,
   type DescMethodUnary,
-  fromBinary,
   isMessage,
   type MessageInitShape,
   type MessageShape,
-  toBinary,
 } from "@bufbuild/protobuf";
 import {
   Code,
@@ -20,6 +18,7 @@ import {
 import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers } from "./http2-session.js";
+import { messageCodec } from "./message-codec.js";
 
 /** The raw answer to one unary attempt. */
 export interface UnaryAnswer {
@@ -57,7 +56,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
 
   const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
-    const payload = toBinary(method.input, req.message);
+    const payload = messageCodec(method.input).encode(req.message);
     const frame = new Uint8Array(payload.length + 5);
     new DataView(frame.buffer).setUint32(1, payload.length);
     frame.set(payload, 5);
@@ -174,7 +173,7 @@ function decodeAnswer<O extends DescMessage>(
     body.buffer.byteLength === length + 5
       ? new Uint8Array(body.buffer, start, length)
       : new Uint8Array(body.buffer.slice(start, start + length));
-  return fromBinary(output, message);
+  return messageCodec(output).decode(message);
 }
 
 function decodeGrpcMessage(raw: string): string {
