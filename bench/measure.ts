@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import v8 from "node:v8";
 
 /** User + system CPU of this process so far, in microseconds. */
 export function cpuMicros(): number {
@@ -20,12 +19,7 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[index] ?? Number.NaN;
 }
 
-/**
- * Collects garbage (workers run with --expose-gc) so memory readings hold live data only.
- * `rss` leaves out V8's young generation: after a collection it holds no live objects, and its
- * size follows the recent allocation rate (0 to 48 MB measured here), which would otherwise
- * swamp a per-watcher or per-lease reading.
- */
+/** Collects garbage (workers run with --expose-gc) so memory readings hold live data only. */
 export async function settle(): Promise<{ rss: number; heapUsed: number }> {
   const gc = globalThis.gc;
   if (gc === undefined) throw new Error("run the worker with --expose-gc");
@@ -33,9 +27,5 @@ export async function settle(): Promise<{ rss: number; heapUsed: number }> {
   await sleep(50);
   gc();
   const { rss, heapUsed } = process.memoryUsage();
-  const young = v8
-    .getHeapSpaceStatistics()
-    .filter((space) => space.space_name === "new_space" || space.space_name === "new_large_object_space")
-    .reduce((sum, space) => sum + space.physical_space_size, 0);
-  return { rss: rss - young, heapUsed };
+  return { rss, heapUsed };
 }

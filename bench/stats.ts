@@ -43,6 +43,9 @@ export function spread(values: readonly number[]): Spread | undefined {
 function judge(target: Target, ours: Spread | undefined, ratio: number | undefined): boolean | undefined {
   const value = target.on === "ratio" ? ratio : ours?.median;
   if (value === undefined || !Number.isFinite(value)) return undefined;
+  // Our absolute targets are sizes: a round below zero means the reading's noise is larger than
+  // what it measures, and such a median proves nothing either way.
+  if (target.on === "ours" && ours !== undefined && ours.min < 0) return undefined;
   return target.op === ">=" ? value >= target.value : value <= target.value;
 }
 

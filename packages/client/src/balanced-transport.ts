@@ -3,14 +3,10 @@ import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 import { isTransientDialError } from "./http2-connection.js";
 import { extraHeaders } from "./http2-headers.js";
-import {
-  type Http2Headers,
-  type Http2Stream,
-  type Http2StreamHandler,
-  isUnprocessed,
-} from "./http2-session.js";
+import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
 import { createStreamCall, type OpenStream } from "./stream-call.js";
 import { abortError, createUnaryCall, neverSignal, type SendUnary, type UnaryAnswer } from "./unary-call.js";
+import { isUnprocessed } from "./unprocessed.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {

@@ -1,4 +1,4 @@
-import type { Http2Headers } from "./http2-session.js";
+import type { Http2Headers } from "./http2-stream.js";
 
 // Sent by the session for every stream; a caller's copy would repeat them.
 const fixedHeaders = new Set(["content-type", "te", "user-agent"]);

@@ -1,23 +1,9 @@
 import type { Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { encodeHeaderBlock, HpackDecoder } from "./hpack.js";
-
-/** Header fields as received: lowercase names, pseudo-headers (`:status`) included. */
-export type Http2Headers = Record<string, string>;
-
-/**
- * What the owner of a stream hears. Every callback runs synchronously from the socket's read,
- * so a handler object with methods costs one allocation per stream, no listeners.
- */
-export interface Http2StreamHandler {
-  /** The response's header fields (a trailers-only answer ends right after). */
-  onResponse(stream: Http2Stream, headers: Http2Headers): void;
-  /** A DATA payload; a view into the socket's read buffer, valid for as long as it is held. */
-  onData(stream: Http2Stream, chunk: Buffer): void;
-  onTrailers(stream: Http2Stream, trailers: Http2Headers): void;
-  /** Runs once: undefined when the server ended the stream, else why it failed. */
-  onClose(stream: Http2Stream, error: ConnectError | undefined): void;
-}
+import { codeName, http2Code } from "./http2-code.js";
+import { type Http2Headers, Http2Stream, type Http2StreamHandler, streamWindow } from "./http2-stream.js";
+import { unprocessedError } from "./unprocessed.js";
 
 /** What a session tells its connection. */
 export interface Http2SessionEvents {
@@ -55,119 +41,15 @@ const settingMaxConcurrentStreams = 0x3;
 const settingInitialWindowSize = 0x4;
 const settingMaxFrameSize = 0x5;
 
-/** HTTP/2 error codes the client sends or reads (RFC 9113, section 7). */
-export const http2Code = {
-  noError: 0,
-  protocolError: 1,
-  flowControlError: 3,
-  refusedStream: 7,
-  cancel: 8,
-  enhanceYourCalm: 11,
-} as const;
-
-const codeNames = [
-  "NO_ERROR",
-  "PROTOCOL_ERROR",
-  "INTERNAL_ERROR",
-  "FLOW_CONTROL_ERROR",
-  "SETTINGS_TIMEOUT",
-  "STREAM_CLOSED",
-  "FRAME_SIZE_ERROR",
-  "REFUSED_STREAM",
-  "CANCEL",
-  "COMPRESSION_ERROR",
-  "CONNECT_ERROR",
-  "ENHANCE_YOUR_CALM",
-  "INADEQUATE_SECURITY",
-  "HTTP_1_1_REQUIRED",
-];
-
-function codeName(code: number): string {
-  return codeNames[code] ?? `0x${code.toString(16)}`;
-}
-
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
 const maxWindow = 2 ** 31 - 1;
 const maxStreamId = 2 ** 31 - 1;
-// Receive windows: large enough that a unary answer of a few MiB needs no round trip, and
-// acknowledged at half so the server never stalls on a busy connection.
-const streamWindow = 4 << 20;
+// Receive windows (a stream's is streamWindow): large enough that a unary answer of a few MiB
+// needs no round trip, and acknowledged at half so the server never stalls on a busy connection.
 const connectionWindow = 16 << 20;
 // The largest frame we accept: HTTP/2's default, which we never raise.
 const maxFrameSize = 16_384;
 const maxHeaderBlock = 1 << 20;
-
-// Failures of streams the server never processed: sending them again cannot apply a write twice.
-const unprocessed = new WeakSet<object>();
-
-/**
- * True when a stream failed before the server processed it: REFUSED_STREAM, a stream above
- * a GOAWAY's last stream id, or one that was still waiting for a stream slot.
- */
-export function isUnprocessed(error: unknown): boolean {
-  for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    if (unprocessed.has(e)) return true;
-  }
-  return false;
-}
-
-function unprocessedError(message: string): ConnectError {
-  const error = new ConnectError(message, Code.Unavailable);
-  unprocessed.add(error);
-  return error;
-}
-
-/** One stream of a {@link Http2Session}. */
-export class Http2Stream {
-  /** 0 until the stream's HEADERS went out (it may wait for a stream slot). */
-  id = 0;
-  /** The code of a RST_STREAM the server sent, if any. */
-  rstCode: number | undefined = undefined;
-  closed = false;
-  /** The response's HEADERS arrived; later HEADERS are trailers. */
-  responded = false;
-  /**
-   * Set by owners that apply backpressure: they call {@link consumed} as they read. Others have
-   * received data acknowledged as it arrives.
-   */
-  manualWindow = false;
-  /** Runs when data that waited for flow-control window has gone out, or the stream closed. */
-  onDrain: (() => void) | undefined = undefined;
-  /** @internal */ sendWindow = 0;
-  /** @internal */ recvUnacked = 0;
-  /** @internal What the server may still send on this stream before we return window. */ recvWindow =
-    streamWindow;
-  /** @internal */ localEnded = false;
-  /** @internal */ queued: Uint8Array[] | undefined = undefined;
-  /** @internal */ queuedEnd = false;
-  /** @internal */ pendingBlock: Buffer | undefined = undefined;
-
-  readonly session: Http2Session;
-  readonly handler: Http2StreamHandler;
-  /** Unary calls are watched for silence by their connection; long-lived streams are not. */
-  readonly probe: boolean;
-
-  constructor(session: Http2Session, handler: Http2StreamHandler, probe: boolean) {
-    this.session = session;
-    this.handler = handler;
-    this.probe = probe;
-  }
-
-  /** Sends data, `end` closing our side. False when some of it waits for window: see onDrain. */
-  write(data: Uint8Array, end: boolean): boolean {
-    return this.session.sendData(this, data, end);
-  }
-
-  /** Resets the stream (RST_STREAM CANCEL); the handler's onClose gets `error`. */
-  cancel(error: ConnectError): void {
-    this.session.reset(this, http2Code.cancel, error);
-  }
-
-  /** Returns read bytes to the server's send window (for streams with {@link manualWindow}). */
-  consumed(bytes: number): void {
-    this.session.acknowledge(this, bytes);
-  }
-}
 
 /**
  * The client side of one HTTP/2 connection, framed by hand on a socket (RFC 9113), for gRPC

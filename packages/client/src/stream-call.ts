@@ -18,7 +18,7 @@ import {
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
 import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
-import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-session.js";
+import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
 import { abortError, neverSignal } from "./unary-call.js";
 

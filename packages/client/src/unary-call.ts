@@ -17,7 +17,7 @@ import {
 } from "@connectrpc/connect";
 import { applyInterceptors, methodPath } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
-import type { Http2Headers } from "./http2-session.js";
+import type { Http2Headers } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
 
 /** The raw answer to one unary attempt. */

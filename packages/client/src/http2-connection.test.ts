@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import * as http2 from "node:http2";
+import { describe, it } from "node:test";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Watch } from "@etcd-connect/api/etcdserverpb";
+import { frameType } from "../test/frame-tap.js";
+import {
+  Collector,
+  expectConnectError,
+  limits,
+  openConnection,
+  streamCallOn,
+  watchRequests,
+} from "../test/http2-helpers.js";
+import { freePort, reply, serverClose, startRawServer, startServer } from "../test/http2-peer.js";
+import { isTransientDialError } from "./http2-connection.js";
+import { isUnprocessed } from "./unprocessed.js";
+
+// Http2Connection's dial, liveness and teardown, with node:http2 as the peer (server PINGs, a
+// server that drops the connection) and raw TCP peers (one that is not HTTP/2, one that never
+// sends SETTINGS, one that falls silent).
+
+describe("Http2Connection dial", () => {
+  it("rejects a server that is not HTTP/2 as not etcd, and not transient", limits, async (t) => {
+    const raw = await startRawServer(t, (socket) => {
+      socket.resume();
+      socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+    });
+    const connection = openConnection(t, raw.port);
+    const error = await connection.connect().then(
+      () => assert.fail("connected to an HTTP/1.1 server"),
+      (e: unknown) => e,
+    );
+    const connectError = expectConnectError(error);
+    assert.match(connectError.message, /is not an etcd gRPC server/);
+    assert.equal(connectError.code, Code.Unavailable);
+    assert.equal(isTransientDialError(error), false);
+    assert.equal(connection.ready, false);
+  });
+
+  it("rejects a closed port with a transient error", limits, async (t) => {
+    const port = await freePort();
+    const connection = openConnection(t, port);
+    const error = await connection.connect().then(
+      () => assert.fail(`connected to the closed port ${port}`),
+      (e: unknown) => e,
+    );
+    const connectError = expectConnectError(error);
+    assert.match(connectError.message, /ECONNREFUSED/);
+    assert.equal(connectError.code, Code.Unavailable);
+    assert.equal(isTransientDialError(error), true);
+  });
+
+  it(
+    "times out on a server that accepts but never sends SETTINGS, transiently, and closes the socket",
+    limits,
+    async (t) => {
+      const raw = await startRawServer(t, (socket) => socket.resume());
+      const connection = openConnection(t, raw.port, { dialTimeoutMs: 200 });
+      const error = await connection.connect().then(
+        () => assert.fail("connected without SETTINGS"),
+        (e: unknown) => e,
+      );
+      assert.match(expectConnectError(error).message, /within dialTimeoutMs/);
+      assert.equal(isTransientDialError(error), true);
+      await raw.socketsClosed[0];
+    },
+  );
+
+  it("shares one dial between concurrent connects, and refuses to connect after close", limits, async (t) => {
+    const server = await startServer(t, () => {});
+    const connection = openConnection(t, server.port);
+    const [first, second] = await Promise.all([connection.connect(), connection.connect()]);
+    assert.equal(first, second);
+    assert.equal(server.sessions.length, 1);
+    connection.close();
+    assert.equal(connection.ready, false);
+    await assert.rejects(
+      connection.connect(),
+      (error: unknown) => error instanceof ConnectError && error.code === Code.Canceled,
+    );
+    await server.socketsClosed[0];
+  });
+});
+
+describe("Http2Session PING against node:http2", () => {
+  it("answers the server's PING with its payload", limits, async (t) => {
+    const server = await startServer(t, () => {});
+    const connection = openConnection(t, server.port);
+    await connection.connect();
+    const serverSession = server.sessions[0] as http2.ServerHttp2Session;
+    const payload = Buffer.from("etcd-ok!");
+    const answer = await new Promise<{ error: Error | null; echoed: Buffer }>((resolve) => {
+      serverSession.ping(payload, (error, _duration, echoed) => resolve({ error, echoed }));
+    });
+    assert.equal(answer.error, null);
+    assert.deepEqual(answer.echoed, payload);
+  });
+
+  it("hears node's answer to its own PING", limits, async (t) => {
+    const server = await startServer(t, () => {});
+    const connection = openConnection(t, server.port);
+    const session = await connection.connect();
+    await new Promise<void>((resolve) => session.ping(resolve));
+    assert.equal(session.destroyed, false);
+  });
+
+  it("fails a unary call on a connection that stops answering (silence probe)", limits, async (t) => {
+    // SETTINGS, then nothing: a member that is paused or black-holed.
+    const settings = Buffer.from([0, 0, 0, frameType.settings, 0, 0, 0, 0, 0]);
+    const raw = await startRawServer(t, (socket) => {
+      socket.resume();
+      socket.write(settings);
+    });
+    const deaths: ConnectError[] = [];
+    const connection = openConnection(t, raw.port, { onDead: (error) => deaths.push(error) });
+    const call = new Collector();
+    await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+    const error = expectConnectError(await call.closed);
+    assert.equal(error.code, Code.Unavailable);
+    assert.match(error.message, /PING to .* timed out/);
+    assert.deepEqual(
+      deaths.map((e) => e.message),
+      [error.message],
+    );
+    assert.equal(connection.ready, false);
+    await raw.socketsClosed[0];
+  });
+});
+
+describe("Http2Connection teardown against node:http2", () => {
+  it(
+    "aborting a call the server holds resets it, and closing the connection closes the socket",
+    limits,
+    async (t) => {
+      const server = await startServer(t, () => {});
+      const connection = openConnection(t, server.port);
+      const streamCall = streamCallOn(connection);
+      const controller = new AbortController();
+      // The server never answers: the call itself (not a read of its messages) is what fails.
+      const call = streamCall(
+        Watch.method.watch,
+        controller.signal,
+        undefined,
+        undefined,
+        watchRequests([Buffer.from("create")]),
+      );
+      const [held] = await server.arrived(1);
+      const rstCode = serverClose(held as http2.ServerHttp2Stream);
+      controller.abort(new Error("caller left"));
+      await assert.rejects(
+        call,
+        (error: unknown) => error instanceof ConnectError && error.code === Code.Canceled,
+      );
+      assert.equal(await rstCode, http2.constants.NGHTTP2_CANCEL);
+
+      connection.close();
+      await server.socketsClosed[0];
+      assert.equal((server.sessions[0] as http2.ServerHttp2Session).closed, true);
+    },
+  );
+
+  it("fails held calls when the server drops the connection, and re-dials", limits, async (t) => {
+    const server = await startServer(t, (stream, headers) => {
+      if (headers[":path"] === "/after") reply(stream, "after");
+    });
+    const deaths: ConnectError[] = [];
+    const connection = openConnection(t, server.port, { onDead: (error) => deaths.push(error) });
+    const call = new Collector();
+    await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+    await server.arrived(1);
+    (server.sessions[0] as http2.ServerHttp2Session).destroy();
+
+    const error = expectConnectError(await call.closed);
+    assert.equal(error.code, Code.Unavailable);
+    assert.equal(isUnprocessed(error), false, "the server had the call: it may have applied it");
+    assert.equal(connection.ready, false);
+    // node:http2 says GOAWAY before it closes: the held call reports the failure itself, so
+    // the connection does not report a death of its own (onDead is for silent deaths).
+    assert.equal(deaths.length, 0);
+
+    const after = new Collector();
+    await connection.request("/after", undefined, after, false, undefined, true);
+    assert.equal(await after.closed, undefined);
+    assert.equal(after.body.toString(), "after");
+    assert.equal(server.sessions.length, 2);
+  });
+
+  it(
+    "closing the connection under a held call fails it as Canceled and closes the socket",
+    limits,
+    async (t) => {
+      const server = await startServer(t, () => {});
+      const connection = openConnection(t, server.port);
+      const call = new Collector();
+      await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+      await server.arrived(1);
+      connection.close();
+      const error = expectConnectError(await call.closed);
+      assert.equal(error.code, Code.Canceled);
+      await server.socketsClosed[0];
+      assert.equal(call.closes.length, 1);
+    },
+  );
+});

@@ -1,0 +1,76 @@
+import type { ConnectError } from "@connectrpc/connect";
+import { http2Code } from "./http2-code.js";
+// Type-only: the session imports this file's class, so a value import back would be a cycle.
+import type { Http2Session } from "./http2-session.js";
+
+/** Header fields as received: lowercase names, pseudo-headers (`:status`) included. */
+export type Http2Headers = Record<string, string>;
+
+/**
+ * What the owner of a stream hears. Every callback runs synchronously from the socket's read,
+ * so a handler object with methods costs one allocation per stream, no listeners.
+ */
+export interface Http2StreamHandler {
+  /** The response's header fields (a trailers-only answer ends right after). */
+  onResponse(stream: Http2Stream, headers: Http2Headers): void;
+  /** A DATA payload; a view into the socket's read buffer, valid for as long as it is held. */
+  onData(stream: Http2Stream, chunk: Buffer): void;
+  onTrailers(stream: Http2Stream, trailers: Http2Headers): void;
+  /** Runs once: undefined when the server ended the stream, else why it failed. */
+  onClose(stream: Http2Stream, error: ConnectError | undefined): void;
+}
+
+/** A stream's receive window (why this size: connectionWindow in http2-session.ts). */
+export const streamWindow = 4 << 20;
+
+/** One stream of a {@link Http2Session}. */
+export class Http2Stream {
+  /** 0 until the stream's HEADERS went out (it may wait for a stream slot). */
+  id = 0;
+  /** The code of a RST_STREAM the server sent, if any. */
+  rstCode: number | undefined = undefined;
+  closed = false;
+  /** The response's HEADERS arrived; later HEADERS are trailers. */
+  responded = false;
+  /**
+   * Set by owners that apply backpressure: they call {@link consumed} as they read. Others have
+   * received data acknowledged as it arrives.
+   */
+  manualWindow = false;
+  /** Runs when data that waited for flow-control window has gone out, or the stream closed. */
+  onDrain: (() => void) | undefined = undefined;
+  /** @internal */ sendWindow = 0;
+  /** @internal */ recvUnacked = 0;
+  /** @internal What the server may still send on this stream before we return window. */ recvWindow =
+    streamWindow;
+  /** @internal */ localEnded = false;
+  /** @internal */ queued: Uint8Array[] | undefined = undefined;
+  /** @internal */ queuedEnd = false;
+  /** @internal */ pendingBlock: Buffer | undefined = undefined;
+
+  readonly session: Http2Session;
+  readonly handler: Http2StreamHandler;
+  /** Unary calls are watched for silence by their connection; long-lived streams are not. */
+  readonly probe: boolean;
+
+  constructor(session: Http2Session, handler: Http2StreamHandler, probe: boolean) {
+    this.session = session;
+    this.handler = handler;
+    this.probe = probe;
+  }
+
+  /** Sends data, `end` closing our side. False when some of it waits for window: see onDrain. */
+  write(data: Uint8Array, end: boolean): boolean {
+    return this.session.sendData(this, data, end);
+  }
+
+  /** Resets the stream (RST_STREAM CANCEL); the handler's onClose gets `error`. */
+  cancel(error: ConnectError): void {
+    this.session.reset(this, http2Code.cancel, error);
+  }
+
+  /** Returns read bytes to the server's send window (for streams with {@link manualWindow}). */
+  consumed(bytes: number): void {
+    this.session.acknowledge(this, bytes);
+  }
+}
