@@ -82,9 +82,15 @@ export function createStreamCall(options: StreamCallOptions) {
     let callSignal = signal ?? neverSignal;
     if (timeoutMs !== undefined && timeoutMs > 0) {
       // Streams get a deadline only when the caller asks for one; it bounds the whole stream.
+      // The reason is a ConnectError, so whatever reads the signal (dialling, interceptors)
+      // sees DeadlineExceeded rather than an abort.
       headers.set("grpc-timeout", `${timeoutMs}m`);
-      const deadline = AbortSignal.timeout(timeoutMs);
-      callSignal = signal === undefined ? deadline : AbortSignal.any([signal, deadline]);
+      const deadline = new AbortController();
+      setTimeout(
+        () => deadline.abort(new ConnectError(deadlineMessage, Code.DeadlineExceeded)),
+        timeoutMs,
+      ).unref();
+      callSignal = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
     }
     const req: StreamRequest<I, O> = {
       stream: true,
@@ -100,17 +106,9 @@ export function createStreamCall(options: StreamCallOptions) {
     try {
       return (await chain(req as unknown as StreamRequest)) as unknown as StreamResponse<I, O>;
     } catch (error) {
-      throw callSignal.aborted ? streamAbortError(callSignal) : ConnectError.from(error);
+      throw callSignal.aborted ? abortError(callSignal) : ConnectError.from(error);
     }
   };
-}
-
-function streamAbortError(signal: AbortSignal): ConnectError {
-  const reason: unknown = signal.reason;
-  if (reason instanceof DOMException && reason.name === "TimeoutError") {
-    return new ConnectError(deadlineMessage, Code.DeadlineExceeded);
-  }
-  return abortError(signal);
 }
 
 async function* messagesOf<I extends DescMessage>(
@@ -206,7 +204,7 @@ class StreamCall<O extends DescMessage = DescMessage>
     this.responded.catch(() => {});
     const signal = req.signal;
     if (signal !== neverSignal) {
-      this.onAbort = () => this.cancel(streamAbortError(signal));
+      this.onAbort = () => this.cancel(abortError(signal));
       if (signal.aborted) queueMicrotask(this.onAbort);
       else signal.addEventListener("abort", this.onAbort, { once: true });
     }
