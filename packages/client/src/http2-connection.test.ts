@@ -81,6 +81,22 @@ describe("Http2Connection dial", () => {
     );
     await server.socketsClosed[0];
   });
+
+  it("drops a session whose dial completes after close(), instead of keeping it open", limits, async (t) => {
+    const server = await startServer(t, () => {});
+    const connection = openConnection(t, server.port);
+    const dialing = connection.connect();
+    // Closed while the TCP connection and the SETTINGS exchange are still under way.
+    connection.close();
+    await assert.rejects(
+      dialing,
+      (error: unknown) => error instanceof ConnectError && error.code === Code.Canceled,
+    );
+    assert.equal(connection.ready, false);
+    // The server saw the connection and then its end: the socket was not kept.
+    assert.equal(server.socketsClosed.length, 1);
+    await server.socketsClosed[0];
+  });
 });
 
 describe("Http2Session PING against node:http2", () => {
