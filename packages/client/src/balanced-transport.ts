@@ -221,6 +221,11 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 // A proxy in front of etcd may answer these while a member is away: Connect maps them to retryable codes.
 const gatewayStatuses = new Set([502, 503, 504]);
 
+// An answer from a gRPC server (or a gateway in front of one); anything else is not etcd.
+function isGrpcAnswer(status: number, contentType: string): boolean {
+  return (status === 200 || gatewayStatuses.has(status)) && contentType.startsWith("application/grpc");
+}
+
 function isConnectionFailure(error: unknown): boolean {
   const ce = ConnectError.from(error);
   return (
@@ -250,7 +255,7 @@ class StreamHealth implements Http2StreamHandler {
   onResponse(stream: Http2Stream, headers: Http2Headers): void {
     const status = Number(headers[":status"]);
     const contentType = headers["content-type"] ?? "";
-    if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
+    if (!isGrpcAnswer(status, contentType)) {
       stream.cancel(this.context.notEtcd(this.entry, this.attempt, status, contentType));
       return;
     }
@@ -345,7 +350,7 @@ class UnaryExchange implements Http2StreamHandler {
     this.head = headers;
     const status = Number(headers[":status"]);
     const contentType = headers["content-type"] ?? "";
-    if ((status !== 200 && !gatewayStatuses.has(status)) || !contentType.startsWith("application/grpc")) {
+    if (!isGrpcAnswer(status, contentType)) {
       const error = this.context.notEtcd(this.entry, this.attempt, status, contentType);
       this.settle(error);
       stream.cancel(error);

@@ -1,5 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 
 const paths = new WeakMap<DescMethod, string>();
 
@@ -19,4 +19,22 @@ export function applyInterceptors<F>(interceptors: readonly Interceptor[], next:
   for (let i = interceptors.length - 1; i >= 0; i--)
     chain = (interceptors[i] as Interceptor)(chain as never) as F;
   return chain;
+}
+
+/**
+ * A call's deadline: sets `grpc-timeout` and returns a controller that aborts with a
+ * DeadlineExceeded ConnectError, so whatever reads the signal (dialling, interceptors) sees the
+ * deadline rather than a bare abort. The caller clears `timer` when the call ends early.
+ */
+export function startDeadline(
+  headers: Headers,
+  timeoutMs: number,
+): { controller: AbortController; timer: NodeJS.Timeout } {
+  headers.set("grpc-timeout", `${timeoutMs}m`);
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
+    timeoutMs,
+  );
+  return { controller, timer };
 }

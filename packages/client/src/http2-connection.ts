@@ -176,7 +176,7 @@ export class Http2Connection {
             this.adopt(session);
             resolve(session);
           },
-          onClose: (error, _beforeReady, closedIdle) => {
+          onClose: (error, closedIdle) => {
             clearTimeout(timer);
             if (!settled) {
               settled = true;

@@ -13,7 +13,7 @@ export interface Http2SessionEvents {
    * The session is gone; `error` is undefined for a close we asked for, and `closedIdle` is set
    * when the server closed the connection, without an error, while no stream was open.
    */
-  onClose(error: ConnectError | undefined, beforeReady: boolean, closedIdle: boolean): void;
+  onClose(error: ConnectError | undefined, closedIdle: boolean): void;
   /** GOAWAY: no new streams; open ones up to the server's last stream id finish. */
   onGoAway(code: number, debug: string): void;
   onStreamOpen(stream: Http2Stream): void;
@@ -378,7 +378,7 @@ export class Http2Session {
     }
     for (const stream of [...this.streams.values()]) this.finish(stream, failure);
     this.pings.clear();
-    this.events.onClose(error, !this.ready, closedIdle);
+    this.events.onClose(error, closedIdle);
   }
 
   private finish(stream: Http2Stream, error: ConnectError | undefined): void {

@@ -16,7 +16,7 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { applyInterceptors, methodPath } from "./call-chain.js";
+import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
@@ -39,7 +39,6 @@ export interface StreamCallOptions {
   open: OpenStream;
 }
 
-const deadlineMessage = "the operation timed out";
 const empty = new Uint8Array(0);
 
 /**
@@ -81,16 +80,11 @@ export function createStreamCall(options: StreamCallOptions) {
     const headers = new Headers(header);
     let callSignal = signal ?? neverSignal;
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      // Streams get a deadline only when the caller asks for one; it bounds the whole stream.
-      // The reason is a ConnectError, so whatever reads the signal (dialling, interceptors)
-      // sees DeadlineExceeded rather than an abort.
-      headers.set("grpc-timeout", `${timeoutMs}m`);
-      const deadline = new AbortController();
-      setTimeout(
-        () => deadline.abort(new ConnectError(deadlineMessage, Code.DeadlineExceeded)),
-        timeoutMs,
-      ).unref();
-      callSignal = signal === undefined ? deadline.signal : AbortSignal.any([signal, deadline.signal]);
+      // Streams get a deadline only when the caller asks for one; it bounds the whole stream,
+      // which outlives this function, so the timer is left to run (unreferenced).
+      const { controller, timer } = startDeadline(headers, timeoutMs);
+      timer.unref();
+      callSignal = signal === undefined ? controller.signal : AbortSignal.any([signal, controller.signal]);
     }
     const req: StreamRequest<I, O> = {
       stream: true,

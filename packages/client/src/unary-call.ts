@@ -15,7 +15,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { applyInterceptors, methodPath } from "./call-chain.js";
+import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
@@ -42,8 +42,6 @@ export interface UnaryCallOptions {
 // A signal that never aborts, shared by calls that have no signal and no deadline: no
 // AbortController per call (an aborted controller allocates a DOMException, measurably).
 export const neverSignal: AbortSignal = new AbortController().signal;
-
-const deadlineMessage = "the operation timed out";
 
 /**
  * The unary half of a Connect Transport, written for etcd's small calls: interceptors are
@@ -80,13 +78,10 @@ export function createUnaryCall(options: UnaryCallOptions) {
     let controller: AbortController | undefined;
     let unlink: (() => void) | undefined;
     if (timeoutMs !== undefined && timeoutMs > 0) {
-      headers.set("grpc-timeout", `${timeoutMs}m`);
-      controller = new AbortController();
+      const deadline = startDeadline(headers, timeoutMs);
+      controller = deadline.controller;
+      timer = deadline.timer;
       const abort = controller;
-      timer = setTimeout(
-        () => abort.abort(new ConnectError(deadlineMessage, Code.DeadlineExceeded)),
-        timeoutMs,
-      );
       if (signal !== undefined) {
         if (signal.aborted) abort.abort(signal.reason);
         else {
