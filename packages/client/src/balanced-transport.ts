@@ -1,9 +1,11 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
+import { EnvelopeReader } from "./envelope-reader.js";
 import { isTransientDialError } from "./http2-connection.js";
 import { extraHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
+import { serverText } from "./server-text.js";
 import { createStreamCall, type OpenStream } from "./stream-call.js";
 import { abortError, createUnaryCall, neverSignal, type SendUnary, type UnaryAnswer } from "./unary-call.js";
 import { isUnprocessed } from "./unprocessed.js";
@@ -107,7 +109,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   function notEtcd(entry: PooledEndpoint, attempt: Attempt | undefined, status: number, contentType: string) {
     if (attempt) attempt.permanent = true;
     return new ConnectError(
-      `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${status}, content-type ${contentType || "none"})`,
+      `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${status}, content-type ${serverText(contentType, 64) || "none"})`,
       Code.Unavailable,
     );
   }
@@ -198,7 +200,6 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 
   const unaryCall = createUnaryCall({
     interceptors: options.interceptors,
-    readMaxBytes: options.readMaxBytes,
     send: sendUnary,
   });
   const streamCall = createStreamCall({
@@ -252,14 +253,14 @@ class StreamHealth implements Http2StreamHandler {
     this.context = context;
   }
 
-  onResponse(stream: Http2Stream, headers: Http2Headers): void {
+  onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void {
     const status = Number(headers[":status"]);
     const contentType = headers["content-type"] ?? "";
     if (!isGrpcAnswer(status, contentType)) {
       stream.cancel(this.context.notEtcd(this.entry, this.attempt, status, contentType));
       return;
     }
-    this.inner.onResponse(stream, headers);
+    this.inner.onResponse(stream, headers, endStream);
   }
 
   onData(stream: Http2Stream, chunk: Buffer): void {
@@ -297,9 +298,10 @@ const noHeaders: Http2Headers = {};
 class UnaryExchange implements Http2StreamHandler {
   private head: Http2Headers | undefined = undefined;
   private trailers: Http2Headers = noHeaders;
-  private body: Buffer | undefined = undefined;
-  private more: Buffer[] | undefined = undefined;
-  private received = 0;
+  private status: Http2Headers | undefined = undefined;
+  private readonly reader: EnvelopeReader;
+  private message: Uint8Array | undefined = undefined;
+  private extra = false;
   settled = false;
   private stream: Http2Stream | undefined = undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -324,6 +326,7 @@ class UnaryExchange implements Http2StreamHandler {
     this.attempt = attempt;
     this.signal = signal;
     this.context = context;
+    this.reader = new EnvelopeReader(context.readMaxBytes);
     if (!isNeverAborted(signal)) {
       this.onAbort = () => this.abort();
       signal.addEventListener("abort", this.onAbort, { once: true });
@@ -346,8 +349,9 @@ class UnaryExchange implements Http2StreamHandler {
     this.settle(this.context.dialFailed(this.entry, this.attempt, error));
   }
 
-  onResponse(stream: Http2Stream, headers: Http2Headers): void {
+  onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void {
     this.head = headers;
+    if (endStream) this.status = headers;
     const status = Number(headers[":status"]);
     const contentType = headers["content-type"] ?? "";
     if (!isGrpcAnswer(status, contentType)) {
@@ -358,36 +362,41 @@ class UnaryExchange implements Http2StreamHandler {
   }
 
   onData(stream: Http2Stream, chunk: Buffer): void {
-    this.received += chunk.length;
-    // Stop reading at once: the answer is over the limit whatever the rest says.
-    if (this.received > this.context.readMaxBytes + 5) {
-      const error = new ConnectError(
-        `message size is larger than configured readMaxBytes ${this.context.readMaxBytes}`,
-        Code.ResourceExhausted,
-      );
+    // The answer is checked as it arrives, so a peer cannot make us buffer more than the one
+    // message it declared, and that no larger than readMaxBytes.
+    const error =
+      this.message !== undefined
+        ? unaryCardinalityError()
+        : (this.reader.push(chunk, this.onMessage) ?? (this.extra ? unaryCardinalityError() : undefined));
+    if (error !== undefined) {
       this.settle(error);
       stream.cancel(error);
-      return;
     }
-    if (this.body === undefined) this.body = chunk;
-    else if (this.more === undefined) this.more = [this.body, chunk];
-    else this.more.push(chunk);
   }
+
+  private readonly onMessage = (message: Uint8Array): void => {
+    if (this.message === undefined) this.message = message;
+    else this.extra = true;
+  };
 
   onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {
     this.trailers = trailers;
+    this.status = trailers;
   }
 
   onClose(_stream: Http2Stream, error: ConnectError | undefined): void {
     if (this.settled) return;
-    const failure =
-      error ??
-      (this.head === undefined
-        ? new ConnectError("http/2 stream closed before the response headers", Code.Unavailable)
-        : undefined);
+    let failure = error;
+    if (failure === undefined && this.head === undefined) {
+      failure = new ConnectError("http/2 stream closed before the response headers", Code.Unavailable);
+    }
     if (failure !== undefined) {
       this.context.failed(this.entry, this.attempt, failure);
       this.settle(failure);
+      return;
+    }
+    if (this.reader.pending > 0) {
+      this.settle(new ConnectError("protocol error: the answer ended inside its message", Code.Internal));
       return;
     }
     this.settle(undefined);
@@ -402,8 +411,16 @@ class UnaryExchange implements Http2StreamHandler {
       return;
     }
     this.context.pool.reportSuccess(this.entry);
-    const body =
-      this.more !== undefined ? Buffer.concat(this.more, this.received) : (this.body ?? Buffer.alloc(0));
-    this.resolve({ headers: this.head ?? noHeaders, trailers: this.trailers, body });
+    this.resolve({
+      headers: this.head ?? noHeaders,
+      trailers: this.trailers,
+      status: this.status,
+      message: this.message,
+    });
   }
+}
+
+// grpc-go's words for a unary answer of more than one message: the server broke the contract.
+function unaryCardinalityError(): ConnectError {
+  return new ConnectError("protocol error: a unary answer of more than one message", Code.Internal);
 }

@@ -159,6 +159,7 @@ export function createClient(options: ClientOptions): Client {
   const watches = new WatchEngine(rpc.watch, {
     silenceMs: resolved.watchSilenceMs,
     maxBufferedEvents: resolved.watchMaxBufferedEvents,
+    maxFragmentBytes: resolved.maxCallRecvMsgSize,
     reauthenticate: auth?.invalidate,
     observer: resolved.observer,
     logger: resolved.logger,

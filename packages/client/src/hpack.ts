@@ -205,6 +205,22 @@ const emptyBlock = Buffer.alloc(0);
 const maxInteger = 0x7fffffff;
 
 /**
+ * A header block decoded to more than the allowed header list size (see {@link HpackDecoder.decode}).
+ * Unlike other decoding errors it leaves the decoder in step with the peer.
+ */
+export class HeaderListTooLargeError extends Error {
+  override name = "HeaderListTooLargeError";
+  readonly size: number;
+  readonly limit: number;
+
+  constructor(size: number, limit: number) {
+    super(`a header list of at least ${size} octets, over the ${limit} allowed`);
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/**
  * Decodes HPACK header blocks of one HTTP/2 connection, keeping the dynamic table across blocks, so
  * every block of the connection must pass through the same decoder, in the order received.
  */
@@ -244,8 +260,15 @@ export class HpackDecoder {
    * prototype (so a `__proto__` header is just a key); repeated names have their values joined with ", ".
    * Throws an `Error` whose message starts with "hpack: " on malformed input; the connection must then
    * be closed with COMPRESSION_ERROR, as the table may be out of step with the peer's.
+   *
+   * The decoded header list (RFC 9113 §6.5.2: name + value + 32 octets per field) may not exceed
+   * `maxListSize`: the size of each field is counted before its strings are built or joined, and past
+   * the limit fields are only skipped, so a block of references to one large table entry costs time
+   * linear in the block, not in what it would expand to. The whole block is still parsed, keeping the
+   * table in step, and then {@link HeaderListTooLargeError} is thrown: the stream fails, the connection
+   * stays usable.
    */
-  decode(block: Uint8Array): Record<string, string> {
+  decode(block: Uint8Array, maxListSize = Number.POSITIVE_INFINITY): Record<string, string> {
     this.block = Buffer.isBuffer(block)
       ? block
       : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
@@ -253,9 +276,11 @@ export class HpackDecoder {
     const headers: Record<string, string> = Object.create(null);
     const end = block.length;
     let sawField = false;
+    let listSize = 0;
     try {
       while (this.pos < end) {
         const first = block[this.pos] as number;
+        const over = listSize > maxListSize;
         let name: string;
         let value: string;
         if (first & 0x80) {
@@ -279,18 +304,27 @@ export class HpackDecoder {
           this.capacity = size;
           this.evictTo(size);
           continue;
+        } else if (over) {
+          // Past the limit a field that does not touch the table is skipped undecoded.
+          this.skipName(4);
+          this.skipString();
+          sawField = true;
+          continue;
         } else {
           // Without indexing (0000) and never indexed (0001) only differ for intermediaries.
           name = this.readName(4);
           value = this.readString();
         }
         sawField = true;
+        listSize += name.length + value.length + 32;
+        if (listSize > maxListSize) continue;
         const previous = headers[name];
         headers[name] = previous === undefined ? value : `${previous}, ${value}`;
       }
     } finally {
       this.block = emptyBlock;
     }
+    if (listSize > maxListSize) throw new HeaderListTooLargeError(listSize, maxListSize);
     return headers;
   }
 
@@ -329,6 +363,19 @@ export class HpackDecoder {
     if (end > block.length) throw new Error("hpack: truncated string");
     this.pos = end;
     return huffman ? huffmanDecodeRange(block, start, end) : block.toString("latin1", start, end);
+  }
+
+  private skipName(prefixBits: number): void {
+    const index = this.readInteger(prefixBits);
+    if (index === 0) this.skipString();
+    else this.checkIndex(index);
+  }
+
+  private skipString(): void {
+    if (this.pos >= this.block.length) throw new Error("hpack: truncated block");
+    const length = this.readInteger(7);
+    if (this.pos + length > this.block.length) throw new Error("hpack: truncated string");
+    this.pos += length;
   }
 
   private checkIndex(index: number): void {

@@ -2,9 +2,13 @@
 export const http2Code = {
   noError: 0,
   protocolError: 1,
+  internalError: 2,
   flowControlError: 3,
+  streamClosed: 5,
+  frameSizeError: 6,
   refusedStream: 7,
   cancel: 8,
+  compressionError: 9,
   enhanceYourCalm: 11,
 } as const;
 

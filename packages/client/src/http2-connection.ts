@@ -35,6 +35,11 @@ const minPingSpacingMs = 6_000;
 
 const idleCloseMs = 15 * 60_000;
 
+// The longest keepalive interval that GOAWAY too_many_pings can double us to. gRPC-Go doubles
+// without a bound that matters; setTimeout cannot wait longer than this and would fire at once
+// (a ping loop) past it.
+const maxPingIntervalMs = 2 ** 31 - 1;
+
 // Connection errors that say the request cannot have reached a server and that a retry
 // elsewhere, or later, may fix.
 const transientDialCodes = new Set([
@@ -150,6 +155,20 @@ export class Http2Connection {
         : net.connect({ host, port });
       let settled = false;
       let timedOut = false;
+      if (socket instanceof tls.TLSSocket) {
+        socket.once("secureConnect", () => {
+          // etcd's gRPC port negotiates h2; a TLS server that does not is something else (an
+          // HTTP/1 proxy, the metrics port), and framing HTTP/2 at it would only confuse it.
+          if (socket.alpnProtocol !== "h2") {
+            session.destroy(
+              new ConnectError(
+                `the TLS server did not negotiate HTTP/2 (ALPN ${socket.alpnProtocol || "none"})`,
+                Code.Unavailable,
+              ),
+            );
+          }
+        });
+      }
       const timer = setTimeout(() => {
         timedOut = true;
         session.destroy(
@@ -194,7 +213,7 @@ export class Http2Connection {
           onGoAway: (code, debug) => {
             // etcd's answer to pings it finds too frequent: back off as gRPC-Go does.
             if (code === http2Code.enhanceYourCalm && debug.includes("too_many_pings"))
-              this.pingIntervalMs *= 2;
+              this.pingIntervalMs = Math.min(this.pingIntervalMs * 2, maxPingIntervalMs);
             this.forget(session);
           },
           onStreamOpen: (stream) => this.opened(session, stream),
@@ -302,6 +321,8 @@ export class Http2Connection {
     const timeout = setTimeout(
       () =>
         setImmediate(() => {
+          // The answer is no longer awaited (its callback would only hold memory).
+          session.cancelPing(id);
           // Anything read since the ping (its answer, or data) proves the peer alive; reads
           // waiting behind a busy event loop are processed before this check runs.
           if (session.lastReadAt > sentAt || session.destroyed) return;
@@ -309,7 +330,7 @@ export class Http2Connection {
         }),
       timeoutMs,
     ).unref();
-    session.ping(() => {
+    const id = session.ping(() => {
       clearTimeout(timeout);
       onAnswer();
     });

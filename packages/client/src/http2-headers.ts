@@ -1,4 +1,5 @@
 import type { Http2Headers } from "./http2-stream.js";
+import { serverText } from "./server-text.js";
 
 // Sent by the session for every stream; a caller's copy would repeat them.
 const fixedHeaders = new Set(["content-type", "te", "user-agent"]);
@@ -31,4 +32,50 @@ export function toWebHeaders(fields: Http2Headers, into = new Headers()): Header
     }
   }
   return into;
+}
+
+// Connection-specific fields have no meaning in HTTP/2 (RFC 9113 §8.2.2).
+const connectionSpecific = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/**
+ * Why a decoded field section from the server is malformed (RFC 9113 §8.2-8.3), or undefined:
+ * `response` is the response's header section, which needs a three-digit `:status` and no other
+ * pseudo-header; trailers carry none; connection-specific fields are refused. A regular field
+ * whose name is not a lowercase token is removed from `fields` and the rest is used, as nghttp2
+ * (and so node:http2) does; grpc-go refuses the whole section instead.
+ */
+export function malformedFields(fields: Http2Headers, response: boolean): string | undefined {
+  let status: string | undefined;
+  for (const name in fields) {
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (!response || name !== ":status") return `the pseudo-header field "${serverText(name, 64)}"`;
+      status = fields[name];
+      continue;
+    }
+    if (!isFieldName(name)) {
+      delete fields[name];
+      continue;
+    }
+    if (connectionSpecific.has(name)) return `the connection-specific field "${name}"`;
+  }
+  if (!response) return undefined;
+  if (status === undefined) return "a response without :status";
+  if (!/^[1-5][0-9][0-9]$/.test(status)) return `the :status "${serverText(status, 16)}"`;
+  return undefined;
+}
+
+// A lowercase token: no uppercase, space, controls or non-ASCII.
+function isFieldName(name: string): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c <= 32 || c >= 127 || (c >= 65 && c <= 90)) return false;
+  }
+  return true;
 }

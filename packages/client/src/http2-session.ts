@@ -1,8 +1,29 @@
 import type { Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeHeaderBlock, HpackDecoder } from "./hpack.js";
+import { encodeHeaderBlock, HeaderListTooLargeError, HpackDecoder } from "./hpack.js";
 import { codeName, http2Code } from "./http2-code.js";
-import { type Http2Headers, Http2Stream, type Http2StreamHandler, streamWindow } from "./http2-stream.js";
+import {
+  connectionPreface,
+  encodeFrame,
+  frameFlag,
+  frameHeaderBytes,
+  frameType,
+  maxStreamId,
+  maxWindow,
+  setting,
+} from "./http2-frame.js";
+import { malformedFields } from "./http2-headers.js";
+import {
+  connectionWindow,
+  maxContinuationFrames,
+  maxFrameSize,
+  maxHeaderBlockSize,
+  maxHeaderListSize,
+  maxQueuedControlFrames,
+  streamWindow,
+} from "./http2-limits.js";
+import { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2-stream.js";
+import { serverText } from "./server-text.js";
 import { unprocessedError } from "./unprocessed.js";
 
 /** What a session tells its connection. */
@@ -19,37 +40,6 @@ export interface Http2SessionEvents {
   onStreamOpen(stream: Http2Stream): void;
   onStreamClose(stream: Http2Stream): void;
 }
-
-const typeData = 0;
-const typeHeaders = 1;
-const typeRstStream = 3;
-const typeSettings = 4;
-const typePushPromise = 5;
-const typePing = 6;
-const typeGoAway = 7;
-const typeWindowUpdate = 8;
-const typeContinuation = 9;
-
-const flagEndStream = 0x1;
-const flagAck = 0x1;
-const flagEndHeaders = 0x4;
-const flagPadded = 0x8;
-const flagPriority = 0x20;
-
-const settingEnablePush = 0x2;
-const settingMaxConcurrentStreams = 0x3;
-const settingInitialWindowSize = 0x4;
-const settingMaxFrameSize = 0x5;
-
-const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
-const maxWindow = 2 ** 31 - 1;
-const maxStreamId = 2 ** 31 - 1;
-// Receive windows (a stream's is streamWindow): large enough that a unary answer of a few MiB
-// needs no round trip, and acknowledged at half so the server never stalls on a busy connection.
-const connectionWindow = 16 << 20;
-// The largest frame we accept: HTTP/2's default, which we never raise.
-const maxFrameSize = 16_384;
-const maxHeaderBlock = 1 << 20;
 
 /**
  * The client side of one HTTP/2 connection, framed by hand on a socket (RFC 9113), for gRPC
@@ -74,6 +64,7 @@ export class Http2Session {
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
   private readonly prefixes = new Map<string, Buffer>();
+  // Our PINGs waiting for their ACK; the connection cancels one that timed out.
   private readonly pings = new Map<number, () => void>();
   private readonly authority: string;
   private readonly scheme: string;
@@ -90,9 +81,14 @@ export class Http2Session {
   private headerFlags = 0;
   private headerFragments: Buffer[] = [];
   private headerBytes = 0;
+  private headerContinuations = 0;
   private out: Buffer[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  // The socket refused more (write() returned false): nothing is written until 'drain'.
+  private writeBlocked = false;
+  // Answers to the peer's frames queued since the socket last took our writes.
+  private queuedControl = 0;
 
   constructor(socket: Socket, authority: string, scheme: "http" | "https", events: Http2SessionEvents) {
     this.socket = socket;
@@ -102,19 +98,22 @@ export class Http2Session {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.read(chunk));
     // Kept for the socket's whole life: an 'error' without a listener would crash Node.
-    socket.on("error", (error) => this.destroy(connectionError(this.authority, error)));
+    socket.on("error", (error) => this.destroy(socketError(this.authority, error)));
+    socket.on("drain", this.onDrain);
     socket.on("close", () =>
       this.destroy(new ConnectError(`connection to ${this.authority} closed`, Code.Unavailable), true),
     );
-    const settings = Buffer.alloc(18);
-    settings.writeUInt16BE(settingEnablePush, 0);
+    const settings = Buffer.alloc(24);
+    settings.writeUInt16BE(setting.enablePush, 0);
     settings.writeUInt32BE(0, 2);
-    settings.writeUInt16BE(settingInitialWindowSize, 6);
+    settings.writeUInt16BE(setting.initialWindowSize, 6);
     settings.writeUInt32BE(streamWindow, 8);
-    settings.writeUInt16BE(settingMaxFrameSize, 12);
+    settings.writeUInt16BE(setting.maxFrameSize, 12);
     settings.writeUInt32BE(maxFrameSize, 14);
-    this.queue(preface);
-    this.writeFrame(typeSettings, 0, 0, settings);
+    settings.writeUInt16BE(setting.maxHeaderListSize, 18);
+    settings.writeUInt32BE(maxHeaderListSize, 20);
+    this.queue(connectionPreface);
+    this.writeFrame(frameType.settings, 0, 0, settings);
     this.writeWindowUpdate(0, connectionWindow - 65_535);
   }
 
@@ -224,21 +223,21 @@ export class Http2Session {
   }
 
   private writeHeaders(id: number, block: Buffer, end: boolean): void {
-    const endFlag = end ? flagEndStream : 0;
+    const endFlag = end ? frameFlag.endStream : 0;
     if (block.length <= this.peerMaxFrame) {
-      this.writeFrame(typeHeaders, endFlag | flagEndHeaders, id, block);
+      this.writeFrame(frameType.headers, endFlag | frameFlag.endHeaders, id, block);
       return;
     }
     // A block over the frame size continues in CONTINUATION frames.
     let off = 0;
-    let type = typeHeaders;
+    let type: number = frameType.headers;
     let flags = endFlag;
     while (off < block.length) {
       const n = Math.min(this.peerMaxFrame, block.length - off);
       const last = off + n === block.length;
-      this.writeFrame(type, last ? flags | flagEndHeaders : flags, id, block.subarray(off, off + n));
+      this.writeFrame(type, last ? flags | frameFlag.endHeaders : flags, id, block.subarray(off, off + n));
       off += n;
-      type = typeContinuation;
+      type = frameType.continuation;
       flags = 0;
     }
   }
@@ -268,7 +267,7 @@ export class Http2Session {
     let off = from;
     if (data.length === off) {
       if (end) {
-        this.writeFrame(typeData, flagEndStream, stream.id, undefined);
+        this.writeFrame(frameType.data, frameFlag.endStream, stream.id, undefined);
         stream.localEnded = true;
       }
       return off;
@@ -277,7 +276,12 @@ export class Http2Session {
       const n = Math.min(data.length - off, stream.sendWindow, this.sendWindow, this.peerMaxFrame);
       if (n <= 0) return off;
       const last = off + n === data.length;
-      this.writeFrame(typeData, end && last ? flagEndStream : 0, stream.id, data.subarray(off, off + n));
+      this.writeFrame(
+        frameType.data,
+        end && last ? frameFlag.endStream : 0,
+        stream.id,
+        data.subarray(off, off + n),
+      );
       stream.sendWindow -= n;
       this.sendWindow -= n;
       off += n;
@@ -324,22 +328,25 @@ export class Http2Session {
   /** @internal See {@link Http2Stream.cancel}. */
   reset(stream: Http2Stream, code: number, error: ConnectError | undefined): void {
     if (stream.closed) return;
-    if (stream.id !== 0 && !this.destroyed) {
-      const payload = Buffer.allocUnsafe(4);
-      payload.writeUInt32BE(code, 0);
-      this.writeFrame(typeRstStream, 0, stream.id, payload);
-    }
+    if (stream.id !== 0 && !this.destroyed)
+      this.writeFrame(frameType.rstStream, 0, stream.id, rstPayload(code));
     this.finish(stream, error);
   }
 
-  /** Sends a PING; `onAck` runs when the server answers it. */
-  ping(onAck: () => void): void {
-    if (this.destroyed) return;
+  /** Sends a PING; `onAck` runs when the server answers it. Returns its id for {@link cancelPing}. */
+  ping(onAck: () => void): number {
     const n = this.nextPing++ >>> 0;
+    if (this.destroyed) return n;
     const payload = Buffer.alloc(8);
     payload.writeUInt32BE(n, 4);
     this.pings.set(n, onAck);
-    this.writeFrame(typePing, 0, 0, payload);
+    this.writeFrame(frameType.ping, 0, 0, payload);
+    return n;
+  }
+
+  /** Forgets a PING whose answer is no longer awaited (it timed out). */
+  cancelPing(id: number): void {
+    this.pings.delete(id);
   }
 
   /** Closes gracefully: no new streams; the socket closes once open streams are done. */
@@ -354,24 +361,30 @@ export class Http2Session {
   /**
    * Closes now: every open stream fails with `error`, or with Canceled when undefined (our own
    * close, which says GOAWAY and lets written frames go out first). `remoteClosed` marks a
-   * connection the server closed without an error.
+   * connection the server closed without an error; `goAwayCode` is the HTTP/2 error code to tell
+   * a peer that broke the protocol.
    */
-  destroy(error: ConnectError | undefined, remoteClosed = false): void {
+  destroy(error: ConnectError | undefined, remoteClosed = false, goAwayCode?: number): void {
     if (this.destroyed) return;
     this.destroyed = true;
     this.goingAway = true;
     const closedIdle = remoteClosed && this.streamCount === 0;
     if (error === undefined && this.ready) {
-      const goAway = Buffer.alloc(8);
-      this.writeFrame(typeGoAway, 0, 0, goAway);
+      this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(http2Code.noError));
       this.flush();
       this.socket.end();
       // A server that never closes its side does not keep the socket.
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else {
+      // Said on a best-effort basis: a socket that is not read is not waited for.
+      if (goAwayCode !== undefined && this.ready && !this.writeBlocked) {
+        this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(goAwayCode));
+      }
       this.flush();
       this.socket.destroy();
     }
+    this.out = [];
+    this.outBytes = 0;
     const failure = error ?? new ConnectError(`connection to ${this.authority} closed`, Code.Canceled);
     for (const stream of this.waiting.splice(0)) {
       this.finish(stream, unprocessedError(failure.rawMessage));
@@ -414,7 +427,7 @@ export class Http2Session {
   private queue(buf: Buffer): void {
     this.out.push(buf);
     this.outBytes += buf.length;
-    if (!this.flushScheduled) {
+    if (!this.flushScheduled && !this.writeBlocked) {
       this.flushScheduled = true;
       // After the current microtasks: every call started in this tick shares one write.
       process.nextTick(this.flush);
@@ -424,31 +437,50 @@ export class Http2Session {
   private readonly flush = (): void => {
     this.flushScheduled = false;
     const out = this.out;
-    if (out.length === 0) return;
+    if (out.length === 0 || this.writeBlocked) return;
     this.out = [];
     const bytes = this.outBytes;
     this.outBytes = 0;
     if (this.socket.destroyed) return;
-    this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes));
+    if (this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes))) {
+      this.queuedControl = 0;
+    } else {
+      // The peer is not reading: hold what comes next until the socket drains, so a peer that
+      // provokes answers and never reads them fills a bounded queue, not our memory.
+      this.writeBlocked = true;
+    }
+  };
+
+  private readonly onDrain = (): void => {
+    this.writeBlocked = false;
+    this.queuedControl = 0;
+    this.flush();
   };
 
   private writeFrame(type: number, flags: number, id: number, payload: Uint8Array | undefined): void {
-    const length = payload === undefined ? 0 : payload.length;
-    const frame = Buffer.allocUnsafe(9 + length);
-    frame[0] = length >>> 16;
-    frame[1] = (length >>> 8) & 0xff;
-    frame[2] = length & 0xff;
-    frame[3] = type;
-    frame[4] = flags;
-    frame.writeUInt32BE(id, 5);
-    if (payload !== undefined) frame.set(payload, 9);
-    this.queue(frame);
+    this.queue(encodeFrame(type, flags, id, payload));
+  }
+
+  // An answer the peer provoked (an ACK, a RST_STREAM for its error): bounded while unwritten.
+  private answer(type: number, flags: number, id: number, payload: Uint8Array | undefined): void {
+    if (++this.queuedControl > maxQueuedControlFrames) {
+      this.destroy(
+        new ConnectError(
+          `${this.authority} flooded the connection: over ${maxQueuedControlFrames} control frames to answer while it does not read`,
+          Code.Unavailable,
+        ),
+        false,
+        http2Code.enhanceYourCalm,
+      );
+      return;
+    }
+    this.writeFrame(type, flags, id, payload);
   }
 
   private writeWindowUpdate(id: number, increment: number): void {
     const payload = Buffer.allocUnsafe(4);
     payload.writeUInt32BE(increment, 0);
-    this.writeFrame(typeWindowUpdate, 0, id, payload);
+    this.writeFrame(frameType.windowUpdate, 0, id, payload);
   }
 
   // --- reading ---
@@ -457,22 +489,26 @@ export class Http2Session {
     this.lastReadAt = Date.now();
     let buf = chunk;
     if (this.rest !== undefined) {
+      // At most one frame's worth is carried over, so this copy is bounded.
       buf = Buffer.concat([this.rest, chunk], this.rest.length + chunk.length);
       this.rest = undefined;
     }
     let off = 0;
-    while (buf.length - off >= 9) {
+    while (buf.length - off >= frameHeaderBytes) {
       const length =
         (buf[off] as number) * 65_536 + (buf[off + 1] as number) * 256 + (buf[off + 2] as number);
       if (length > maxFrameSize) {
-        this.protocolError(`a frame of ${length} bytes, over the ${maxFrameSize} allowed`);
+        this.connectionError(
+          http2Code.frameSizeError,
+          `a frame of ${length} bytes, over the ${maxFrameSize} allowed`,
+        );
         return;
       }
-      if (buf.length - off - 9 < length) break;
+      if (buf.length - off - frameHeaderBytes < length) break;
       const type = buf[off + 3] as number;
       const flags = buf[off + 4] as number;
       const id = buf.readUInt32BE(off + 5) & 0x7fff_ffff;
-      const start = off + 9;
+      const start = off + frameHeaderBytes;
       off = start + length;
       try {
         this.frame(type, flags, id, buf, start, off);
@@ -487,6 +523,8 @@ export class Http2Session {
             undefined,
             error,
           ),
+          false,
+          http2Code.internalError,
         );
       }
       if (this.destroyed) return;
@@ -494,80 +532,75 @@ export class Http2Session {
     if (off < buf.length) this.rest = buf.subarray(off);
   }
 
+  // Ids the server may not use: 0 for stream frames, even ids (server-initiated: push is off),
+  // and odd ids we have not opened yet (RFC 9113 §5.1: frames on idle streams).
+  private isIdle(id: number): boolean {
+    return (id & 1) === 0 || id >= this.nextId;
+  }
+
   private frame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.ready && type !== typeSettings) {
-      this.protocolError("the first frame was not SETTINGS");
+    if (!this.ready && type !== frameType.settings) {
+      this.connectionError(http2Code.protocolError, "the first frame was not SETTINGS");
       return;
     }
-    if (this.headerStream !== 0 && type !== typeContinuation) {
-      this.protocolError("a header block was interrupted");
+    if (this.headerStream !== 0 && type !== frameType.continuation) {
+      this.connectionError(http2Code.protocolError, "a header block was interrupted");
       return;
     }
     switch (type) {
-      case typeData:
+      case frameType.data:
         this.onData(flags, id, buf, start, end);
         return;
-      case typeHeaders:
+      case frameType.headers:
         this.onHeaders(flags, id, buf, start, end);
         return;
-      case typeContinuation:
+      case frameType.continuation:
         if (this.headerStream === 0 || id !== this.headerStream) {
-          this.protocolError("an unexpected CONTINUATION frame");
+          this.connectionError(http2Code.protocolError, "an unexpected CONTINUATION frame");
+          return;
+        }
+        if (++this.headerContinuations > maxContinuationFrames) {
+          this.connectionError(
+            http2Code.enhanceYourCalm,
+            `a header block in over ${maxContinuationFrames} CONTINUATION frames`,
+          );
           return;
         }
         this.addHeaderFragment(buf.subarray(start, end), flags);
         return;
-      case typeRstStream: {
-        const stream = this.streams.get(id);
-        if (stream === undefined || end - start < 4) return;
-        const code = buf.readUInt32BE(start);
-        stream.rstCode = code;
-        const message = `http/2 stream reset by ${this.authority} (${codeName(code)})`;
-        this.finish(
-          stream,
-          code === http2Code.refusedStream
-            ? unprocessedError(message)
-            : new ConnectError(message, Code.Unavailable),
-        );
+      case frameType.rstStream:
+        this.onRstStream(id, buf, start, end);
         return;
-      }
-      case typeSettings:
-        this.onSettings(flags, buf, start, end);
+      case frameType.settings:
+        this.onSettings(flags, id, buf, start, end);
         return;
-      case typePing:
-        if (end - start !== 8) {
-          this.protocolError("a PING frame of the wrong size");
-          return;
-        }
-        if (flags & flagAck) {
-          const n = buf.readUInt32BE(start + 4);
-          const onAck = this.pings.get(n);
-          this.pings.delete(n);
-          onAck?.();
-        } else {
-          this.writeFrame(typePing, flagAck, 0, buf.subarray(start, end));
-        }
+      case frameType.ping:
+        this.onPing(flags, id, buf, start, end);
         return;
-      case typeGoAway:
-        this.onGoAway(buf, start, end);
+      case frameType.goAway:
+        this.onGoAway(id, buf, start, end);
         return;
-      case typeWindowUpdate:
+      case frameType.windowUpdate:
         this.onWindowUpdate(id, buf, start, end);
         return;
-      case typePushPromise:
-        this.protocolError("PUSH_PROMISE, which the client disabled");
+      case frameType.pushPromise:
+        this.connectionError(http2Code.protocolError, "PUSH_PROMISE, which the client disabled");
         return;
       default:
-      // PRIORITY and unknown frame types carry nothing a client must act on.
+      // PRIORITY and unknown frame types carry nothing a client must act on (RFC 9113 §5.5).
     }
   }
 
   private onData(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.isIdle(id)) {
+      this.connectionError(http2Code.protocolError, `DATA on stream ${id}, which is not open`);
+      return;
+    }
     const length = end - start;
     // A server that ignores our windows would make us buffer without bound.
     this.recvWindow -= length;
     if (this.recvWindow < 0) {
-      this.protocolError("DATA beyond the connection's flow-control window");
+      this.connectionError(http2Code.flowControlError, "DATA beyond the connection's flow-control window");
       return;
     }
     this.connUnacked += length;
@@ -576,93 +609,118 @@ export class Http2Session {
       this.recvWindow += this.connUnacked;
       this.connUnacked = 0;
     }
-    const stream = this.streams.get(id);
-    if (stream === undefined) return;
-    stream.recvWindow -= length;
-    if (stream.recvWindow < 0) {
-      this.reset(
-        stream,
-        http2Code.flowControlError,
-        new ConnectError(
-          `${this.authority} sent DATA beyond the stream's flow-control window`,
-          Code.Internal,
-        ),
-      );
-      return;
-    }
     let from = start;
     let to = end;
-    if (flags & flagPadded) {
+    if (flags & frameFlag.padded) {
       if (length < 1) {
-        this.protocolError("a padded DATA frame without its pad length");
+        this.connectionError(http2Code.protocolError, "a padded DATA frame without its pad length");
         return;
       }
       from++;
       to -= buf[start] as number;
       if (to < from) {
-        this.protocolError("a DATA frame with too much padding");
+        this.connectionError(http2Code.protocolError, "a DATA frame with too much padding");
         return;
       }
+    }
+    // A stream we already closed: its late frames only counted against the connection's window.
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    if (!stream.responded) {
+      this.streamError(stream, http2Code.protocolError, "DATA before the response headers");
+      return;
+    }
+    stream.recvWindow -= length;
+    if (stream.recvWindow < 0) {
+      this.streamError(stream, http2Code.flowControlError, "DATA beyond the stream's flow-control window");
+      return;
     }
     if (!stream.manualWindow) this.acknowledge(stream, length);
     else if (to - from < length) this.acknowledge(stream, length - (to - from));
     if (to > from) stream.handler.onData(stream, buf.subarray(from, to));
-    if (flags & flagEndStream) this.remoteEnded(stream);
+    if (flags & frameFlag.endStream) this.remoteEnded(stream);
   }
 
   private onHeaders(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (this.isIdle(id)) {
+      this.connectionError(http2Code.protocolError, `HEADERS on stream ${id}, which is not open`);
+      return;
+    }
     let from = start;
     let to = end;
-    if (flags & flagPadded) {
+    if (flags & frameFlag.padded) {
       if (end - start < 1) {
-        this.protocolError("a padded HEADERS frame without its pad length");
+        this.connectionError(http2Code.protocolError, "a padded HEADERS frame without its pad length");
         return;
       }
       from++;
       to -= buf[start] as number;
     }
-    if (flags & flagPriority) from += 5;
+    if (flags & frameFlag.priority) from += 5;
     if (to < from) {
-      this.protocolError("a HEADERS frame with bad padding");
+      this.connectionError(http2Code.protocolError, "a HEADERS frame with bad padding");
       return;
     }
     this.headerStream = id;
     this.headerFlags = flags;
     this.headerFragments = [];
     this.headerBytes = 0;
+    this.headerContinuations = 0;
     this.addHeaderFragment(buf.subarray(from, to), flags);
   }
 
   private addHeaderFragment(fragment: Buffer, flags: number): void {
     this.headerBytes += fragment.length;
-    if (this.headerBytes > maxHeaderBlock) {
-      this.protocolError("a header block over 1 MiB");
+    if (this.headerBytes > maxHeaderBlockSize) {
+      this.connectionError(http2Code.enhanceYourCalm, `a header block of over ${maxHeaderBlockSize} bytes`);
       return;
     }
     this.headerFragments.push(fragment);
-    if (!(flags & flagEndHeaders)) return;
+    if (!(flags & frameFlag.endHeaders)) return;
     const id = this.headerStream;
     const fragments = this.headerFragments;
     this.headerStream = 0;
     this.headerFragments = [];
-    let headers: Http2Headers;
+    let headers: Http2Headers | undefined;
+    let tooLarge: HeaderListTooLargeError | undefined;
     try {
       // Decoded even for a stream we no longer track: the decoder's table must stay in step.
       headers = this.decoder.decode(
         fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, this.headerBytes),
+        maxHeaderListSize,
       );
     } catch (error) {
-      this.protocolError(error instanceof Error ? error.message : String(error));
-      return;
+      if (!(error instanceof HeaderListTooLargeError)) {
+        this.connectionError(
+          http2Code.compressionError,
+          error instanceof Error ? error.message : String(error),
+        );
+        return;
+      }
+      tooLarge = error;
     }
     const stream = this.streams.get(id);
     if (stream === undefined) return;
-    const endStream = (this.headerFlags & flagEndStream) !== 0;
+    if (headers === undefined) {
+      // grpc-go does the same: the stream fails, the connection (whose table is in step) stays.
+      this.streamError(stream, http2Code.protocolError, (tooLarge as HeaderListTooLargeError).message);
+      return;
+    }
+    const endStream = (this.headerFlags & frameFlag.endStream) !== 0;
+    if (stream.responded && !endStream) {
+      this.streamError(stream, http2Code.protocolError, "trailers without END_STREAM");
+      return;
+    }
+    const malformed = malformedFields(headers, !stream.responded);
+    if (malformed !== undefined) {
+      this.streamError(stream, http2Code.protocolError, `a malformed header section: ${malformed}`);
+      return;
+    }
     // An informational (1xx) answer comes before the real one.
     if (!stream.responded && !endStream && headers[":status"]?.charCodeAt(0) === 49) return;
     if (!stream.responded) {
       stream.responded = true;
-      stream.handler.onResponse(stream, headers);
+      stream.handler.onResponse(stream, headers, endStream);
     } else {
       stream.handler.onTrailers(stream, headers);
     }
@@ -676,31 +734,75 @@ export class Http2Session {
     else this.finish(stream, undefined);
   }
 
-  private onSettings(flags: number, buf: Buffer, start: number, end: number): void {
-    if (flags & flagAck) return;
+  private onRstStream(id: number, buf: Buffer, start: number, end: number): void {
+    if (end - start !== 4) {
+      this.connectionError(http2Code.frameSizeError, "a RST_STREAM frame of the wrong size");
+      return;
+    }
+    if (this.isIdle(id)) {
+      this.connectionError(http2Code.protocolError, `RST_STREAM on stream ${id}, which is not open`);
+      return;
+    }
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    const code = buf.readUInt32BE(start);
+    stream.rstCode = code;
+    const message = `http/2 stream reset by ${this.authority} (${codeName(code)})`;
+    this.finish(
+      stream,
+      code === http2Code.refusedStream
+        ? unprocessedError(message)
+        : new ConnectError(message, Code.Unavailable),
+    );
+  }
+
+  private onSettings(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.connectionError(http2Code.protocolError, "SETTINGS on a stream");
+      return;
+    }
+    if (flags & frameFlag.ack) {
+      if (end !== start) this.connectionError(http2Code.frameSizeError, "a SETTINGS ACK with a payload");
+      return;
+    }
     if ((end - start) % 6 !== 0) {
-      this.protocolError("a SETTINGS frame of the wrong size");
+      this.connectionError(http2Code.frameSizeError, "a SETTINGS frame of the wrong size");
       return;
     }
     for (let off = start; off < end; off += 6) {
-      const id = buf.readUInt16BE(off);
+      const key = buf.readUInt16BE(off);
       const value = buf.readUInt32BE(off + 2);
-      if (id === settingInitialWindowSize) {
+      if (key === setting.initialWindowSize) {
         if (value > maxWindow) {
-          this.protocolError("an initial window over 2^31-1");
+          this.connectionError(http2Code.flowControlError, "an initial window over 2^31-1");
           return;
         }
         // A new initial window moves every open stream's window by the difference.
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) stream.sendWindow += delta;
-      } else if (id === settingMaxFrameSize) {
-        this.peerMaxFrame = Math.max(16_384, Math.min(value, 16_777_215));
-      } else if (id === settingMaxConcurrentStreams) {
+        for (const stream of this.streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > maxWindow) {
+            this.connectionError(http2Code.flowControlError, "a stream window overflowed");
+            return;
+          }
+        }
+      } else if (key === setting.maxFrameSize) {
+        if (value < 16_384 || value > 16_777_215) {
+          this.connectionError(http2Code.protocolError, `a SETTINGS_MAX_FRAME_SIZE of ${value}`);
+          return;
+        }
+        this.peerMaxFrame = value;
+      } else if (key === setting.maxConcurrentStreams) {
         this.peerMaxStreams = value;
+      } else if (key === setting.enablePush && value !== 0) {
+        // RFC 9113 §6.5.2: a server may only say 0; 1 from a server is an error.
+        this.connectionError(http2Code.protocolError, `a SETTINGS_ENABLE_PUSH of ${value}`);
+        return;
       }
     }
-    this.writeFrame(typeSettings, flagAck, 0, undefined);
+    this.answer(frameType.settings, frameFlag.ack, 0, undefined);
+    if (this.destroyed) return;
     if (!this.ready) {
       this.ready = true;
       this.events.onReady();
@@ -711,14 +813,39 @@ export class Http2Session {
     }
   }
 
-  private onGoAway(buf: Buffer, start: number, end: number): void {
+  private onPing(flags: number, id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.connectionError(http2Code.protocolError, "PING on a stream");
+      return;
+    }
+    if (end - start !== 8) {
+      this.connectionError(http2Code.frameSizeError, "a PING frame of the wrong size");
+      return;
+    }
+    if (flags & frameFlag.ack) {
+      const n = buf.readUInt32BE(start + 4);
+      const onAck = this.pings.get(n);
+      this.pings.delete(n);
+      onAck?.();
+    } else {
+      this.answer(frameType.ping, frameFlag.ack, 0, buf.subarray(start, end));
+    }
+  }
+
+  private onGoAway(id: number, buf: Buffer, start: number, end: number): void {
+    if (id !== 0) {
+      this.connectionError(http2Code.protocolError, "GOAWAY on a stream");
+      return;
+    }
     if (end - start < 8) {
-      this.protocolError("a GOAWAY frame of the wrong size");
+      this.connectionError(http2Code.frameSizeError, "a GOAWAY frame of the wrong size");
       return;
     }
     const lastId = buf.readUInt32BE(start) & 0x7fff_ffff;
     const code = buf.readUInt32BE(start + 4);
-    const debug = buf.toString("latin1", start + 8, end);
+    // Read no more of the debug data than an error message may carry.
+    const debugEnd = Math.min(end, start + 8 + 2 * maxDebugText);
+    const debug = serverText(buf.toString("latin1", start + 8, debugEnd), maxDebugText);
     this.goingAway = true;
     this.events.onGoAway(code, debug);
     const why = `GOAWAY from ${this.authority} (${codeName(code)}${debug ? `: ${debug}` : ""})`;
@@ -732,34 +859,54 @@ export class Http2Session {
 
   private onWindowUpdate(id: number, buf: Buffer, start: number, end: number): void {
     if (end - start !== 4) {
-      this.protocolError("a WINDOW_UPDATE frame of the wrong size");
+      this.connectionError(http2Code.frameSizeError, "a WINDOW_UPDATE frame of the wrong size");
       return;
     }
     const increment = buf.readUInt32BE(start) & 0x7fff_ffff;
     if (id === 0) {
+      if (increment === 0) {
+        this.connectionError(http2Code.protocolError, "a WINDOW_UPDATE of 0");
+        return;
+      }
       this.sendWindow += increment;
       if (this.sendWindow > maxWindow) {
-        this.protocolError("the connection window overflowed");
+        this.connectionError(http2Code.flowControlError, "the connection window overflowed");
         return;
       }
       if (this.blocked.size > 0) this.flushBlocked();
       return;
     }
+    if (this.isIdle(id)) {
+      this.connectionError(http2Code.protocolError, `WINDOW_UPDATE on stream ${id}, which is not open`);
+      return;
+    }
     const stream = this.streams.get(id);
     if (stream === undefined) return;
+    if (increment === 0) {
+      this.streamError(stream, http2Code.protocolError, "a WINDOW_UPDATE of 0");
+      return;
+    }
     stream.sendWindow += increment;
     if (stream.sendWindow > maxWindow) {
-      this.reset(
-        stream,
-        http2Code.flowControlError,
-        new ConnectError("http/2 stream window overflowed", Code.Internal),
-      );
+      this.streamError(stream, http2Code.flowControlError, "the stream window overflowed");
       return;
     }
     if (stream.queued !== undefined && this.sendWindow > 0) this.flushBlocked(stream);
   }
 
-  private protocolError(detail: string): void {
+  // The peer broke the protocol on one stream (RFC 9113 §5.4.2): that stream is reset and its
+  // call fails; the connection and its other streams go on.
+  private streamError(stream: Http2Stream, code: number, detail: string): void {
+    if (stream.closed) return;
+    this.answer(frameType.rstStream, 0, stream.id, rstPayload(code));
+    this.finish(
+      stream,
+      new ConnectError(`HTTP/2 stream error from ${this.authority}: ${detail}`, Code.Internal),
+    );
+  }
+
+  // The peer broke the protocol for the whole connection (RFC 9113 §5.4.1): GOAWAY and close.
+  private connectionError(code: number, detail: string): void {
     this.destroy(
       new ConnectError(
         this.ready
@@ -767,11 +914,28 @@ export class Http2Session {
           : `${this.authority} does not speak HTTP/2 (${detail})`,
         Code.Unavailable,
       ),
+      false,
+      code,
     );
   }
 }
 
-function connectionError(authority: string, cause: Error): ConnectError {
+// The most GOAWAY debug text an error carries: a peer's 16 KiB must not reach logs.
+const maxDebugText = 256;
+
+function goAwayPayload(code: number): Buffer {
+  const payload = Buffer.alloc(8);
+  payload.writeUInt32BE(code, 4);
+  return payload;
+}
+
+function rstPayload(code: number): Buffer {
+  const payload = Buffer.allocUnsafe(4);
+  payload.writeUInt32BE(code, 0);
+  return payload;
+}
+
+function socketError(authority: string, cause: Error): ConnectError {
   return new ConnectError(
     `connection to ${authority} failed: ${cause.message}`,
     Code.Unavailable,

@@ -1,5 +1,6 @@
 import type { ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./http2-code.js";
+import { streamWindow } from "./http2-limits.js";
 // Type-only: the session imports this file's class, so a value import back would be a cycle.
 import type { Http2Session } from "./http2-session.js";
 
@@ -11,17 +12,17 @@ export type Http2Headers = Record<string, string>;
  * so a handler object with methods costs one allocation per stream, no listeners.
  */
 export interface Http2StreamHandler {
-  /** The response's header fields (a trailers-only answer ends right after). */
-  onResponse(stream: Http2Stream, headers: Http2Headers): void;
+  /**
+   * The response's header fields; `endStream` marks a trailers-only answer (RFC 9113 §8.1), whose
+   * headers carry the gRPC status and which ends right after.
+   */
+  onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void;
   /** A DATA payload; a view into the socket's read buffer, valid for as long as it is held. */
   onData(stream: Http2Stream, chunk: Buffer): void;
   onTrailers(stream: Http2Stream, trailers: Http2Headers): void;
   /** Runs once: undefined when the server ended the stream, else why it failed. */
   onClose(stream: Http2Stream, error: ConnectError | undefined): void;
 }
-
-/** A stream's receive window (why this size: connectionWindow in http2-session.ts). */
-export const streamWindow = 4 << 20;
 
 /** One stream of a {@link Http2Session}. */
 export class Http2Stream {

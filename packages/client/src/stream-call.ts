@@ -15,11 +15,14 @@ import {
   type StreamRequest,
   type StreamResponse,
 } from "@connectrpc/connect";
-import { codeFromHttpStatus, findTrailerError } from "@connectrpc/connect/protocol-grpc";
+import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
 import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
+import { EnvelopeReader } from "./envelope-reader.js";
+import { grpcStatus } from "./grpc-status.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
+import { serverText } from "./server-text.js";
 import { abortError, neverSignal } from "./unary-call.js";
 
 /** Opens the HTTP/2 stream of one streaming call on some member (balancing lives there). */
@@ -44,7 +47,12 @@ const empty = new Uint8Array(0);
 /**
  * The streaming half of a Connect Transport, on our HTTP/2 streams: request messages are
  * framed and written as the caller produces them, under flow control; response messages are
- * parsed from DATA frames and decoded as the caller reads them, returning window as it goes.
+ * parsed from DATA frames and decoded as the caller reads them.
+ *
+ * Flow control: window is returned at once for the bytes of a message still being assembled, so
+ * a message of any size up to `readMaxBytes` arrives whatever the stream window (etcd sends a
+ * watch catch-up in messages of many MiB), and held back only while complete messages wait for
+ * the reader: a reader that falls behind holds up its server, not our memory.
  * Interceptors see the same StreamRequest and StreamResponse as with Connect's own transport.
  */
 export function createStreamCall(options: StreamCallOptions) {
@@ -157,12 +165,6 @@ async function pump(
   }
 }
 
-interface Envelope {
-  data: Uint8Array;
-  /** Bytes of flow-control window it used, returned when it is read. */
-  size: number;
-}
-
 // One streaming call: its response headers, its messages as an async iterable, its trailers.
 class StreamCall<O extends DescMessage = DescMessage>
   implements Http2StreamHandler, AsyncIterable<MessageShape<O>>
@@ -174,12 +176,15 @@ class StreamCall<O extends DescMessage = DescMessage>
   private rejectResponded!: (error: unknown) => void;
   private readonly req: StreamRequest;
   private readonly output: O;
-  private readonly readMaxBytes: number;
+  private readonly reader: EnvelopeReader;
   private stream: Http2Stream | undefined = undefined;
   private answered = false;
-  private trailersOnly = false;
-  private partial: Buffer | undefined = undefined;
-  private readonly queue: Envelope[] = [];
+  private responseFields: Http2Headers | undefined = undefined;
+  // Where the status is: the trailers, or the headers of a trailers-only answer.
+  private statusFields: Http2Headers | undefined = undefined;
+  // Bytes received and not yet returned to the stream's window.
+  private held = 0;
+  private readonly queue: Uint8Array[] = [];
   private waiter: ((r: IteratorResult<MessageShape<O>>) => void) | undefined = undefined;
   private failWaiter: ((error: unknown) => void) | undefined = undefined;
   private done = false;
@@ -189,7 +194,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   constructor(req: StreamRequest, readMaxBytes: number) {
     this.req = req;
     this.output = req.method.output as O;
-    this.readMaxBytes = readMaxBytes;
+    this.reader = new EnvelopeReader(readMaxBytes);
     this.responded = new Promise((resolve, reject) => {
       this.resolveResponded = resolve;
       this.rejectResponded = reject;
@@ -206,6 +211,7 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   attach(stream: Http2Stream): void {
     this.stream = stream;
+    this.returnWindow();
     if (this.done && !stream.closed) stream.cancel(this.error ?? new ConnectError("canceled", Code.Canceled));
   }
 
@@ -214,8 +220,9 @@ class StreamCall<O extends DescMessage = DescMessage>
     else this.finish(error);
   }
 
-  onResponse(stream: Http2Stream, fields: Http2Headers): void {
+  onResponse(stream: Http2Stream, fields: Http2Headers, endStream: boolean): void {
     toWebHeaders(fields, this.header);
+    this.responseFields = fields;
     const status = Number(fields[":status"]);
     if (status !== 200) {
       stream.cancel(new ConnectError(`HTTP ${status}`, codeFromHttpStatus(status), this.header));
@@ -223,13 +230,15 @@ class StreamCall<O extends DescMessage = DescMessage>
     }
     const contentType = fields["content-type"] ?? "";
     if (!contentType.startsWith("application/grpc")) {
-      stream.cancel(new ConnectError(`unsupported content type ${contentType}`, Code.Unknown));
+      stream.cancel(
+        new ConnectError(`unsupported content type ${serverText(contentType, 64)}`, Code.Unknown),
+      );
       return;
     }
-    if (fields["grpc-status"] !== undefined) {
+    if (endStream) {
       // Trailers-only: the call ended before any message; an error fails it right here.
-      this.trailersOnly = true;
-      const error = findTrailerError(this.header);
+      this.statusFields = fields;
+      const error = grpcStatus(fields, fields);
       if (error !== undefined) {
         this.finish(error);
         return;
@@ -240,38 +249,30 @@ class StreamCall<O extends DescMessage = DescMessage>
   }
 
   onData(stream: Http2Stream, chunk: Buffer): void {
-    let buf = chunk;
-    if (this.partial !== undefined) {
-      buf = Buffer.concat([this.partial, chunk], this.partial.length + chunk.length);
-      this.partial = undefined;
+    this.held += chunk.length;
+    const error = this.reader.push(chunk, this.onMessage);
+    if (error !== undefined) {
+      stream.cancel(error);
+      return;
     }
-    let off = 0;
-    while (buf.length - off >= 5) {
-      const length = buf.readUInt32BE(off + 1);
-      if (length > this.readMaxBytes) {
-        stream.cancel(
-          new ConnectError(
-            `message size ${length} is larger than configured readMaxBytes ${this.readMaxBytes}`,
-            Code.ResourceExhausted,
-          ),
-        );
-        return;
-      }
-      if (buf.length - off - 5 < length) break;
-      if ((buf[off] as number) & 1) {
-        stream.cancel(new ConnectError("protocol error: compressed message not accepted", Code.Internal));
-        return;
-      }
-      // A copy: decoded bytes fields are views into it, and must not pin the socket's read buffer.
-      const data = new Uint8Array(length);
-      data.set(buf.subarray(off + 5, off + 5 + length));
-      this.deliver({ data, size: length + 5 });
-      off += 5 + length;
-    }
-    if (off < buf.length) this.partial = Buffer.from(buf.subarray(off));
+    this.returnWindow();
+  }
+
+  private readonly onMessage = (message: Uint8Array, owned: boolean): void => {
+    // Decoded bytes fields are views into the message: one that is a view into the socket's read
+    // is copied, so that a key the caller keeps does not pin the read buffer.
+    this.deliver(owned ? message : new Uint8Array(message));
+  };
+
+  // Returns window for everything received once no complete message waits for the reader.
+  private returnWindow(): void {
+    if (this.queue.length > 0 || this.held === 0 || this.stream === undefined) return;
+    this.stream.consumed(this.held);
+    this.held = 0;
   }
 
   onTrailers(_stream: Http2Stream, fields: Http2Headers): void {
+    this.statusFields = fields;
     toWebHeaders(fields, this.trailer);
   }
 
@@ -280,44 +281,30 @@ class StreamCall<O extends DescMessage = DescMessage>
       this.finish(error);
       return;
     }
-    if (this.partial !== undefined) {
-      this.finish(new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument));
+    if (this.reader.pending > 0) {
+      this.finish(new ConnectError("protocol error: the stream ended inside a message", Code.Internal));
       return;
     }
-    const status = this.trailersOnly ? this.header : this.trailer;
-    const failure = findTrailerError(status);
-    if (failure !== undefined) {
-      this.header.forEach((value, key) => {
-        failure.metadata.append(key, value);
-      });
-      this.finish(failure);
-      return;
-    }
-    if (!status.has("grpc-status")) {
-      this.finish(new ConnectError("protocol error: missing status", Code.Internal));
-      return;
-    }
-    this.finish(undefined);
+    this.finish(grpcStatus(this.statusFields, this.responseFields));
   }
 
-  private deliver(envelope: Envelope): void {
+  private deliver(message: Uint8Array): void {
     const waiter = this.waiter;
     if (waiter === undefined) {
-      this.queue.push(envelope);
+      this.queue.push(message);
       return;
     }
     this.waiter = undefined;
     this.failWaiter = undefined;
     try {
-      waiter({ done: false, value: this.decode(envelope) });
+      waiter({ done: false, value: this.decode(message) });
     } catch (error) {
       this.cancel(ConnectError.from(error, Code.Internal));
     }
   }
 
-  private decode(envelope: Envelope): MessageShape<O> {
-    this.stream?.consumed(envelope.size);
-    return messageCodec(this.output).decode(envelope.data);
+  private decode(message: Uint8Array): MessageShape<O> {
+    return messageCodec(this.output).decode(message);
   }
 
   private finish(error: ConnectError | undefined): void {
@@ -343,10 +330,11 @@ class StreamCall<O extends DescMessage = DescMessage>
   [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
     return {
       next: () => {
-        const envelope = this.queue.shift();
-        if (envelope !== undefined) {
+        const message = this.queue.shift();
+        if (message !== undefined) {
+          if (this.queue.length === 0) this.returnWindow();
           try {
-            return Promise.resolve({ done: false, value: this.decode(envelope) });
+            return Promise.resolve({ done: false, value: this.decode(message) });
           } catch (error) {
             const failure = ConnectError.from(error, Code.Internal);
             this.cancel(failure);

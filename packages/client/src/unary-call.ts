@@ -16,6 +16,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
+import { grpcStatus } from "./grpc-status.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers } from "./http2-stream.js";
 import { messageCodec } from "./message-codec.js";
@@ -24,8 +25,13 @@ import { messageCodec } from "./message-codec.js";
 export interface UnaryAnswer {
   headers: Http2Headers;
   trailers: Http2Headers;
-  /** The response body: one gRPC length-prefixed message. */
-  body: Buffer;
+  /**
+   * The fields that carry the gRPC status: the trailers, or the headers of a trailers-only
+   * answer; undefined when the server sent neither.
+   */
+  status: Http2Headers | undefined;
+  /** The one response message, without its envelope; undefined when none came. */
+  message: Uint8Array | undefined;
 }
 
 /** One attempt's wire work, given an encoded request frame; see {@link createUnaryCall}. */
@@ -34,7 +40,6 @@ export type SendUnary = (req: UnaryRequest, frame: Uint8Array, path: string) => 
 /** Options of {@link createUnaryCall}. */
 export interface UnaryCallOptions {
   interceptors: Interceptor[];
-  readMaxBytes: number;
   /** Sends one framed request and collects the raw answer (balancing lives there). */
   send: SendUnary;
 }
@@ -50,7 +55,7 @@ export const neverSignal: AbortSignal = new AbortController().signal;
  * Measured on this project's machine kind: see bench/README.md.
  */
 export function createUnaryCall(options: UnaryCallOptions) {
-  const { send, readMaxBytes } = options;
+  const { send } = options;
 
   const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
@@ -59,7 +64,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
     new DataView(frame.buffer).setUint32(1, payload.length);
     frame.set(payload, 5);
     const answer = await send(req, frame, methodPath(method));
-    const message = decodeAnswer(method.output, answer, readMaxBytes);
+    const message = decodeAnswer(method.output, answer);
     return new Response(req, message, answer.headers, answer.trailers);
   };
   const chain = applyInterceptors(options.interceptors, next);
@@ -130,53 +135,17 @@ export function abortError(signal: AbortSignal): ConnectError {
   );
 }
 
-function decodeAnswer<O extends DescMessage>(
-  output: O,
-  answer: UnaryAnswer,
-  readMaxBytes: number,
-): MessageShape<O> {
-  // A trailers-only answer carries the status in the headers.
-  const status = answer.trailers["grpc-status"] ?? answer.headers["grpc-status"];
-  const statusCode = status === undefined ? Number.NaN : Number(status);
-  if (statusCode !== 0) {
-    if (Number.isNaN(statusCode)) {
-      throw new ConnectError("protocol error: missing grpc-status", Code.Unknown);
-    }
-    const raw = answer.trailers["grpc-message"] ?? answer.headers["grpc-message"];
-    throw new ConnectError(decodeGrpcMessage(typeof raw === "string" ? raw : ""), statusCode as Code);
+function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): MessageShape<O> {
+  const failure = grpcStatus(answer.status, answer.headers);
+  if (failure !== undefined) throw failure;
+  const message = answer.message;
+  if (message === undefined) {
+    throw new ConnectError("protocol error: missing output message for unary method", Code.Internal);
   }
-  const body = answer.body;
-  if (body.length < 5)
-    throw new ConnectError("protocol error: missing output message for unary method", Code.Unknown);
-  if ((body[0] as number) & 1)
-    throw new ConnectError("protocol error: compressed message not accepted", Code.Internal);
-  const length = body.readUInt32BE(1);
-  if (length > readMaxBytes) {
-    throw new ConnectError(
-      `message size ${length} is larger than configured readMaxBytes ${readMaxBytes}`,
-      Code.ResourceExhausted,
-    );
-  }
-  if (body.length !== length + 5) {
-    throw new ConnectError("protocol error: unary answer is not exactly one message", Code.Unknown);
-  }
-  // A plain Uint8Array, not a Buffer: bytes fields come back as Uint8Array, as documented.
-  // Decoded bytes fields are views into it, so an answer that shares a socket read with others
-  // is copied out: a key the caller keeps must not pin a 64 KiB read buffer.
-  const start = body.byteOffset + 5;
-  const message =
-    body.buffer.byteLength === length + 5
-      ? new Uint8Array(body.buffer, start, length)
-      : new Uint8Array(body.buffer.slice(start, start + length));
-  return messageCodec(output).decode(message);
-}
-
-function decodeGrpcMessage(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
+  // Decoded bytes fields are views into the message, so one that shares its buffer (a socket
+  // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer.
+  const own = message.byteLength === message.buffer.byteLength ? message : message.slice();
+  return messageCodec(output).decode(own);
 }
 
 // Response headers become Headers only when an interceptor looks at them.

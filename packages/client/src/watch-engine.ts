@@ -18,6 +18,7 @@ import type { ClientLogger, ClientObserver } from "./client-options.js";
 import { EtcdError, type EtcdErrorReason, toEtcdError } from "./errors.js";
 import { toInt64 } from "./int64.js";
 import { keyRange } from "./key-range.js";
+import { serverText } from "./server-text.js";
 import { type WatchBatch, type Watcher, WatcherImpl, type WatchHandle, type WatchOptions } from "./watch.js";
 
 /** Options of the {@link WatchEngine}. */
@@ -26,6 +27,11 @@ export interface WatchEngineOptions {
   silenceMs: number;
   /** Events a watcher may hold for a slow reader before the engine pauses it on the server. */
   maxBufferedEvents: number;
+  /**
+   * Bytes of keys and values one watch may reassemble from fragments (the client's
+   * `maxCallRecvMsgSize`): a fragmented answer is one message split by the server.
+   */
+  maxFragmentBytes: number;
   /** Drops the cached auth token, so the next stream authenticates afresh. */
   reauthenticate?: (() => void) | undefined;
   logger?: ClientLogger | undefined;
@@ -51,6 +57,8 @@ interface WatchState {
   /** The id whose cancel etcd has yet to confirm; a resume waits for it, or events could repeat. */
   cancelPending: bigint | undefined;
   fragments: Event[] | undefined;
+  /** Bytes of keys and values in `fragments`. */
+  fragmentBytes: number;
 }
 
 interface Stream {
@@ -128,6 +136,7 @@ export class WatchEngine {
       paused: false,
       cancelPending: undefined,
       fragments: undefined,
+      fragmentBytes: 0,
     };
     const handle: WatchHandle = {
       queue: state.queue,
@@ -220,6 +229,7 @@ export class WatchEngine {
       state.id = undefined;
       state.cancelPending = undefined;
       state.fragments = undefined;
+      state.fragmentBytes = 0;
       if (!state.paused) this.sendCreate(stream, state);
     }
     if (this.progressWaiters.length > 0) {
@@ -349,12 +359,25 @@ export class WatchEngine {
       }
       return;
     }
-    if (response.fragment) {
-      state.fragments = (state.fragments ?? []).concat(response.events);
-      return;
+    if (response.fragment || state.fragments !== undefined) {
+      if (!state.create.fragment) {
+        // Thrown into the stream's read loop: the stream is reset and re-created.
+        throw new ConnectError("the member sent watch fragments that were not asked for", Code.Internal);
+      }
+      state.fragments ??= [];
+      for (const event of response.events) {
+        state.fragments.push(event);
+        state.fragmentBytes += eventBytes(event);
+      }
+      if (state.fragmentBytes > this.options.maxFragmentBytes) {
+        this.remove(state, fragmentsTooLarge(state.fragmentBytes, this.options.maxFragmentBytes));
+        return;
+      }
+      if (response.fragment) return;
     }
-    const events = state.fragments === undefined ? response.events : state.fragments.concat(response.events);
+    const events = state.fragments ?? response.events;
     state.fragments = undefined;
+    state.fragmentBytes = 0;
     const last = events[events.length - 1];
     // Resume right after the last delivered event; never from header.revision + 1, which may
     // lie past events not yet sent during a catch-up.
@@ -377,7 +400,7 @@ export class WatchEngine {
       return;
     }
     const error = toEtcdError(
-      new ConnectError(response.cancelReason || "watch canceled by the server", Code.Unavailable),
+      new ConnectError(serverText(response.cancelReason) || "watch canceled by the server", Code.Unavailable),
     );
     if (!recoverable.has(error.reason)) {
       this.end(state, error);
@@ -433,9 +456,24 @@ export class WatchEngine {
     if (this.watches.size === 0) this.stopStream();
   }
 
-  private remove(state: WatchState): void {
+  private remove(state: WatchState, error?: unknown): void {
     if (!this.watches.has(state)) return;
     this.sendCancel(state);
-    this.end(state);
+    this.end(state, error);
   }
+}
+
+// What a fragment holds that counts toward the message size limit.
+function eventBytes(event: Event): number {
+  const kv = event.kv;
+  const prev = event.prevKv;
+  return (kv ? kv.key.length + kv.value.length : 0) + (prev ? prev.key.length + prev.value.length : 0);
+}
+
+function fragmentsTooLarge(bytes: number, limit: number): EtcdError {
+  return new EtcdError(
+    `a fragmented watch answer of over ${bytes} bytes, larger than maxCallRecvMsgSize ${limit}`,
+    Code.ResourceExhausted,
+    "message_too_large",
+  );
 }

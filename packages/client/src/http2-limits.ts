@@ -1,0 +1,38 @@
+// What one HTTP/2 connection accepts from its peer. Each bound is a named constant with the
+// reason for its value; the client README's "Limits and threat model" lists them, and the
+// adversarial peer tests (test/adversarial/) cross each one.
+
+/** Largest frame payload we accept: HTTP/2's default SETTINGS_MAX_FRAME_SIZE, never raised. */
+export const maxFrameSize = 16_384;
+
+/**
+ * SETTINGS_MAX_HEADER_LIST_SIZE we advertise and enforce: the decoded size of one header block
+ * (name + value + 32 octets per field, RFC 9113 §6.5.2). gRPC answers carry a few hundred octets;
+ * grpc-core refuses metadata past 16 KiB by default. A block past it fails its stream only.
+ */
+export const maxHeaderListSize = 64 << 10;
+
+/**
+ * Largest compressed header block (HEADERS plus CONTINUATION payloads). A real block is not
+ * larger than the list it decodes to; past this the connection is closed.
+ */
+export const maxHeaderBlockSize = 64 << 10;
+
+/**
+ * CONTINUATION frames allowed in one header block, as nghttp2 allows (its max_continuations,
+ * added for CVE-2024-27316's CONTINUATION flood): zero-length frames are counted too.
+ */
+export const maxContinuationFrames = 8;
+
+/**
+ * Answers to the peer's frames (PING and SETTINGS acknowledgements, RST_STREAM for its stream
+ * errors) that may wait for a socket the peer does not read. nghttp2 closes the connection past
+ * 1,000 such queued frames; so do we.
+ */
+export const maxQueuedControlFrames = 1000;
+
+/** A connection's receive window: a unary answer of a few MiB needs no round trip. */
+export const connectionWindow = 16 << 20;
+
+/** A stream's receive window; see {@link connectionWindow}. */
+export const streamWindow = 4 << 20;
