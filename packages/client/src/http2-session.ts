@@ -1,10 +1,9 @@
 import type { Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeHeaderBlock, HeaderListTooLargeError, HpackDecoder } from "./hpack.js";
+import { encodeHeaderBlock } from "./hpack.js";
 import { codeName, http2Code } from "./http2-code.js";
 import {
   connectionPreface,
-  encodeFrame,
   frameFlag,
   frameHeaderBytes,
   frameType,
@@ -12,12 +11,12 @@ import {
   maxWindow,
   setting,
 } from "./http2-frame.js";
+import { Http2FrameWriter } from "./http2-frame-writer.js";
+import { type HeaderBlockResult, Http2HeaderBlock } from "./http2-header-block.js";
 import { malformedFields } from "./http2-headers.js";
 import {
   connectionWindow,
-  maxContinuationFrames,
   maxFrameSize,
-  maxHeaderBlockSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
   streamWindow,
@@ -59,7 +58,7 @@ export class Http2Session {
   private ready = false;
   private readonly socket: Socket;
   private readonly events: Http2SessionEvents;
-  private readonly decoder = new HpackDecoder();
+  private readonly headerBlock = new Http2HeaderBlock();
   private readonly streams = new Map<number, Http2Stream>();
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
@@ -77,29 +76,18 @@ export class Http2Session {
   private connUnacked = 0;
   private recvWindow = connectionWindow;
   private rest: Buffer | undefined = undefined;
-  private headerStream = 0;
-  private headerFlags = 0;
-  private headerFragments: Buffer[] = [];
-  private headerBytes = 0;
-  private headerContinuations = 0;
-  private out: Buffer[] = [];
-  private outBytes = 0;
-  private flushScheduled = false;
-  // The socket refused more (write() returned false): nothing is written until 'drain'.
-  private writeBlocked = false;
-  // Answers to the peer's frames queued since the socket last took our writes.
-  private queuedControl = 0;
+  private readonly writer: Http2FrameWriter;
 
   constructor(socket: Socket, authority: string, scheme: "http" | "https", events: Http2SessionEvents) {
     this.socket = socket;
     this.authority = authority;
     this.scheme = scheme;
     this.events = events;
+    this.writer = new Http2FrameWriter(socket);
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.read(chunk));
     // Kept for the socket's whole life: an 'error' without a listener would crash Node.
     socket.on("error", (error) => this.destroy(socketError(this.authority, error)));
-    socket.on("drain", this.onDrain);
     socket.on("close", () =>
       this.destroy(new ConnectError(`connection to ${this.authority} closed`, Code.Unavailable), true),
     );
@@ -112,7 +100,7 @@ export class Http2Session {
     settings.writeUInt32BE(maxFrameSize, 14);
     settings.writeUInt16BE(setting.maxHeaderListSize, 18);
     settings.writeUInt32BE(maxHeaderListSize, 20);
-    this.queue(connectionPreface);
+    this.writer.queue(connectionPreface);
     this.writeFrame(frameType.settings, 0, 0, settings);
     this.writeWindowUpdate(0, connectionWindow - 65_535);
   }
@@ -371,20 +359,19 @@ export class Http2Session {
     const closedIdle = remoteClosed && this.streamCount === 0;
     if (error === undefined && this.ready) {
       this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(http2Code.noError));
-      this.flush();
+      this.writer.flush();
       this.socket.end();
       // A server that never closes its side does not keep the socket.
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else {
       // Said on a best-effort basis: a socket that is not read is not waited for.
-      if (goAwayCode !== undefined && this.ready && !this.writeBlocked) {
+      if (goAwayCode !== undefined && this.ready && !this.writer.writeBlocked) {
         this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(goAwayCode));
       }
-      this.flush();
+      this.writer.flush();
       this.socket.destroy();
     }
-    this.out = [];
-    this.outBytes = 0;
+    this.writer.discard();
     const failure = error ?? new ConnectError(`connection to ${this.authority} closed`, Code.Canceled);
     for (const stream of this.waiting.splice(0)) {
       this.finish(stream, unprocessedError(failure.rawMessage));
@@ -424,57 +411,21 @@ export class Http2Session {
 
   // --- writing ---
 
-  private queue(buf: Buffer): void {
-    this.out.push(buf);
-    this.outBytes += buf.length;
-    if (!this.flushScheduled && !this.writeBlocked) {
-      this.flushScheduled = true;
-      // After the current microtasks: every call started in this tick shares one write.
-      process.nextTick(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
-    const out = this.out;
-    if (out.length === 0 || this.writeBlocked) return;
-    this.out = [];
-    const bytes = this.outBytes;
-    this.outBytes = 0;
-    if (this.socket.destroyed) return;
-    if (this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes))) {
-      this.queuedControl = 0;
-    } else {
-      // The peer is not reading: hold what comes next until the socket drains, so a peer that
-      // provokes answers and never reads them fills a bounded queue, not our memory.
-      this.writeBlocked = true;
-    }
-  };
-
-  private readonly onDrain = (): void => {
-    this.writeBlocked = false;
-    this.queuedControl = 0;
-    this.flush();
-  };
-
   private writeFrame(type: number, flags: number, id: number, payload: Uint8Array | undefined): void {
-    this.queue(encodeFrame(type, flags, id, payload));
+    this.writer.frame(type, flags, id, payload);
   }
 
   // An answer the peer provoked (an ACK, a RST_STREAM for its error): bounded while unwritten.
   private answer(type: number, flags: number, id: number, payload: Uint8Array | undefined): void {
-    if (++this.queuedControl > maxQueuedControlFrames) {
-      this.destroy(
-        new ConnectError(
-          `${this.authority} flooded the connection: over ${maxQueuedControlFrames} control frames to answer while it does not read`,
-          Code.Unavailable,
-        ),
-        false,
-        http2Code.enhanceYourCalm,
-      );
-      return;
-    }
-    this.writeFrame(type, flags, id, payload);
+    if (this.writer.answer(type, flags, id, payload)) return;
+    this.destroy(
+      new ConnectError(
+        `${this.authority} flooded the connection: over ${maxQueuedControlFrames} control frames to answer while it does not read`,
+        Code.Unavailable,
+      ),
+      false,
+      http2Code.enhanceYourCalm,
+    );
   }
 
   private writeWindowUpdate(id: number, increment: number): void {
@@ -543,7 +494,7 @@ export class Http2Session {
       this.connectionError(http2Code.protocolError, "the first frame was not SETTINGS");
       return;
     }
-    if (this.headerStream !== 0 && type !== frameType.continuation) {
+    if (this.headerBlock.streamId !== 0 && type !== frameType.continuation) {
       this.connectionError(http2Code.protocolError, "a header block was interrupted");
       return;
     }
@@ -555,18 +506,11 @@ export class Http2Session {
         this.onHeaders(flags, id, buf, start, end);
         return;
       case frameType.continuation:
-        if (this.headerStream === 0 || id !== this.headerStream) {
+        if (this.headerBlock.streamId === 0 || id !== this.headerBlock.streamId) {
           this.connectionError(http2Code.protocolError, "an unexpected CONTINUATION frame");
           return;
         }
-        if (++this.headerContinuations > maxContinuationFrames) {
-          this.connectionError(
-            http2Code.enhanceYourCalm,
-            `a header block in over ${maxContinuationFrames} CONTINUATION frames`,
-          );
-          return;
-        }
-        this.addHeaderFragment(buf.subarray(start, end), flags);
+        this.headerBlockDone(this.headerBlock.continue(flags, buf.subarray(start, end)));
         return;
       case frameType.rstStream:
         this.onRstStream(id, buf, start, end);
@@ -661,52 +605,23 @@ export class Http2Session {
       this.connectionError(http2Code.protocolError, "a HEADERS frame with bad padding");
       return;
     }
-    this.headerStream = id;
-    this.headerFlags = flags;
-    this.headerFragments = [];
-    this.headerBytes = 0;
-    this.headerContinuations = 0;
-    this.addHeaderFragment(buf.subarray(from, to), flags);
+    this.headerBlockDone(this.headerBlock.begin(id, flags, buf.subarray(from, to)));
   }
 
-  private addHeaderFragment(fragment: Buffer, flags: number): void {
-    this.headerBytes += fragment.length;
-    if (this.headerBytes > maxHeaderBlockSize) {
-      this.connectionError(http2Code.enhanceYourCalm, `a header block of over ${maxHeaderBlockSize} bytes`);
+  private headerBlockDone(result: HeaderBlockResult): void {
+    if (result.kind === "incomplete") return;
+    if (result.kind === "error") {
+      this.connectionError(result.code, result.detail);
       return;
     }
-    this.headerFragments.push(fragment);
-    if (!(flags & frameFlag.endHeaders)) return;
-    const id = this.headerStream;
-    const fragments = this.headerFragments;
-    this.headerStream = 0;
-    this.headerFragments = [];
-    let headers: Http2Headers | undefined;
-    let tooLarge: HeaderListTooLargeError | undefined;
-    try {
-      // Decoded even for a stream we no longer track: the decoder's table must stay in step.
-      headers = this.decoder.decode(
-        fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, this.headerBytes),
-        maxHeaderListSize,
-      );
-    } catch (error) {
-      if (!(error instanceof HeaderListTooLargeError)) {
-        this.connectionError(
-          http2Code.compressionError,
-          error instanceof Error ? error.message : String(error),
-        );
-        return;
-      }
-      tooLarge = error;
-    }
-    const stream = this.streams.get(id);
+    // Decoded even for a stream we no longer track: the decoder's table had to stay in step.
+    const stream = this.streams.get(result.id);
     if (stream === undefined) return;
-    if (headers === undefined) {
-      // grpc-go does the same: the stream fails, the connection (whose table is in step) stays.
-      this.streamError(stream, http2Code.protocolError, (tooLarge as HeaderListTooLargeError).message);
+    if (result.kind === "too_large") {
+      this.streamError(stream, http2Code.protocolError, result.detail);
       return;
     }
-    const endStream = (this.headerFlags & frameFlag.endStream) !== 0;
+    const { headers, endStream } = result;
     if (stream.responded && !endStream) {
       this.streamError(stream, http2Code.protocolError, "trailers without END_STREAM");
       return;
