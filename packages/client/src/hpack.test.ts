@@ -4,7 +4,14 @@ import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import * as net from "node:net";
 import { describe, it } from "node:test";
-import { encodeHeaderBlock, HpackDecoder, huffmanCodeLengths, huffmanDecode, staticTable } from "./hpack.js";
+import {
+  encodeHeaderBlock,
+  HeaderListTooLargeError,
+  HpackDecoder,
+  huffmanCodeLengths,
+  huffmanDecode,
+  staticTable,
+} from "./hpack.js";
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replaceAll(" ", ""), "hex");
@@ -672,5 +679,48 @@ describe("HpackDecoder against node:http2's encoder (Huffman, dynamic table)", (
     // Node indexed what it sent, so later responses referred to entries of earlier ones.
     assert.ok(client.decoder.tableLength > 0);
     assert.ok(client.seenTypes.includes(frameType.continuation), "the big header needs CONTINUATION");
+  });
+});
+
+describe("HpackDecoder header list limit", () => {
+  // One literal with incremental indexing (name "x", a 4,000-byte value), then `refs` references
+  // to it (index 62, the newest dynamic entry): the HPACK bomb of a few bytes per 4 KB field.
+  function bomb(refs: number): Buffer {
+    const value = "v".repeat(4000);
+    const literal = Buffer.concat([
+      Buffer.from([0x40, 0x01, 0x78, 0x7f]),
+      // 4000 - 127 = 3873 as an HPACK integer continuation: 0xa1 0x1e.
+      Buffer.from([0xa1, 0x1e]),
+      Buffer.from(value, "latin1"),
+    ]);
+    return Buffer.concat([literal, Buffer.alloc(refs, 0xbe)]);
+  }
+
+  it("throws HeaderListTooLargeError past the limit, having counted sizes without building the list", () => {
+    const decoder = new HpackDecoder();
+    const error = (() => {
+      try {
+        decoder.decode(bomb(130_000), 65_536);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(error instanceof HeaderListTooLargeError);
+    // 130,001 fields of 4,033 octets each: counted, not joined into a 520 M character string.
+    assert.equal(error.size, 130_001 * 4033);
+  });
+
+  it("stays in step with the peer's table after a refused block", () => {
+    const decoder = new HpackDecoder();
+    assert.throws(() => decoder.decode(bomb(100), 65_536), HeaderListTooLargeError);
+    const next = decoder.decode(Buffer.from([0xbe]), 65_536);
+    assert.equal(next.x?.length, 4000);
+  });
+
+  it("accepts a list up to the limit", () => {
+    const decoder = new HpackDecoder();
+    const headers = decoder.decode(bomb(14), 65_536);
+    assert.equal(headers.x?.length, 15 * 4000 + 14 * 2);
   });
 });

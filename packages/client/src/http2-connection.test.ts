@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
+import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Watch } from "@etcd-connect/api/etcdserverpb";
+import { createTestCertificates } from "@etcd-connect/testing";
 import { frameType } from "../test/frame-tap.js";
 import {
   Collector,
+  connectionOptions,
   expectConnectError,
   limits,
   openConnection,
@@ -13,7 +18,7 @@ import {
   watchRequests,
 } from "../test/http2-helpers.js";
 import { freePort, reply, serverClose, startRawServer, startServer } from "../test/http2-peer.js";
-import { isTransientDialError } from "./http2-connection.js";
+import { Http2Connection, isTransientDialError } from "./http2-connection.js";
 import { isUnprocessed } from "./unprocessed.js";
 
 // Http2Connection's dial, liveness and teardown, with node:http2 as the peer (server PINGs, a
@@ -36,6 +41,40 @@ describe("Http2Connection dial", () => {
     assert.equal(connectError.code, Code.Unavailable);
     assert.equal(isTransientDialError(error), false);
     assert.equal(connection.ready, false);
+  });
+
+  it("refuses a TLS server that does not negotiate h2 (ALPN), as not etcd", limits, async (t) => {
+    const certs = await createTestCertificates();
+    t.after(() => certs.remove());
+    // A TLS server that knows nothing of ALPN (a plain HTTPS or TLS service): the handshake
+    // succeeds with no protocol agreed. (One that offers only http/1.1 ends the handshake itself.)
+    let answered = false;
+    const server = tls.createServer({
+      cert: certs.server.cert,
+      key: certs.server.key,
+    });
+    server.on("secureConnection", (socket) => {
+      socket.on("error", () => {});
+      socket.on("data", () => {
+        answered = true;
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const connection = new Http2Connection(`https://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+      ...connectionOptions,
+      tls: { ca: certs.ca.cert },
+    });
+    t.after(() => connection.close());
+    const error = await connection.connect().then(
+      () => assert.fail("connected to a server without h2"),
+      (e: unknown) => e,
+    );
+    const connectError = expectConnectError(error);
+    assert.match(connectError.message, /is not an etcd gRPC server.*did not negotiate HTTP\/2/);
+    assert.equal(isTransientDialError(error), false);
+    assert.equal(answered, false, "no HTTP/2 bytes were sent to it");
   });
 
   it("rejects a closed port with a transient error", limits, async (t) => {

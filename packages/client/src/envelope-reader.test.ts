@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { EnvelopeReader } from "./envelope-reader.js";
+
+function envelope(payload: Uint8Array, flags = 0): Buffer {
+  const out = Buffer.alloc(5 + payload.length);
+  out[0] = flags;
+  out.writeUInt32BE(payload.length, 1);
+  out.set(payload, 5);
+  return out;
+}
+
+// Feeds `bytes` in chunks of `size` and returns the messages read, as Buffers.
+function readAll(reader: EnvelopeReader, bytes: Buffer, size: number): Buffer[] {
+  const messages: Buffer[] = [];
+  for (let off = 0; off < bytes.length; off += size) {
+    const error = reader.push(bytes.subarray(off, off + size), (m) => messages.push(Buffer.from(m)));
+    assert.equal(error, undefined);
+  }
+  return messages;
+}
+
+describe("EnvelopeReader", () => {
+  it("reads messages whole however the bytes are split, down to one byte per chunk", () => {
+    const payloads = [randomBytes(0), randomBytes(1), randomBytes(70_000), randomBytes(300)];
+    const wire = Buffer.concat(payloads.map((p) => envelope(p)));
+    for (const size of [1, 3, 5, 7, 16_384, wire.length]) {
+      const reader = new EnvelopeReader(1 << 20);
+      assert.deepEqual(readAll(reader, wire, size), payloads, `chunks of ${size}`);
+      assert.equal(reader.pending, 0);
+    }
+  });
+
+  it("hands out a view for a message in one chunk and its own buffer for an assembled one", () => {
+    const reader = new EnvelopeReader(1 << 20);
+    const owned: boolean[] = [];
+    const wire = envelope(randomBytes(10));
+    reader.push(wire, (_m, own) => owned.push(own));
+    reader.push(wire.subarray(0, 8), (_m, own) => owned.push(own));
+    reader.push(wire.subarray(8), (_m, own) => owned.push(own));
+    assert.deepEqual(owned, [false, true]);
+  });
+
+  it("counts the bytes of a message still being assembled", () => {
+    const reader = new EnvelopeReader(1 << 20);
+    const wire = envelope(randomBytes(100));
+    reader.push(wire.subarray(0, 3), () => assert.fail("not complete"));
+    assert.equal(reader.pending, 3);
+    reader.push(wire.subarray(3, 50), () => assert.fail("not complete"));
+    assert.equal(reader.pending, 50);
+  });
+
+  it("refuses a declared length over the limit from its 5-byte header, before any body", () => {
+    const reader = new EnvelopeReader(1024);
+    const header = Buffer.from([0, 0, 0, 4, 1]);
+    const error = reader.push(header, () => assert.fail("no message"));
+    assert.equal(error?.code, Code.ResourceExhausted);
+    assert.match(error?.message ?? "", /1025 is larger than configured readMaxBytes 1024/);
+  });
+
+  it("refuses a compressed message", () => {
+    const error = new EnvelopeReader(1024).push(envelope(randomBytes(4), 1), () => assert.fail("no message"));
+    assert.equal(error?.code, Code.Internal);
+  });
+
+  it("keeps memory to what arrived, not to what a peer declared", () => {
+    const reader = new EnvelopeReader(2 ** 31 - 1);
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(2 ** 31 - 2, 1);
+    const before = process.memoryUsage().arrayBuffers;
+    assert.equal(
+      reader.push(header, () => {}),
+      undefined,
+    );
+    reader.push(randomBytes(1000), () => {});
+    // 2 GiB declared; 64 KiB allocated for the first bytes.
+    assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 20);
+    assert.equal(reader.pending, 1005);
+  });
+});
