@@ -1,7 +1,7 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
-import { EnvelopeReader } from "./envelope-reader.js";
+import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { isTransientDialError } from "./http2-connection.js";
 import { extraHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
@@ -295,7 +295,7 @@ const noHeaders: Http2Headers = {};
 
 // One unary call's stream: collects the answer and settles the call once. A class, so a call
 // costs one object here and no listeners.
-class UnaryExchange implements Http2StreamHandler {
+class UnaryExchange implements Http2StreamHandler, EnvelopeSink {
   private head: Http2Headers | undefined = undefined;
   private trailers: Http2Headers = noHeaders;
   private status: Http2Headers | undefined = undefined;
@@ -367,17 +367,17 @@ class UnaryExchange implements Http2StreamHandler {
     const error =
       this.message !== undefined
         ? unaryCardinalityError()
-        : (this.reader.push(chunk, this.onMessage) ?? (this.extra ? unaryCardinalityError() : undefined));
+        : (this.reader.push(chunk, this) ?? (this.extra ? unaryCardinalityError() : undefined));
     if (error !== undefined) {
       this.settle(error);
       stream.cancel(error);
     }
   }
 
-  private readonly onMessage = (message: Uint8Array): void => {
+  onMessage(message: Uint8Array): void {
     if (this.message === undefined) this.message = message;
     else this.extra = true;
-  };
+  }
 
   onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {
     this.trailers = trailers;

@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { EnvelopeReader } from "./envelope-reader.js";
+import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
+
+const noMessage: EnvelopeSink = { onMessage: () => assert.fail("no message expected") };
+const ignore: EnvelopeSink = { onMessage: () => {} };
 
 function envelope(payload: Uint8Array, flags = 0): Buffer {
   const out = Buffer.alloc(5 + payload.length);
@@ -16,7 +19,9 @@ function envelope(payload: Uint8Array, flags = 0): Buffer {
 function readAll(reader: EnvelopeReader, bytes: Buffer, size: number): Buffer[] {
   const messages: Buffer[] = [];
   for (let off = 0; off < bytes.length; off += size) {
-    const error = reader.push(bytes.subarray(off, off + size), (m) => messages.push(Buffer.from(m)));
+    const error = reader.push(bytes.subarray(off, off + size), {
+      onMessage: (m) => messages.push(Buffer.from(m)),
+    });
     assert.equal(error, undefined);
   }
   return messages;
@@ -37,31 +42,31 @@ describe("EnvelopeReader", () => {
     const reader = new EnvelopeReader(1 << 20);
     const owned: boolean[] = [];
     const wire = envelope(randomBytes(10));
-    reader.push(wire, (_m, own) => owned.push(own));
-    reader.push(wire.subarray(0, 8), (_m, own) => owned.push(own));
-    reader.push(wire.subarray(8), (_m, own) => owned.push(own));
+    reader.push(wire, { onMessage: (_m, own) => owned.push(own) });
+    reader.push(wire.subarray(0, 8), { onMessage: (_m, own) => owned.push(own) });
+    reader.push(wire.subarray(8), { onMessage: (_m, own) => owned.push(own) });
     assert.deepEqual(owned, [false, true]);
   });
 
   it("counts the bytes of a message still being assembled", () => {
     const reader = new EnvelopeReader(1 << 20);
     const wire = envelope(randomBytes(100));
-    reader.push(wire.subarray(0, 3), () => assert.fail("not complete"));
+    reader.push(wire.subarray(0, 3), noMessage);
     assert.equal(reader.pending, 3);
-    reader.push(wire.subarray(3, 50), () => assert.fail("not complete"));
+    reader.push(wire.subarray(3, 50), noMessage);
     assert.equal(reader.pending, 50);
   });
 
   it("refuses a declared length over the limit from its 5-byte header, before any body", () => {
     const reader = new EnvelopeReader(1024);
     const header = Buffer.from([0, 0, 0, 4, 1]);
-    const error = reader.push(header, () => assert.fail("no message"));
+    const error = reader.push(header, noMessage);
     assert.equal(error?.code, Code.ResourceExhausted);
     assert.match(error?.message ?? "", /1025 is larger than configured readMaxBytes 1024/);
   });
 
   it("refuses a compressed message", () => {
-    const error = new EnvelopeReader(1024).push(envelope(randomBytes(4), 1), () => assert.fail("no message"));
+    const error = new EnvelopeReader(1024).push(envelope(randomBytes(4), 1), noMessage);
     assert.equal(error?.code, Code.Internal);
   });
 
@@ -70,11 +75,8 @@ describe("EnvelopeReader", () => {
     const header = Buffer.alloc(5);
     header.writeUInt32BE(2 ** 31 - 2, 1);
     const before = process.memoryUsage().arrayBuffers;
-    assert.equal(
-      reader.push(header, () => {}),
-      undefined,
-    );
-    reader.push(randomBytes(1000), () => {});
+    assert.equal(reader.push(header, ignore), undefined);
+    reader.push(randomBytes(1000), ignore);
     // 2 GiB declared; 64 KiB allocated for the first bytes.
     assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 20);
     assert.equal(reader.pending, 1005);

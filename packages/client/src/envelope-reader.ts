@@ -9,6 +9,15 @@ export const envelopeHeaderBytes = 5;
 // number of times, so reassembly is linear in the message size.
 const firstCapacity = 64 << 10;
 
+/** Where an {@link EnvelopeReader} delivers messages (an object, so a call needs no closure). */
+export interface EnvelopeSink {
+  /**
+   * A complete message: `owned` is false when it is a view into the chunk being read (it arrived
+   * in one piece), true for a buffer of its own.
+   */
+  onMessage(message: Uint8Array, owned: boolean): void;
+}
+
 /**
  * Cuts gRPC length-prefixed messages out of DATA payloads as they arrive. A declared length over
  * `maxBytes` or a compressed message is refused as soon as its 5-byte header is read, before
@@ -33,14 +42,10 @@ export class EnvelopeReader {
   }
 
   /**
-   * Reads `chunk`, calling `onMessage` for every message it completes: `owned` is false when the
-   * message is a view into `chunk` (it arrived in one piece) and true for a buffer of its own.
-   * Returns the error that ends the call, if the chunk breaks a rule; nothing after it is read.
+   * Reads `chunk`, handing every message it completes to `sink`. Returns the error that ends the
+   * call if the chunk breaks a rule; nothing after it is read.
    */
-  push(
-    chunk: Uint8Array,
-    onMessage: (message: Uint8Array, owned: boolean) => void,
-  ): ConnectError | undefined {
+  push(chunk: Uint8Array, sink: EnvelopeSink): ConnectError | undefined {
     let off = 0;
     const end = chunk.length;
     while (off < end) {
@@ -51,7 +56,7 @@ export class EnvelopeReader {
           off += envelopeHeaderBytes;
           // The common case: the whole message is in this chunk, so no copy here.
           if (end - off >= this.length) {
-            onMessage(chunk.subarray(off, off + this.length), false);
+            sink.onMessage(chunk.subarray(off, off + this.length), false);
             off += this.length;
             continue;
           }
@@ -67,7 +72,7 @@ export class EnvelopeReader {
         }
         this.headerFilled = 0;
         if (this.length === 0) {
-          onMessage(new Uint8Array(0), true);
+          sink.onMessage(new Uint8Array(0), true);
           continue;
         }
         this.body = new Uint8Array(Math.min(this.length, firstCapacity));
@@ -82,7 +87,7 @@ export class EnvelopeReader {
       if (this.filled === this.length) {
         const message = this.body;
         this.body = undefined;
-        onMessage(message, true);
+        sink.onMessage(message, true);
       }
     }
     return undefined;

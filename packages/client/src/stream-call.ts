@@ -17,7 +17,7 @@ import {
 } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
 import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
-import { EnvelopeReader } from "./envelope-reader.js";
+import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { grpcStatus } from "./grpc-status.js";
 import { toWebHeaders } from "./http2-headers.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
@@ -167,7 +167,7 @@ async function pump(
 
 // One streaming call: its response headers, its messages as an async iterable, its trailers.
 class StreamCall<O extends DescMessage = DescMessage>
-  implements Http2StreamHandler, AsyncIterable<MessageShape<O>>
+  implements Http2StreamHandler, EnvelopeSink, AsyncIterable<MessageShape<O>>
 {
   readonly header = new Headers();
   readonly trailer = new Headers();
@@ -250,7 +250,7 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   onData(stream: Http2Stream, chunk: Buffer): void {
     this.held += chunk.length;
-    const error = this.reader.push(chunk, this.onMessage);
+    const error = this.reader.push(chunk, this);
     if (error !== undefined) {
       stream.cancel(error);
       return;
@@ -258,11 +258,11 @@ class StreamCall<O extends DescMessage = DescMessage>
     this.returnWindow();
   }
 
-  private readonly onMessage = (message: Uint8Array, owned: boolean): void => {
+  onMessage(message: Uint8Array, owned: boolean): void {
     // Decoded bytes fields are views into the message: one that is a view into the socket's read
     // is copied, so that a key the caller keeps does not pin the read buffer.
     this.deliver(owned ? message : new Uint8Array(message));
-  };
+  }
 
   // Returns window for everything received once no complete message waits for the reader.
   private returnWindow(): void {

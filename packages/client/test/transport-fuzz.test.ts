@@ -60,7 +60,7 @@ function seedFrames(): Buffer[] {
 }
 
 function mutate(frames: Buffer[], random: () => number): Buffer {
-  const out = frames.map((f) => Buffer.from(f));
+  const out: Buffer[] = frames.map((f) => Buffer.from(f));
   const pick = () => Math.floor(random() * out.length);
   const rounds = 1 + Math.floor(random() * 4);
   for (let r = 0; r < rounds && out.length > 0; r++) {
