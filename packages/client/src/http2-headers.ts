@@ -46,22 +46,24 @@ const connectionSpecific = new Set([
 /**
  * Why a decoded field section from the server is malformed (RFC 9113 §8.2-8.3), or undefined:
  * `response` is the response's header section, which needs a three-digit `:status` and no other
- * pseudo-header; trailers carry none; connection-specific fields are refused. A regular field
- * whose name is not a lowercase token is removed from `fields` and the rest is used, as nghttp2
- * (and so node:http2) does; grpc-go refuses the whole section instead.
+ * pseudo-header; trailers carry none. Field names must be lowercase tokens and values free of
+ * NUL, CR and LF; pseudo-headers come first (the decoder keeps the order fields arrived in);
+ * connection-specific fields are refused. The RFC leaves no choice here: such a section fails
+ * its stream, as in grpc-go (nghttp2 drops a bad regular field and goes on).
  */
 export function malformedFields(fields: Http2Headers, response: boolean): string | undefined {
   let status: string | undefined;
+  let regular = false;
   for (const name in fields) {
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (!response || name !== ":status") return `the pseudo-header field "${serverText(name, 64)}"`;
+      if (regular) return "a pseudo-header field after a regular one";
       status = fields[name];
       continue;
     }
-    if (!isFieldName(name)) {
-      delete fields[name];
-      continue;
-    }
+    regular = true;
+    if (!isFieldName(name)) return `the field name "${serverText(name, 64)}"`;
+    if (!isFieldValue(fields[name] as string)) return `a NUL, CR or LF in the value of "${name}"`;
     if (connectionSpecific.has(name)) return `the connection-specific field "${name}"`;
   }
   if (!response) return undefined;
@@ -76,6 +78,14 @@ function isFieldName(name: string): boolean {
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c <= 32 || c >= 127 || (c >= 65 && c <= 90)) return false;
+  }
+  return true;
+}
+
+function isFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c === 0 || c === 10 || c === 13) return false;
   }
   return true;
 }

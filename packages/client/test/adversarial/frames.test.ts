@@ -37,18 +37,25 @@ function thenAnswer(bad: (s: PeerStream) => Uint8Array | Uint8Array[]) {
 }
 
 describe("the connection preface and frame sizes (§3.4, §4.2)", () => {
-  it("a frame longer than our SETTINGS_MAX_FRAME_SIZE (16,385 bytes) closes the connection", limits, async (t) => {
-    // FRAME_SIZE_ERROR; a connection error because we cannot tell what the frame would have changed.
-    await runScenario(t, {
-      onStream: thenAnswer((s) => frame(FrameType.data, 0, s.id, Buffer.alloc(16_385))),
-      expect: connectionError,
-    });
-  });
+  it(
+    "a frame longer than our SETTINGS_MAX_FRAME_SIZE (16,385 bytes) closes the connection",
+    limits,
+    async (t) => {
+      // FRAME_SIZE_ERROR; a connection error because we cannot tell what the frame would have changed.
+      await runScenario(t, {
+        onStream: thenAnswer((s) => frame(FrameType.data, 0, s.id, Buffer.alloc(16_385))),
+        expect: connectionError,
+      });
+    },
+  );
 
   it("a server whose first frame is not SETTINGS is refused", limits, async (t) => {
     // §3.4: the server preface is a SETTINGS frame; anything else is a PROTOCOL_ERROR.
     await runScenario(t, {
-      peer: { handshake: false, onConnection: (c) => c.write(ping(), settings(), settings([], { ack: true })) },
+      peer: {
+        handshake: false,
+        onConnection: (c) => c.write(ping(), settings(), settings([], { ack: true })),
+      },
       expect: connectionError,
     });
   });
@@ -74,8 +81,10 @@ describe("the connection preface and frame sizes (§3.4, §4.2)", () => {
       ]),
       expect: { scope: "healthy" },
       check: ({ peer }) => {
-        const acks = peer.connections[0]?.framesOf(FrameType.settings).filter((f) => f.flags & Flag.ack) ?? [];
-        if (acks.length < 2) throw new Error(`the client acknowledged ${acks.length} of our 2 SETTINGS frames`);
+        const acks =
+          peer.connections[0]?.framesOf(FrameType.settings).filter((f) => f.flags & Flag.ack) ?? [];
+        if (acks.length < 2)
+          throw new Error(`the client acknowledged ${acks.length} of our 2 SETTINGS frames`);
       },
     });
   });
@@ -83,7 +92,10 @@ describe("the connection preface and frame sizes (§3.4, §4.2)", () => {
 
 describe("SETTINGS (§6.5)", () => {
   it("SETTINGS on a stream other than 0 closes the connection", limits, async (t) => {
-    await runScenario(t, { onStream: thenAnswer((s) => settings([], { streamId: s.id })), expect: connectionError });
+    await runScenario(t, {
+      onStream: thenAnswer((s) => settings([], { streamId: s.id })),
+      expect: connectionError,
+    });
   });
 
   it("a SETTINGS ACK with a payload closes the connection", limits, async (t) => {
@@ -110,7 +122,7 @@ describe("SETTINGS (§6.5)", () => {
   });
 
   it("SETTINGS_MAX_FRAME_SIZE below 16,384 closes the connection", limits, async (t) => {
-    // PROTOCOL_ERROR; nghttp2 and grpc-go refuse it too rather than clamping.
+    // §6.5.2: PROTOCOL_ERROR. nghttp2 refuses it too (nghttp2_iv_check) rather than clamping.
     await runScenario(t, {
       onStream: thenAnswer(() => settings([[Setting.maxFrameSize, 16_383]])),
       expect: connectionError,
@@ -151,7 +163,7 @@ describe("PING (§6.7)", () => {
   });
 
   it("a PING ACK the client never asked for is ignored", limits, async (t) => {
-    // Nothing in §6.7 makes it an error; grpc-go and nghttp2 drop it.
+    // Nothing in §6.7 makes it an error; nghttp2 and grpc-go ignore ACKs they cannot match.
     await runScenario(t, {
       onStream: thenAnswer(() => ping(Buffer.from("unasked!"), { ack: true })),
       expect: { scope: "healthy" },
@@ -185,20 +197,27 @@ describe("GOAWAY (§6.8)", () => {
     });
   });
 
-  it("16 KB of GOAWAY debug data with CR/LF/ESC reach the error escaped and cut to ~1 KiB", limits, async (t) => {
-    // Debug data is opaque bytes from the server: it must neither forge log lines nor flood logs.
-    const debug = `too_many_pings\r\n\x1b[2J${"\r\n\x1b[31m".concat("Z".repeat(120)).repeat(130)}`.slice(0, 16_000);
-    await runScenario(t, {
-      onStream: (s) => s.send(goAway(0, ErrorCode.enhanceYourCalm, debug)),
-      expect: {
-        ...connectionError,
-        message: (m) => {
-          const shown = m.split("Z").length - 1;
-          return shown > 1100 ? `${shown} characters of the debug data reached the message` : undefined;
+  it(
+    "16 KB of GOAWAY debug data with CR/LF/ESC reach the error escaped and cut to ~1 KiB",
+    limits,
+    async (t) => {
+      // Debug data is opaque bytes from the server: it must neither forge log lines nor flood logs.
+      const debug = `too_many_pings\r\n\x1b[2J${"\r\n\x1b[31m".concat("Z".repeat(120)).repeat(130)}`.slice(
+        0,
+        16_000,
+      );
+      await runScenario(t, {
+        onStream: (s) => s.send(goAway(0, ErrorCode.enhanceYourCalm, debug)),
+        expect: {
+          ...connectionError,
+          message: (m) => {
+            const shown = m.split("Z").length - 1;
+            return shown > 1100 ? `${shown} characters of the debug data reached the message` : undefined;
+          },
         },
-      },
-    });
-  });
+      });
+    },
+  );
 
   it("a graceful GOAWAY lets the call in flight finish; the next call dials again", limits, async (t) => {
     // §6.8: streams up to the last stream id complete; the client opens no new stream there.
@@ -222,12 +241,18 @@ describe("RST_STREAM (§6.4)", () => {
   });
 
   it("an RST_STREAM on stream 0 closes the connection", limits, async (t) => {
-    await runScenario(t, { onStream: thenAnswer(() => rstStream(0, ErrorCode.cancel)), expect: connectionError });
+    await runScenario(t, {
+      onStream: thenAnswer(() => rstStream(0, ErrorCode.cancel)),
+      expect: connectionError,
+    });
   });
 
   it("an RST_STREAM on an idle stream closes the connection", limits, async (t) => {
     // §6.4: "an idle stream ... MUST be treated as a connection error of type PROTOCOL_ERROR".
-    await runScenario(t, { onStream: thenAnswer(() => rstStream(99, ErrorCode.cancel)), expect: connectionError });
+    await runScenario(t, {
+      onStream: thenAnswer(() => rstStream(99, ErrorCode.cancel)),
+      expect: connectionError,
+    });
   });
 
   it("an RST_STREAM from the server fails only its own call", limits, async (t) => {
@@ -254,12 +279,18 @@ describe("streams the client did not open (§5.1, §6.1, §6.2, §6.6)", () => {
   });
 
   it("DATA on stream 0 closes the connection", limits, async (t) => {
-    await runScenario(t, { onStream: thenAnswer(() => data(0, Buffer.from("stray"))), expect: connectionError });
+    await runScenario(t, {
+      onStream: thenAnswer(() => data(0, Buffer.from("stray"))),
+      expect: connectionError,
+    });
   });
 
   it("DATA on an idle stream closes the connection", limits, async (t) => {
     // Stream 5 was never opened: §5.1 idle, anything but HEADERS/PRIORITY is a PROTOCOL_ERROR.
-    await runScenario(t, { onStream: thenAnswer(() => data(5, Buffer.from("stray"))), expect: connectionError });
+    await runScenario(t, {
+      onStream: thenAnswer(() => data(5, Buffer.from("stray"))),
+      expect: connectionError,
+    });
   });
 
   it("HEADERS on stream 0 closes the connection", limits, async (t) => {
@@ -316,7 +347,7 @@ describe("padding and priority (§6.1, §6.2, §6.3)", () => {
       onStream: (s) => {
         s.send(
           priority(s.id, 200),
-          priority(7, 1), // on an idle stream: allowed (§6.3)
+          priority(7, 1), // on an idle stream: allowed (§5.1)
           headers(s.id, okHeaders, { priority: true, padLength: 17 }),
         );
         s.sendMessage(Buffer.alloc(0));

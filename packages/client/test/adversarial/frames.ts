@@ -116,7 +116,11 @@ export interface HeadersOptions {
  * HEADERS carrying `fields` (encoded as literals without indexing, see hpack-writer.ts) or an
  * already encoded block fragment.
  */
-export function headers(streamId: number, fields: HeaderFields | Uint8Array, options: HeadersOptions = {}): Buffer {
+export function headers(
+  streamId: number,
+  fields: HeaderFields | Uint8Array,
+  options: HeadersOptions = {},
+): Buffer {
   const block = fields instanceof Uint8Array ? fields : headerBlock(fields);
   let flags = options.endHeaders === false ? 0 : Flag.endHeaders;
   if (options.endStream) flags |= Flag.endStream;
@@ -193,7 +197,12 @@ export function ping(opaque: Uint8Array = Buffer.alloc(8), options: PingOptions 
 }
 
 /** GOAWAY: last stream id, error code, then debug data (latin1). */
-export function goAway(lastStreamId: number, code: number, debug: string | Uint8Array = "", streamId = 0): Buffer {
+export function goAway(
+  lastStreamId: number,
+  code: number,
+  debug: string | Uint8Array = "",
+  streamId = 0,
+): Buffer {
   const debugBytes = typeof debug === "string" ? Buffer.from(debug, "latin1") : debug;
   const payload = Buffer.alloc(8 + debugBytes.length);
   payload.writeUInt32BE(lastStreamId, 0);
@@ -234,7 +243,7 @@ export interface ClientFrame {
 
 /**
  * Splits the client's byte stream into its preface and frames. Frames are handed over as they
- * complete; the payload is a copy, so the recorded frames never pin read buffers.
+ * complete; the payload is a view into the read buffer, valid during the callback only.
  */
 export class FrameReader {
   private buffered: Buffer = Buffer.alloc(0);
@@ -266,7 +275,7 @@ export class FrameReader {
         type: buf[off + 3] as number,
         flags: buf[off + 4] as number,
         streamId: buf.readUInt32BE(off + 5) & 0x7fff_ffff,
-        payload: Buffer.from(buf.subarray(off + 9, off + 9 + length)),
+        payload: buf.subarray(off + 9, off + 9 + length),
       });
       off += 9 + length;
     }

@@ -44,7 +44,9 @@ describe("CONTINUATION (§6.10)", () => {
       onStream: (s) => {
         s.send(
           headers(s.id, new HpackWriter().indexed(8).build(), { endHeaders: false }),
-          continuation(s.id + 2, new HpackWriter().literal(31, "application/grpc").build(), { endHeaders: true }),
+          continuation(s.id + 2, new HpackWriter().literal(31, "application/grpc").build(), {
+            endHeaders: true,
+          }),
         );
         finish(s);
       },
@@ -71,7 +73,11 @@ describe("CONTINUATION (§6.10)", () => {
     // Within nghttp2's bound of 8 CONTINUATION frames per block.
     await runScenario(t, {
       onStream: (s) => {
-        const block = new HpackWriter().indexed(8).literal(31, "application/grpc").literal("x-a", "b").build();
+        const block = new HpackWriter()
+          .indexed(8)
+          .literal(31, "application/grpc")
+          .literal("x-a", "b")
+          .build();
         s.send(...headerFrames(s.id, block, { chunk: Math.ceil(block.length / 4) }));
         finish(s);
       },
@@ -83,7 +89,11 @@ describe("CONTINUATION (§6.10)", () => {
     // 5 frames (under the CONTINUATION bound), 70,000 bytes: the block size bound must hold.
     await runScenario(t, {
       onStream: (s) => {
-        const block = new HpackWriter().indexed(8).literal(31, "application/grpc").literal("x-big", "a".repeat(70_000)).build();
+        const block = new HpackWriter()
+          .indexed(8)
+          .literal(31, "application/grpc")
+          .literal("x-big", "a".repeat(70_000))
+          .build();
         s.send(...headerFrames(s.id, block));
         finish(s);
       },
@@ -111,7 +121,12 @@ describe("HPACK decoding errors (RFC 7541 §5-§6; COMPRESSION_ERROR, RFC 9113 �
     // §6.3: above SETTINGS_HEADER_TABLE_SIZE (we keep the default) is a decoding error.
     await runScenario(t, {
       onStream: (s) => {
-        s.send(headers(s.id, new HpackWriter().sizeUpdate(4097).indexed(8).literal(31, "application/grpc").build()));
+        s.send(
+          headers(
+            s.id,
+            new HpackWriter().sizeUpdate(4097).indexed(8).literal(31, "application/grpc").build(),
+          ),
+        );
         finish(s);
       },
       expect: connectionError,
@@ -155,7 +170,10 @@ describe("HPACK decoding errors (RFC 7541 §5-§6; COMPRESSION_ERROR, RFC 9113 �
   });
 
   it("an integer cut off by the end of the block closes the connection", limits, async (t) => {
-    await runScenario(t, { onStream: badBlock((w) => w.raw(Buffer.of(0xff, 0x80))), expect: connectionError });
+    await runScenario(t, {
+      onStream: badBlock((w) => w.raw(Buffer.of(0xff, 0x80))),
+      expect: connectionError,
+    });
   });
 
   it("a string longer than what is left of the block closes the connection", limits, async (t) => {
@@ -188,15 +206,24 @@ describe("HPACK state across blocks (RFC 7541 §2.3, §4)", () => {
           );
           s.sendMessage(rangeResponse());
           s.send(
-            headers(s.id, new HpackWriter().literal("grpc-status", "0", { indexing: "incremental", huffman: true }).build(), {
-              endStream: true,
-            }),
+            headers(
+              s.id,
+              new HpackWriter()
+                .literal("grpc-status", "0", { indexing: "incremental", huffman: true })
+                .build(),
+              {
+                endStream: true,
+              },
+            ),
           );
           return;
         }
         // Now 62 = grpc-status: 0, 63 = x-trace: abc, 64 = content-type: application/grpc.
         s.send(
-          headers(s.id, new HpackWriter().indexed(8).indexed(64).literal("x-seen", "yes", { indexing: "never" }).build()),
+          headers(
+            s.id,
+            new HpackWriter().indexed(8).indexed(64).literal("x-seen", "yes", { indexing: "never" }).build(),
+          ),
           data(s.id, envelope(rangeResponse())),
           headers(s.id, new HpackWriter().indexed(62).build(), { endStream: true }),
         );
@@ -205,15 +232,19 @@ describe("HPACK state across blocks (RFC 7541 §2.3, §4)", () => {
     });
   });
 
-  it("a response split right after its HEADERS frame still parses (header block boundaries)", limits, async (t) => {
-    // Sanity check of the peer itself: the standard answer, every frame in its own write.
-    await runScenario(t, {
-      onStream: async (s) => {
-        s.respond(okHeaders);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        finish(s);
-      },
-      expect: { scope: "healthy" },
-    });
-  });
+  it(
+    "a response split right after its HEADERS frame still parses (header block boundaries)",
+    limits,
+    async (t) => {
+      // Sanity check of the peer itself: the standard answer, every frame in its own write.
+      await runScenario(t, {
+        onStream: async (s) => {
+          s.respond(okHeaders);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          finish(s);
+        },
+        expect: { scope: "healthy" },
+      });
+    },
+  );
 });

@@ -8,21 +8,22 @@ import * as net from "node:net";
 import { HpackDecoder } from "../../src/hpack.js";
 import {
   type ClientFrame,
+  data,
+  defaultMaxFrame,
   ErrorCode,
   Flag,
   FrameReader,
   FrameType,
-  data,
-  defaultMaxFrame,
   goAway,
-  headers,
   ping,
   Setting,
   settings,
   typeName,
 } from "./frames.js";
-import { envelope, envelopes, okHeaders, okTrailers, paths, rangeResponse, snapshotResponse, watchResponse, decodeWatchRequest } from "./grpc.js";
-import type { HeaderFields } from "./hpack-writer.js";
+import { PeerStream } from "./peer-stream.js";
+
+export { PeerStream } from "./peer-stream.js";
+export { sleep, waitUntil } from "./wait.js";
 
 export interface PeerOptions {
   /** Answer the client's SETTINGS with ours plus an ACK (default true). */
@@ -31,24 +32,10 @@ export interface PeerOptions {
   settings?: ReadonlyArray<readonly [number, number]>;
   /** Acknowledge the client's PINGs (default true), as any live server does. */
   answerPings?: boolean;
-  /** A connection's preface arrived; runs before the handshake frames go out. */
+  /** The client's first bytes arrived (preface, SETTINGS); runs before our handshake goes out. */
   onConnection?: (conn: PeerConnection) => void;
   /** The client opened a stream (its header block is complete). Default: {@link PeerStream.answer}. */
   onStream?: (stream: PeerStream) => void | Promise<void>;
-}
-
-/** Resolves true once `ready()` holds, false after `timeoutMs`. */
-export async function waitUntil(ready: () => boolean, timeoutMs: number): Promise<boolean> {
-  const giveUpAt = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() >= giveUpAt) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return true;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export class RawPeer {
@@ -87,7 +74,9 @@ export class RawPeer {
 
   /** Every frame the client sent on every connection, for failure messages. */
   describe(): string {
-    return this.connections.map((c) => `conn#${c.index}: ${c.describe()}`).join("\n");
+    const shown = this.connections.slice(0, 4).map((c) => `conn#${c.index}: ${c.describe()}`);
+    if (this.connections.length > 4) shown.push(`... ${this.connections.length - 4} more connections`);
+    return shown.join("\n");
   }
 
   /** @internal */
@@ -103,16 +92,21 @@ export class RawPeer {
   }
 }
 
+const maxRecorded = 5000;
+
 export class PeerConnection {
   readonly peer: RawPeer;
   readonly socket: net.Socket;
   readonly index: number;
+  /** The first {@link maxRecorded} frames the client sent, payloads copied. */
   readonly frames: ClientFrame[] = [];
+  /** Every frame the client sent, counted by "type" or "type+ack" (floods exceed `frames`). */
+  readonly counts = new Map<string, number>();
   readonly streams = new Map<number, PeerStream>();
   /** RST_STREAM frames the client sent. */
   readonly rsts: Array<{ streamId: number; code: number }> = [];
   readonly goAways: Array<{ lastStreamId: number; code: number; debug: string }> = [];
-  /** The client's SETTINGS values, latest first-wins per id. */
+  /** The client's SETTINGS values, the latest per identifier. */
   readonly clientSettings = new Map<number, number>();
   /** When the client ended (FIN) or reset the TCP connection, ms since the peer started. */
   closedAt: number | undefined = undefined;
@@ -142,7 +136,7 @@ export class PeerConnection {
     socket.on("close", onClose);
     // EPIPE and ECONNRESET are what a peer that writes to a client that hung up gets.
     socket.on("error", () => {});
-    this.reader = new FrameReader((frame) => this.onFrame({ ...frame, at: Date.now() - peer.startedAt }));
+    this.reader = new FrameReader((frame) => this.onFrame(frame));
     let first = true;
     socket.on("data", (chunk: Buffer) => {
       if (first) {
@@ -201,7 +195,9 @@ export class PeerConnection {
    * socket's backpressure, so the peer's memory stays flat: any growth is the client's.
    */
   async flood(unit: Buffer, options: { maxBytes: number; maxMs: number }): Promise<number> {
-    const chunk = Buffer.concat(Array.from({ length: Math.max(1, Math.floor(65_536 / unit.length)) }, () => unit));
+    const chunk = Buffer.concat(
+      Array.from({ length: Math.max(1, Math.floor(65_536 / unit.length)) }, () => unit),
+    );
     const giveUpAt = Date.now() + options.maxMs;
     let written = 0;
     let writes = 0;
@@ -235,20 +231,45 @@ export class PeerConnection {
       let text = typeName(f.type);
       if (f.streamId !== 0) text += `#${f.streamId}`;
       if ((f.type === FrameType.settings || f.type === FrameType.ping) && f.flags & Flag.ack) text += "+ACK";
-      if ((f.type === FrameType.data || f.type === FrameType.headers) && f.flags & Flag.endStream) text += "+ES";
+      if ((f.type === FrameType.data || f.type === FrameType.headers) && f.flags & Flag.endStream)
+        text += "+ES";
       if (f.type === FrameType.rstStream || f.type === FrameType.goAway) {
         text += `(${f.payload.length >= 4 ? f.payload.readUInt32BE(f.type === FrameType.goAway ? 4 : 0) : "?"})`;
       }
       return text;
     });
-    if (this.frames.length > shown.length) shown.push(`... ${this.frames.length - shown.length} more`);
-    const end = this.closedAt === undefined ? "open" : `closed by ${this.closedByPeer ? "peer" : "client"} at ${this.closedAt} ms`;
+    const total = [...this.counts.values()].reduce((sum, n) => sum + n, 0);
+    if (total > shown.length) shown.push(`... ${total - shown.length} more`);
+    const end =
+      this.closedAt === undefined
+        ? "open"
+        : `closed by ${this.closedByPeer ? "peer" : "client"} at ${this.closedAt} ms`;
     return `${shown.join(" ")} [${end}]`;
   }
 
-  private onFrame(frame: ClientFrame): void {
-    this.frames.push(frame);
+  /** How many frames of a type the client sent (only ACKs, or only non-ACKs, when asked). */
+  count(type: number, ack?: boolean): number {
+    if (ack === undefined) return (this.counts.get(`${type}`) ?? 0) + (this.counts.get(`${type}+ack`) ?? 0);
+    return this.counts.get(ack ? `${type}+ack` : `${type}`) ?? 0;
+  }
+
+  private onFrame(frame: Omit<ClientFrame, "at">): void {
     const { type, flags, streamId, payload } = frame;
+    const key =
+      (type === FrameType.settings || type === FrameType.ping) && flags & Flag.ack
+        ? `${type}+ack`
+        : `${type}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    // Bounded: a flood's answers would otherwise grow the peer, and the harness measures RSS.
+    if (this.frames.length < maxRecorded) {
+      this.frames.push({
+        type,
+        flags,
+        streamId,
+        payload: Buffer.from(payload),
+        at: Date.now() - this.peer.startedAt,
+      });
+    }
     switch (type) {
       case FrameType.settings:
         if (flags & Flag.ack) return;
@@ -266,7 +287,8 @@ export class PeerConnection {
         }
         return;
       case FrameType.ping:
-        if (!(flags & Flag.ack) && this.peer.options.answerPings !== false) this.write(ping(payload, { ack: true }));
+        if (!(flags & Flag.ack) && this.peer.options.answerPings !== false)
+          this.write(ping(payload, { ack: true }));
         return;
       case FrameType.windowUpdate: {
         if (payload.length !== 4) return;
@@ -301,18 +323,22 @@ export class PeerConnection {
           to -= payload[0] as number;
         }
         if (flags & Flag.priority) from += 5;
-        this.block = { streamId, fragments: [payload.subarray(from, to)], endStream: (flags & Flag.endStream) !== 0 };
+        this.block = {
+          streamId,
+          fragments: [Buffer.from(payload.subarray(from, to))],
+          endStream: (flags & Flag.endStream) !== 0,
+        };
         if (flags & Flag.endHeaders) this.endBlock();
         return;
       }
       case FrameType.continuation:
-        this.block?.fragments.push(payload);
+        this.block?.fragments.push(Buffer.from(payload));
         if (flags & Flag.endHeaders) this.endBlock();
         return;
       case FrameType.data: {
         const stream = this.streams.get(streamId);
         if (stream === undefined) return;
-        stream.request.push(payload);
+        stream.request.push(Buffer.from(payload));
         if (flags & Flag.endStream) stream.ended = true;
         return;
       }
@@ -335,92 +361,13 @@ export class PeerConnection {
   }
 }
 
-/** A stream the client opened, with what it sent and helpers to answer it. */
-export class PeerStream {
-  readonly conn: PeerConnection;
-  readonly id: number;
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  /** DATA payloads the client sent. */
-  readonly request: Buffer[] = [];
-  /** The client sent END_STREAM. */
-  ended = false;
-  /** The code of the client's RST_STREAM for this stream, if it sent one. */
-  resetCode: number | undefined = undefined;
-  /** Our view of the client's window for this stream. */
-  sendWindow: number;
-
-  constructor(conn: PeerConnection, id: number, fields: Record<string, string>, initialWindow: number) {
-    this.conn = conn;
-    this.id = id;
-    this.headers = fields;
-    this.path = fields[":path"] ?? "";
-    this.sendWindow = initialWindow;
-  }
-
-  /** The client's request messages so far (gRPC payloads). */
-  messages(): Buffer[] {
-    return envelopes(Buffer.concat(this.request));
-  }
-
-  /** Waits (up to 2 s) for the client's `count`th request message. */
-  async message(count = 1): Promise<Buffer> {
-    if (!(await waitUntil(() => this.messages().length >= count || this.conn.closedAt !== undefined, 2000))) {
-      throw new Error(`stream ${this.id}: no request message ${count} within 2 s`);
-    }
-    const message = this.messages()[count - 1];
-    if (message === undefined) throw new Error(`stream ${this.id}: connection closed before message ${count}`);
-    return message;
-  }
-
-  /** Writes raw frames. */
-  send(...frames: Uint8Array[]): void {
-    this.conn.write(...frames);
-  }
-
-  /** HEADERS with `fields` (default: a gRPC 200). */
-  respond(fields: HeaderFields = okHeaders, endStream = false): void {
-    this.send(headers(this.id, fields, { endStream }));
-  }
-
-  /** One gRPC message in DATA frames. */
-  sendMessage(payload: Uint8Array, endStream = false): void {
-    this.conn.sendData(this.id, envelope(payload), { endStream });
-  }
-
-  /** Trailers, ending the stream. */
-  trail(fields: HeaderFields = okTrailers): void {
-    this.send(headers(this.id, fields, { endStream: true }));
-  }
-
-  /** Answers as a healthy etcd would: by path; a watch gets its created answer and stays open. */
-  async answer(): Promise<void> {
-    switch (this.path) {
-      case paths.range:
-        this.respond();
-        this.sendMessage(rangeResponse());
-        this.trail();
-        return;
-      case paths.snapshot:
-        this.respond();
-        this.sendMessage(snapshotResponse(Buffer.from("snapshot")));
-        this.trail();
-        return;
-      case paths.watch: {
-        const create = decodeWatchRequest(await this.message());
-        const watchId = create.requestUnion.case === "createRequest" ? create.requestUnion.value.watchId : 0n;
-        this.respond();
-        this.sendMessage(watchResponse({ watchId, created: true }));
-        return;
-      }
-      default:
-        this.respond([...okHeaders, ["grpc-status", "12"]], true);
-    }
-  }
-}
-
-/** GOAWAY(NO_ERROR) then a close: how a server leaves politely. */
-export function leave(conn: PeerConnection, lastStreamId: number, code: number = ErrorCode.noError, debug = ""): void {
+/** GOAWAY (NO_ERROR unless given) then a FIN: how a server leaves politely. */
+export function leave(
+  conn: PeerConnection,
+  lastStreamId: number,
+  code: number = ErrorCode.noError,
+  debug = "",
+): void {
   conn.write(goAway(lastStreamId, code, debug));
   conn.socket.end();
   conn.closedByPeer = true;

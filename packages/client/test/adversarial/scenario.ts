@@ -6,8 +6,8 @@
 
 import assert from "node:assert/strict";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { setFlagsFromString } from "node:v8";
 import type { TestContext } from "node:test";
+import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Code } from "@connectrpc/connect";
 import { type Client, type ClientOptions, createClient, EtcdError } from "@etcd-connect/client";
@@ -58,15 +58,12 @@ export interface Scenario {
   /** Default 2000. */
   deadlineMs?: number;
   expect: Expectation;
-  /**
-   * Checked once the call settled: a reason when the scenario could not be staged against this
-   * client (the test is then skipped, not passed).
-   */
-  skipIf?: () => string | undefined;
   /** More checks, run after the standard ones while client and peer are still up. */
   check?: (context: { client: Client; peer: RawPeer; error: unknown }) => void | Promise<void>;
 }
 
+// C0, DEL and C1: anything a terminal or a log line could be driven by.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const controlChars = /[\u0000-\u001f\u007f-\u009f]/;
 const maxMessageLength = 2048;
 
@@ -100,9 +97,12 @@ class Monitor {
   private readonly sampler: NodeJS.Timeout;
   private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
   readonly trouble: string[] = [];
-  private readonly onWarning = (warning: Error) => this.trouble.push(`process warning: ${warning.name}: ${warning.message}`);
-  private readonly onException = (error: unknown) => this.trouble.push(`uncaught exception: ${String(error)}`);
-  private readonly onRejection = (reason: unknown) => this.trouble.push(`unhandled rejection: ${String(reason)}`);
+  private readonly onWarning = (warning: Error) =>
+    this.trouble.push(`process warning: ${warning.name}: ${warning.message}`);
+  private readonly onException = (error: unknown) =>
+    this.trouble.push(`uncaught exception: ${String(error)}`);
+  private readonly onRejection = (reason: unknown) =>
+    this.trouble.push(`unhandled rejection: ${String(reason)}`);
 
   constructor() {
     gc();
@@ -117,7 +117,7 @@ class Monitor {
     this.histogram.enable();
   }
 
-  /** Stops and returns [RSS growth in MB, longest event-loop block in ms]. */
+  /** Stops; returns the RSS growth (MB) and the longest event-loop block (ms) seen. */
   stop(): { rssGrowthMb: number; maxDelayMs: number } {
     this.histogram.disable();
     clearInterval(this.sampler);
@@ -166,22 +166,18 @@ export async function runScenario(t: TestContext, scenario: Scenario): Promise<v
     await peer.close();
   });
   const problems: string[] = [];
-  let monitor: Monitor | undefined;
+  const monitor = new Monitor();
+  let stopped = false;
   let callPromise: Promise<unknown> | undefined;
   try {
-    monitor = new Monitor();
     callPromise = (scenario.call ?? ((c) => c.get("k", { timeoutMs: deadlineMs })))(client, peer);
     callPromise.catch(() => {}); // inspected through settleWithin; a hang is reported, not thrown
     const outcome = await settleWithin(callPromise, deadlineMs + 500);
-    const skip = scenario.skipIf?.();
-    if (skip !== undefined) {
-      t.skip(skip);
-      return;
-    }
     let error: unknown;
     if (expect.scope !== "healthy") {
       if (outcome.state === "pending") problems.push(`the call did not settle within ${outcome.ms} ms`);
-      else if (outcome.state === "resolved") problems.push(`the call succeeded; expected ${codeNames(expect.code ?? [])}`);
+      else if (outcome.state === "resolved")
+        problems.push(`the call succeeded; expected ${codeNames(expect.code ?? [])}`);
       else {
         error = outcome.error;
         problems.push(...checkError(error, expect, outcome.ms));
@@ -202,24 +198,31 @@ export async function runScenario(t: TestContext, scenario: Scenario): Promise<v
       }
     }
     const { rssGrowthMb, maxDelayMs } = monitor.stop();
-    monitor = undefined;
+    stopped = true;
     const rssLimit = expect.rssGrowthMb ?? 64;
     if (rssGrowthMb >= rssLimit) problems.push(`RSS grew by ${rssGrowthMb} MB (limit ${rssLimit} MB)`);
     if (maxDelayMs > 100) problems.push(`the event loop was blocked for ${maxDelayMs} ms`);
   } finally {
-    const trouble = monitor?.trouble ?? [];
-    monitor?.stop();
-    problems.push(...trouble, ...peer.problems);
+    if (!stopped) monitor.stop();
+    problems.push(...monitor.trouble, ...peer.problems);
     await client.close();
     await peer.close();
   }
   if (problems.length > 0) {
-    assert.fail(`scenario failed:\n${problems.map((p) => `- ${p}`).join("\n")}\nframes from the client:\n${peer.describe()}`);
+    // The same warning 20 times says no more than once with a count.
+    const counted = new Map<string, number>();
+    for (const p of problems) counted.set(p, (counted.get(p) ?? 0) + 1);
+    problems.splice(0, problems.length, ...[...counted].map(([p, n]) => (n > 1 ? `${p} (x${n})` : p)));
+    assert.fail(
+      `scenario failed:\n${problems.map((p) => `- ${p}`).join("\n")}\nframes from the client:\n${peer.describe()}`,
+    );
   }
 }
 
 function describeError(error: unknown): string {
-  if (error instanceof EtcdError) return `EtcdError ${Code[error.code]}: ${JSON.stringify(error.message.slice(0, 300))}`;
+  if (error instanceof EtcdError) {
+    return `EtcdError ${Code[error.code] ?? `code ${error.code}`}: ${JSON.stringify(error.message.slice(0, 300))}`;
+  }
   return String(error);
 }
 
@@ -258,18 +261,28 @@ async function checkAftermath(
   if (expect.scope === "connection") {
     await Promise.race([first.closed, sleep(2000)]);
     if (!first.closedByClient) {
-      problems.push(first.closedByPeer ? "the peer closed first (harness)" : "the client did not close the connection within 2 s");
+      problems.push(
+        first.closedByPeer
+          ? "the peer closed first (harness)"
+          : "the client did not close the connection within 2 s",
+      );
     }
     return problems;
   }
   if (expect.scope === "stream" && !expect.peerEndsStream) {
     for (const stream of targets) {
-      const reset = await waitUntil(() => stream.resetCode !== undefined || first.closedAt !== undefined, 1000);
-      if (!reset || stream.resetCode === undefined) problems.push(`the client sent no RST_STREAM for stream ${stream.id}`);
+      const reset = await waitUntil(
+        () => stream.resetCode !== undefined || first.closedAt !== undefined,
+        1000,
+      );
+      if (!reset || stream.resetCode === undefined)
+        problems.push(`the client sent no RST_STREAM for stream ${stream.id}`);
     }
   }
   if (expect.sameConnection !== false && first.closedAt !== undefined) {
-    problems.push(`the connection closed (by ${first.closedByPeer ? "the peer" : "the client"}); it should have stayed up`);
+    problems.push(
+      `the connection closed (by ${first.closedByPeer ? "the peer" : "the client"}); it should have stayed up`,
+    );
   }
   const second = await settleWithin(client.get("k2", { timeoutMs: 2000 }), 2500);
   if (second.state !== "resolved") {
@@ -278,7 +291,9 @@ async function checkAftermath(
     );
   }
   if (expect.sameConnection !== false && peer.connections.length !== 1) {
-    problems.push(`the peer accepted ${peer.connections.length} connections; the second call should reuse the first`);
+    problems.push(
+      `the peer accepted ${peer.connections.length} connections; the second call should reuse the first`,
+    );
   }
   return problems;
 }
@@ -301,5 +316,6 @@ export async function watchThenAbort(client: Client, until: () => Promise<unknow
   loop.catch(() => {});
   await until();
   abort.abort();
-  if (!(await waitUntil(() => ended, 500))) throw new Error("the watch loop did not end within 500 ms of its abort");
+  if (!(await waitUntil(() => ended, 500)))
+    throw new Error("the watch loop did not end within 500 ms of its abort");
 }

@@ -1,0 +1,132 @@
+// Resource exhaustion: a server that makes the client work or buffer without bound. Control
+// frames the client must answer (PING, SETTINGS) from a server that does not read its socket
+// (the "ping flood" and "settings flood" of CVE-2019-9512/9515), endless CONTINUATION frames
+// (the 2024 "CONTINUATION flood"), and an HPACK bomb (a small block that decodes to a huge
+// header list). The bound in each is on the client's memory and event loop, checked by the
+// harness for every scenario: RSS +64 MB at most, no event-loop block over 100 ms.
+
+import { describe, it } from "node:test";
+import { Code } from "@connectrpc/connect";
+import { continuation, ErrorCode, FrameType, headerFrames, headers, ping, settings } from "./frames.js";
+import { rangeResponse } from "./grpc.js";
+import { HpackWriter } from "./hpack-writer.js";
+import { leave, type PeerStream, waitUntil } from "./raw-peer.js";
+import { type Expectation, limits, runScenario } from "./scenario.js";
+
+const connectionError: Expectation = { scope: "connection", code: Code.Unavailable };
+
+/**
+ * Stops reading the socket and writes `unit` for as long as the socket takes it (bounded), so
+ * every answer the client writes piles up on its side: the kernel's buffers fill first (a few
+ * MB on loopback), then the client's own queue.
+ */
+function floodWithoutReading(unit: Buffer) {
+  return async (s: PeerStream) => {
+    s.conn.socket.pause();
+    await s.conn.flood(unit, { maxBytes: 48 << 20, maxMs: 3000 });
+    s.conn.socket.resume();
+  };
+}
+
+describe("control-frame floods", () => {
+  it("PINGs from a server that does not read: the client closes the connection", limits, async (t) => {
+    // Each PING owes a PING ACK; nghttp2 stops at 1,000 queued control frames
+    // (NGHTTP2_DEFAULT_MAX_OBQ_FLOOD_ITEM) and so must this client, instead of queueing forever.
+    await runScenario(t, {
+      onStream: floodWithoutReading(ping(Buffer.from("floodme!"))),
+      expect: connectionError,
+    });
+  });
+
+  it("SETTINGS from a server that does not read: the client closes the connection", limits, async (t) => {
+    // Each SETTINGS owes an ACK: the same queue, the same bound.
+    await runScenario(t, { onStream: floodWithoutReading(settings()), expect: connectionError });
+  });
+
+  it("50 PINGs from a server that reads are all answered; the connection stays", limits, async (t) => {
+    // The flood bound must count answers not yet written, not PINGs received.
+    await runScenario(t, {
+      onStream: async (s) => {
+        for (let i = 0; i < 50; i++) {
+          const opaque = Buffer.alloc(8);
+          opaque.writeUInt32BE(i, 4);
+          s.send(ping(opaque));
+        }
+        await s.answer();
+      },
+      expect: { scope: "healthy" },
+      check: async ({ peer }) => {
+        const acks = () => peer.connections[0]?.count(FrameType.ping, true) ?? 0;
+        if (!(await waitUntil(() => acks() >= 50, 1000)))
+          throw new Error(`the client answered ${acks()} of 50 PINGs`);
+      },
+    });
+  });
+});
+
+describe("header floods", () => {
+  it("endless empty CONTINUATION frames: the client gives up after a few", limits, async (t) => {
+    // Zero-length CONTINUATION frames never grow the block, so a size bound alone never trips;
+    // nghttp2 allows 8 per block, and memory must not grow per frame.
+    await runScenario(t, {
+      onStream: async (s) => {
+        s.send(headers(s.id, new HpackWriter().indexed(8).build(), { endHeaders: false }));
+        await s.conn.flood(continuation(s.id, Buffer.alloc(0)), { maxBytes: 8 << 20, maxMs: 3000 });
+      },
+      expect: { ...connectionError, failsWithinMs: 1000 },
+    });
+  });
+
+  it("an HPACK bomb fails its call fast and leaves the HPACK table in step", limits, async (t) => {
+    // One 3,938-octet dynamic entry, then 60,000 one-byte references to it: a 64,000-byte block
+    // (4 frames) that decodes to 234 MB of header list. (130k references would need 130 KB: the
+    // 64 KiB block bound would refuse that first.) The client must count, not build, the list;
+    // and it must still have decoded the block, since the next answer uses the table.
+    await runScenario(t, {
+      target: () => true,
+      onStream: (s) => {
+        if (s.id === 1) {
+          const block = new HpackWriter()
+            .indexed(8)
+            .literal("content-type", "application/grpc", { indexing: "incremental" }) // becomes 63
+            .literal("x-bomb", "b".repeat(3900), { indexing: "incremental" }) // 62
+            .repeatIndexed(62, 60_000)
+            .build();
+          s.send(...headerFrames(s.id, block));
+        } else {
+          // Only a client whose table matches ours reads index 63 as content-type.
+          s.send(headers(s.id, new HpackWriter().indexed(8).indexed(63).build()));
+        }
+        s.sendMessage(rangeResponse());
+        s.trail();
+      },
+      expect: { scope: "stream", code: [Code.Internal, Code.ResourceExhausted], failsWithinMs: 1000 },
+    });
+  });
+});
+
+describe("GOAWAY storms", () => {
+  it("25 GOAWAY too_many_pings in a row across reconnects raise no process warning", limits, async (t) => {
+    // etcd's answer to pings it finds too frequent. The client backs its ping interval off (as
+    // grpc-go does) on each: doubling without a cap overflows setTimeout's 2^31-1 ms after 18
+    // of them, and Node then warns (TimeoutOverflowWarning) and fires the timer at once.
+    await runScenario(t, {
+      target: () => true,
+      onStream: async (s) => {
+        // One write for the answer and the GOAWAY: the client sees both before its next call.
+        s.conn.socket.cork();
+        await s.answer();
+        leave(s.conn, s.id, ErrorCode.enhanceYourCalm, "too_many_pings");
+      },
+      call: async (client) => {
+        for (let i = 0; i < 25; i++) await client.get("k", { timeoutMs: 2000 });
+      },
+      deadlineMs: 10_000,
+      expect: { scope: "healthy", sameConnection: false },
+      check: ({ peer }) => {
+        if (peer.connections.length < 25)
+          throw new Error(`only ${peer.connections.length} connections for 25 calls`);
+      },
+    });
+  });
+});
