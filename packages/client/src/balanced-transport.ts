@@ -1,14 +1,22 @@
 import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import type { Http2Headers, Http2Stream, Http2StreamHandler } from "@etcd-connect/transport";
+import {
+  abortError,
+  createStreamCall,
+  createUnaryCall,
+  EnvelopeReader,
+  type EnvelopeSink,
+  extraHeaders,
+  isTransientDialError,
+  isUnprocessed,
+  neverSignal,
+  type OpenStream,
+  type SendUnary,
+  serverText,
+  type UnaryAnswer,
+} from "@etcd-connect/transport";
 import { maxTimeoutMs } from "./client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
-import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
-import { isTransientDialError } from "./http2-connection.js";
-import { extraHeaders } from "./http2-headers.js";
-import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
-import { serverText } from "./server-text.js";
-import { createStreamCall, type OpenStream } from "./stream-call.js";
-import { abortError, createUnaryCall, neverSignal, type SendUnary, type UnaryAnswer } from "./unary-call.js";
-import { isUnprocessed } from "./unprocessed.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {

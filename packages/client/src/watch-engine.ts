@@ -10,6 +10,7 @@ import {
   type Watch as WatchService,
 } from "@etcd-connect/api/etcdserverpb";
 import type { Event } from "@etcd-connect/api/mvccpb";
+import { serverText } from "@etcd-connect/transport";
 import { AsyncQueue } from "./async-queue.js";
 import { exponentialBackoff } from "./backoff.js";
 import type { Bytes } from "./bytes.js";
@@ -18,7 +19,6 @@ import type { ClientLogger, ClientObserver } from "./client-options.js";
 import { EtcdError, type EtcdErrorReason, toEtcdError } from "./errors.js";
 import { toInt64 } from "./int64.js";
 import { keyRange } from "./key-range.js";
-import { serverText } from "./server-text.js";
 import { type WatchBatch, type Watcher, WatcherImpl, type WatchHandle, type WatchOptions } from "./watch.js";
 
 /** Options of the {@link WatchEngine}. */

@@ -10,8 +10,12 @@ import { once } from "node:events";
 import * as net from "node:net";
 import { describe, it } from "node:test";
 import { createClient, EtcdError } from "@etcd-connect/client";
-import { encodeHeaderBlock, HeaderListTooLargeError, HpackDecoder } from "../src/hpack.js";
-import { maxHeaderListSize } from "../src/http2-limits.js";
+import {
+  encodeHeaderBlock,
+  HeaderListTooLargeError,
+  HpackDecoder,
+  maxHeaderListSize,
+} from "@etcd-connect/transport";
 import { data, Flag, FrameType, frame, headers, ping, settings, windowUpdate } from "./adversarial/frames.js";
 import { envelope, rangeResponse } from "./adversarial/grpc.js";
 

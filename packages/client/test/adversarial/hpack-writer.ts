@@ -5,7 +5,7 @@
 // Only the code lengths are shared with the client (reading, not calling): the codes below are
 // rebuilt from them the canonical way RFC 7541 Appendix B was made, independently of the
 // client's tree-walking decoder.
-import { huffmanCodeLengths } from "../../src/hpack.js";
+import { huffmanCodeLengths } from "@etcd-connect/transport";
 
 /** A header list in order; repeated names stay separate fields. */
 export type HeaderFields = ReadonlyArray<readonly [string, string]>;

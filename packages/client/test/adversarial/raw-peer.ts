@@ -5,7 +5,7 @@
 
 import { once } from "node:events";
 import * as net from "node:net";
-import { HpackDecoder } from "../../src/hpack.js";
+import { HpackDecoder } from "@etcd-connect/transport";
 import {
   type ClientFrame,
   data,

@@ -1,8 +1,8 @@
 import type { ConnectError } from "@connectrpc/connect";
-import { http2Code } from "./http2-code.js";
-import { streamWindow } from "./http2-limits.js";
+import { http2Code } from "./error-codes.js";
+import { streamWindow } from "./limits.js";
 // Type-only: the session imports this file's class, so a value import back would be a cycle.
-import type { Http2Session } from "./http2-session.js";
+import type { Http2Session } from "./session.js";
 
 /** Header fields as received: lowercase names, pseudo-headers (`:status`) included. */
 export type Http2Headers = Record<string, string>;

@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Watch, WatchRequestSchema, WatchResponseSchema } from "@etcd-connect/api/etcdserverpb";
-import { dataBytes, doneOrStalled, flag, frameType, progressUntil, startTap } from "../test/frame-tap.js";
+import { dataBytes, doneOrStalled, flag, frameType, progressUntil, startTap } from "../../test/frame-tap.js";
 import {
   Collector,
   limits,
@@ -13,7 +13,7 @@ import {
   sha256,
   streamCallOn,
   watchRequests,
-} from "../test/http2-helpers.js";
+} from "../../test/http2-helpers.js";
 import {
   envelope,
   envelopeParser,
@@ -22,7 +22,7 @@ import {
   serverClose,
   startRawServer,
   startServer,
-} from "../test/http2-peer.js";
+} from "../../test/http2-peer.js";
 import { encodeHeaderBlock } from "./hpack.js";
 
 // Http2Session's framing and flow control, with node:http2 as the peer: protocol edges that etcd

@@ -1,8 +1,8 @@
+import { http2Code } from "./error-codes.js";
+import { frameFlag } from "./frame.js";
 import { HeaderListTooLargeError, HpackDecoder } from "./hpack.js";
-import { http2Code } from "./http2-code.js";
-import { frameFlag } from "./http2-frame.js";
-import { maxContinuationFrames, maxHeaderBlockSize, maxHeaderListSize } from "./http2-limits.js";
-import type { Http2Headers } from "./http2-stream.js";
+import { maxContinuationFrames, maxHeaderBlockSize, maxHeaderListSize } from "./limits.js";
+import type { Http2Headers } from "./stream.js";
 
 /** What a HEADERS or CONTINUATION frame completed; see {@link Http2HeaderBlock}. */
 export type HeaderBlockResult =

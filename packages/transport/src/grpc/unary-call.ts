@@ -15,11 +15,11 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { messageCodec } from "../codec/message-codec.js";
+import { toWebHeaders } from "../http2/headers.js";
+import type { Http2Headers } from "../http2/stream.js";
 import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
-import { grpcStatus } from "./grpc-status.js";
-import { toWebHeaders } from "./http2-headers.js";
-import type { Http2Headers } from "./http2-stream.js";
-import { messageCodec } from "./message-codec.js";
+import { grpcStatus } from "./status.js";
 
 /** The raw answer to one unary attempt. */
 export interface UnaryAnswer {

@@ -1,5 +1,5 @@
-import type { Http2Headers } from "./http2-stream.js";
 import { serverText } from "./server-text.js";
+import type { Http2Headers } from "./stream.js";
 
 // Sent by the session for every stream; a caller's copy would repeat them.
 const fixedHeaders = new Set(["content-type", "te", "user-agent"]);

@@ -16,13 +16,13 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
+import { messageCodec } from "../codec/message-codec.js";
+import { toWebHeaders } from "../http2/headers.js";
+import { serverText } from "../http2/server-text.js";
+import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
 import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
-import { grpcStatus } from "./grpc-status.js";
-import { toWebHeaders } from "./http2-headers.js";
-import type { Http2Headers, Http2Stream, Http2StreamHandler } from "./http2-stream.js";
-import { messageCodec } from "./message-codec.js";
-import { serverText } from "./server-text.js";
+import { grpcStatus } from "./status.js";
 import { abortError, neverSignal } from "./unary-call.js";
 
 /** Opens the HTTP/2 stream of one streaming call on some member (balancing lives there). */

@@ -10,7 +10,7 @@ import {
   LeaseKeepAliveRequestSchema,
   LeaseKeepAliveResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
-import { dataBytes, doneOrStalled, sentEnd, startTap } from "../test/frame-tap.js";
+import { dataBytes, doneOrStalled, sentEnd, startTap } from "../../test/frame-tap.js";
 import {
   Collector,
   expectConnectError,
@@ -19,9 +19,9 @@ import {
   openConnection,
   sha256,
   streamCallOn,
-} from "../test/http2-helpers.js";
-import { envelope, envelopes, readBody, reply, serverClose, startServer } from "../test/http2-peer.js";
-import type { Http2Stream } from "./http2-stream.js";
+} from "../../test/http2-helpers.js";
+import { envelope, envelopes, readBody, reply, serverClose, startServer } from "../../test/http2-peer.js";
+import type { Http2Stream } from "./stream.js";
 import { isUnprocessed } from "./unprocessed.js";
 
 // How Http2Session's streams wait, end and fail, with node:http2 as the peer: protocol edges that

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { grpcStatus } from "./grpc-status.js";
+import { grpcStatus } from "./status.js";
 
 const headers = { ":status": "200", "content-type": "application/grpc" };
 

@@ -1,7 +1,6 @@
 import type { Socket } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { encodeHeaderBlock } from "./hpack.js";
-import { codeName, http2Code } from "./http2-code.js";
+import { codeName, http2Code } from "./error-codes.js";
 import {
   connectionPreface,
   frameFlag,
@@ -10,19 +9,20 @@ import {
   maxStreamId,
   maxWindow,
   setting,
-} from "./http2-frame.js";
-import { Http2FrameWriter } from "./http2-frame-writer.js";
-import { type HeaderBlockResult, Http2HeaderBlock } from "./http2-header-block.js";
-import { malformedFields } from "./http2-headers.js";
+} from "./frame.js";
+import { Http2FrameWriter } from "./frame-writer.js";
+import { type HeaderBlockResult, Http2HeaderBlock } from "./header-block.js";
+import { malformedFields } from "./headers.js";
+import { encodeHeaderBlock } from "./hpack.js";
 import {
   connectionWindow,
   maxFrameSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
   streamWindow,
-} from "./http2-limits.js";
-import { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2-stream.js";
+} from "./limits.js";
 import { serverText } from "./server-text.js";
+import { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./stream.js";
 import { unprocessedError } from "./unprocessed.js";
 
 /** What a session tells its connection. */

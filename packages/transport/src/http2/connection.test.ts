@@ -7,7 +7,7 @@ import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Watch } from "@etcd-connect/api/etcdserverpb";
 import { createTestCertificates } from "@etcd-connect/testing";
-import { frameType } from "../test/frame-tap.js";
+import { frameType } from "../../test/frame-tap.js";
 import {
   Collector,
   connectionOptions,
@@ -16,9 +16,9 @@ import {
   openConnection,
   streamCallOn,
   watchRequests,
-} from "../test/http2-helpers.js";
-import { freePort, reply, serverClose, startRawServer, startServer } from "../test/http2-peer.js";
-import { Http2Connection, isTransientDialError } from "./http2-connection.js";
+} from "../../test/http2-helpers.js";
+import { freePort, reply, serverClose, startRawServer, startServer } from "../../test/http2-peer.js";
+import { Http2Connection, isTransientDialError } from "./connection.js";
 import { isUnprocessed } from "./unprocessed.js";
 
 // Http2Connection's dial, liveness and teardown, with node:http2 as the peer (server PINGs, a

@@ -1,9 +1,9 @@
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { http2Code } from "./http2-code.js";
-import { Http2Session } from "./http2-session.js";
-import type { Http2Stream } from "./http2-stream.js";
+import { http2Code } from "./error-codes.js";
+import { Http2Session } from "./session.js";
+import type { Http2Stream } from "./stream.js";
 
 /** Options of an {@link Http2Connection}. */
 export interface Http2ConnectionOptions {

@@ -7,9 +7,9 @@ import type { TestContext } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import type { LeaseKeepAliveRequestSchema, WatchRequestSchema } from "@etcd-connect/api/etcdserverpb";
-import { Http2Connection, type Http2ConnectionOptions } from "../src/http2-connection.js";
-import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../src/http2-stream.js";
-import { createStreamCall } from "../src/stream-call.js";
+import { createStreamCall } from "../src/grpc/stream-call.js";
+import { Http2Connection, type Http2ConnectionOptions } from "../src/http2/connection.js";
+import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../src/http2/stream.js";
 
 // A guard against hangs, not a timing assert: a flow-control bug shows up as a stream that
 // never finishes.

@@ -1,8 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { findTrailerError } from "@connectrpc/connect/protocol-grpc";
-import { toWebHeaders } from "./http2-headers.js";
-import type { Http2Headers } from "./http2-stream.js";
-import { serverText } from "./server-text.js";
+import { toWebHeaders } from "../http2/headers.js";
+import { serverText } from "../http2/server-text.js";
+import type { Http2Headers } from "../http2/stream.js";
 
 // "0" to "16": one digit, or "1" and a digit up to 16. Anything else ("", " ", "0x0", "2.5",
 // "00", "-1", "17") is not a gRPC status, where Number() would have read several of them as OK.

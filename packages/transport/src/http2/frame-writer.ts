@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
-import { encodeFrame } from "./http2-frame.js";
-import { maxQueuedControlFrames } from "./http2-limits.js";
+import { encodeFrame } from "./frame.js";
+import { maxQueuedControlFrames } from "./limits.js";
 
 /**
  * The write side of an HTTP/2 session: frames queued in one tick go out in one socket write,

@@ -1,0 +1,43 @@
+// @etcd-connect/transport: gRPC over our own HTTP/2 framing, under Connect's Transport interface.
+// Layers, bottom up: http2/ (frames, HPACK, sessions, connections), grpc/ (envelopes, status,
+// unary and streaming calls), codec/ (the compiled protobuf codec). It knows nothing of etcd.
+
+export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
+export { applyInterceptors, methodPath, startDeadline } from "./grpc/call-chain.js";
+export { EnvelopeReader, type EnvelopeSink, envelopeHeaderBytes } from "./grpc/envelope-reader.js";
+export { grpcStatus } from "./grpc/status.js";
+export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";
+export {
+  abortError,
+  createUnaryCall,
+  neverSignal,
+  type SendUnary,
+  type UnaryAnswer,
+  type UnaryCallOptions,
+} from "./grpc/unary-call.js";
+export {
+  Http2Connection,
+  type Http2ConnectionOptions,
+  isTransientDialError,
+} from "./http2/connection.js";
+export { codeName, http2Code } from "./http2/error-codes.js";
+export { extraHeaders, toWebHeaders } from "./http2/headers.js";
+export {
+  encodeHeaderBlock,
+  HeaderListTooLargeError,
+  HpackDecoder,
+  huffmanCodeLengths,
+} from "./http2/hpack.js";
+export {
+  connectionWindow,
+  maxContinuationFrames,
+  maxFrameSize,
+  maxHeaderBlockSize,
+  maxHeaderListSize,
+  maxQueuedControlFrames,
+  streamWindow,
+} from "./http2/limits.js";
+export { maxServerTextLength, serverText } from "./http2/server-text.js";
+export { Http2Session, type Http2SessionEvents } from "./http2/session.js";
+export { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2/stream.js";
+export { isUnprocessed, unprocessedError } from "./http2/unprocessed.js";
