@@ -2,7 +2,6 @@ import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
 import type { EtcdErrorReason } from "./errors.js";
 import { invalidArgument } from "./errors.js";
-import type { RetryOptions } from "./retry-policy.js";
 
 /** TLS settings for `https://` endpoints; passed to Node's TLS. */
 export interface ClientTlsOptions {
@@ -301,4 +300,14 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     autoSyncIntervalMs: positiveInt("autoSyncIntervalMs", options.autoSyncIntervalMs, 0, 0),
     retry: validateRetry(options.retry),
   };
+}
+
+/** Retry settings of the client; pass `retry: false` to {@link createClient} to turn retries off. */
+export interface RetryOptions {
+  /** Retries after the first attempt, at most; the call's deadline bounds them too. Default: 100. */
+  maxRetries?: number;
+  /** Pause after each round of attempts (one attempt per quorum member), in ms. Default: 25. */
+  backoffMs?: number;
+  /** Random share added to or taken from each pause. Default: 0.1. */
+  backoffJitter?: number;
 }

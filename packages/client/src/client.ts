@@ -1,9 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import {
-  type Client as ConnectClient,
-  createClient as createConnectClient,
-  type Transport,
-} from "@connectrpc/connect";
+import { createClient as createConnectClient, type Transport } from "@connectrpc/connect";
 import {
   AuthenticateRequestSchema,
   Auth as AuthService,
@@ -14,34 +10,25 @@ import {
   type RangeResponse,
   Watch,
 } from "@etcd-connect/api/etcdserverpb";
-import { type Auth, createAuth } from "./auth.js";
-import { createAuthInterceptor } from "./auth-interceptor.js";
-import { createBalancedTransport } from "./balanced-transport.js";
+import { type Auth, createAuth } from "./admin/auth.js";
+import { type Cluster, createCluster } from "./admin/cluster.js";
+import { createMaintenance, type Maintenance } from "./admin/maintenance.js";
 import type { Bytes } from "./bytes.js";
+import { createAuthInterceptor } from "./call/auth-interceptor.js";
+import { createBalancedTransport } from "./call/balanced-transport.js";
+import { EndpointPool } from "./call/endpoint-pool.js";
+import { rejectOldMember } from "./call/member-version.js";
+import { createRetryInterceptor } from "./call/retry-interceptor.js";
 import type { CallOptions } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
-import { type Cluster, createCluster } from "./cluster.js";
-import { EndpointPool } from "./endpoint-pool.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
-import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv.js";
-import { createLease, type Lease } from "./lease.js";
-import { LeaseKeepAliveEngine } from "./lease-keeper.js";
-import { createMaintenance, type Maintenance } from "./maintenance.js";
-import { rejectOldMember } from "./member-version.js";
-import type { GetOptions } from "./op.js";
-import { createRetryInterceptor } from "./retry-interceptor.js";
-import type { WatchApi } from "./watch.js";
-import { WatchEngine } from "./watch-engine.js";
-
-/** The generated Connect clients, on the client's transport and interceptors. */
-export interface RpcClients {
-  kv: ConnectClient<typeof KVService>;
-  watch: ConnectClient<typeof Watch>;
-  lease: ConnectClient<typeof LeaseService>;
-  cluster: ConnectClient<typeof ClusterService>;
-  maintenance: ConnectClient<typeof MaintenanceService>;
-  auth: ConnectClient<typeof AuthService>;
-}
+import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv/kv.js";
+import type { GetOptions } from "./kv/op.js";
+import { createLease, type Lease } from "./lease/lease.js";
+import { LeaseKeepAliveEngine } from "./lease/lease-keeper.js";
+import type { RpcClients } from "./rpc-clients.js";
+import type { WatchApi } from "./watch/watch.js";
+import { WatchEngine } from "./watch/watch-engine.js";
 
 /**
  * An etcd client: the {@link KV} API plus read helpers, the raw RPC clients and the

@@ -1,8 +1,8 @@
 import { http2Code } from "./error-codes.js";
 import { frameFlag } from "./frame.js";
+import type { Http2Headers } from "./headers.js";
 import { HeaderListTooLargeError, HpackDecoder } from "./hpack.js";
 import { maxContinuationFrames, maxHeaderBlockSize, maxHeaderListSize } from "./limits.js";
-import type { Http2Headers } from "./stream.js";
 
 /** What a HEADERS or CONTINUATION frame completed; see {@link Http2HeaderBlock}. */
 export type HeaderBlockResult =

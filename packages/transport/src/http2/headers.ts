@@ -1,5 +1,7 @@
 import { serverText } from "./server-text.js";
-import type { Http2Headers } from "./stream.js";
+
+/** Header fields as received: lowercase names, pseudo-headers (`:status`) included. */
+export type Http2Headers = Record<string, string>;
 
 // Sent by the session for every stream; a caller's copy would repeat them.
 const fixedHeaders = new Set(["content-type", "te", "user-agent"]);

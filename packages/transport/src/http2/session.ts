@@ -22,7 +22,7 @@ import {
   streamWindow,
 } from "./limits.js";
 import { serverText } from "./server-text.js";
-import { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./stream.js";
+import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
 import { unprocessedError } from "./unprocessed.js";
 
 /** What a session tells its connection. */
@@ -49,7 +49,7 @@ export interface Http2SessionEvents {
  * mapping and several listeners per request), while this framing costs under 10 µs, and
  * writes every frame of a tick in one socket write. See bench/README.md.
  */
-export class Http2Session {
+export class Http2Session implements Http2StreamOwner {
   /** Date.now() of the last read from the socket: proof that the peer is alive. */
   lastReadAt = Date.now();
   /** True once GOAWAY arrived or stream ids ran out: no new streams. */

@@ -1,11 +1,19 @@
 import type { ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./error-codes.js";
+import type { Http2Headers } from "./headers.js";
 import { streamWindow } from "./limits.js";
-// Type-only: the session imports this file's class, so a value import back would be a cycle.
-import type { Http2Session } from "./session.js";
 
-/** Header fields as received: lowercase names, pseudo-headers (`:status`) included. */
-export type Http2Headers = Record<string, string>;
+export type { Http2Headers };
+
+/**
+ * What a stream asks of the session that carries it ({@link Http2Session} implements it): an
+ * interface here, so that streams and sessions do not import each other.
+ */
+export interface Http2StreamOwner {
+  sendData(stream: Http2Stream, data: Uint8Array, end: boolean): boolean;
+  reset(stream: Http2Stream, code: number, error: ConnectError | undefined): void;
+  acknowledge(stream: Http2Stream, bytes: number): void;
+}
 
 /**
  * What the owner of a stream hears. Every callback runs synchronously from the socket's read,
@@ -24,7 +32,7 @@ export interface Http2StreamHandler {
   onClose(stream: Http2Stream, error: ConnectError | undefined): void;
 }
 
-/** One stream of a {@link Http2Session}. */
+/** One stream of an HTTP/2 session (see {@link Http2StreamOwner}). */
 export class Http2Stream {
   /** 0 until the stream's HEADERS went out (it may wait for a stream slot). */
   id = 0;
@@ -49,12 +57,12 @@ export class Http2Stream {
   /** @internal */ queuedEnd = false;
   /** @internal */ pendingBlock: Buffer | undefined = undefined;
 
-  readonly session: Http2Session;
+  readonly session: Http2StreamOwner;
   readonly handler: Http2StreamHandler;
   /** Unary calls are watched for silence by their connection; long-lived streams are not. */
   readonly probe: boolean;
 
-  constructor(session: Http2Session, handler: Http2StreamHandler, probe: boolean) {
+  constructor(session: Http2StreamOwner, handler: Http2StreamHandler, probe: boolean) {
     this.session = session;
     this.handler = handler;
     this.probe = probe;

@@ -16,10 +16,10 @@ import { createUniversalHandlerClient } from "@connectrpc/connect/protocol";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { KV, PutResponseSchema, RangeResponseSchema } from "@etcd-connect/api/etcdserverpb";
 import { Http2Connection } from "@etcd-connect/transport";
+import { parseEndpoint } from "../client-options.js";
+import { type EtcdError, toEtcdError } from "../errors.js";
 import { createBalancedTransport } from "./balanced-transport.js";
-import { parseEndpoint } from "./client-options.js";
 import type { EndpointPool } from "./endpoint-pool.js";
-import { type EtcdError, toEtcdError } from "./errors.js";
 import { createRetryInterceptor, type RetryInterceptorOptions } from "./retry-interceptor.js";
 
 const key = new TextEncoder().encode("k");

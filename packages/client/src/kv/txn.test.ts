@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { type TxnRequest, type TxnResponse, TxnResponseSchema } from "@etcd-connect/api/etcdserverpb";
-import type { CallOptions } from "./call-options.js";
+import type { CallOptions } from "../call-options.js";
+import { EtcdError } from "../errors.js";
 import { compare } from "./compare.js";
-import { EtcdError } from "./errors.js";
 import { opDelete, opGet, opPut } from "./op.js";
 import { Txn } from "./txn.js";
 

@@ -12,10 +12,10 @@ import {
   type TxnRequest,
   TxnRequestSchema,
 } from "@etcd-connect/api/etcdserverpb";
-import { type Bytes, toBytes } from "./bytes.js";
-import { invalidArgument } from "./errors.js";
-import { type Int64Like, toInt64 } from "./int64.js";
-import { keyRange, type RangeSelector } from "./key-range.js";
+import { type Bytes, toBytes } from "../bytes.js";
+import { invalidArgument } from "../errors.js";
+import { type Int64Like, toInt64 } from "../int64.js";
+import { keyRange, type RangeSelector } from "../key-range.js";
 
 /** Read options: which keys, at which revision, and what to return. */
 export interface GetOptions extends RangeSelector {

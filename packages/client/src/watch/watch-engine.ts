@@ -11,14 +11,14 @@ import {
 } from "@etcd-connect/api/etcdserverpb";
 import type { Event } from "@etcd-connect/api/mvccpb";
 import { serverText } from "@etcd-connect/transport";
-import { AsyncQueue } from "./async-queue.js";
-import { exponentialBackoff } from "./backoff.js";
-import type { Bytes } from "./bytes.js";
-import { toBytes } from "./bytes.js";
-import type { ClientLogger, ClientObserver } from "./client-options.js";
-import { EtcdError, type EtcdErrorReason, toEtcdError } from "./errors.js";
-import { toInt64 } from "./int64.js";
-import { keyRange } from "./key-range.js";
+import { AsyncQueue } from "../async-queue.js";
+import type { Bytes } from "../bytes.js";
+import { toBytes } from "../bytes.js";
+import { exponentialBackoff } from "../call/backoff.js";
+import type { ClientLogger, ClientObserver } from "../client-options.js";
+import { EtcdError, type EtcdErrorReason, toEtcdError } from "../errors.js";
+import { toInt64 } from "../int64.js";
+import { keyRange } from "../key-range.js";
 import { type WatchBatch, type Watcher, WatcherImpl, type WatchHandle, type WatchOptions } from "./watch.js";
 
 /** Options of the {@link WatchEngine}. */

@@ -9,8 +9,8 @@ import {
   createRouterTransport,
 } from "@connectrpc/connect";
 import { Auth, AuthenticateResponseSchema, KV, RangeResponseSchema } from "@etcd-connect/api/etcdserverpb";
+import { toEtcdError } from "../errors.js";
 import { type AuthInterceptorOptions, createAuthInterceptor } from "./auth-interceptor.js";
-import { toEtcdError } from "./errors.js";
 
 const key = new TextEncoder().encode("k");
 const invalidToken = () => new ConnectError("etcdserver: invalid auth token", Code.Unauthenticated);

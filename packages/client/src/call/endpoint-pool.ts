@@ -2,9 +2,9 @@ import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2Connection, type Http2ConnectionOptions } from "@etcd-connect/transport";
+import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "../client-options.js";
+import { clientClosedMessage } from "../errors.js";
 import { exponentialBackoff, sleep } from "./backoff.js";
-import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "./client-options.js";
-import { clientClosedMessage } from "./errors.js";
 import { raceSignal } from "./race-signal.js";
 
 /** Settings of the connections the pool opens. */

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type RequestOp, RequestOpSchema, TxnRequestSchema } from "@etcd-connect/api/etcdserverpb";
-import { type EtcdError, toEtcdError } from "./errors.js";
+import { type EtcdError, toEtcdError } from "../errors.js";
 import { isIndeterminate, isRepeatable, isRetryable } from "./retry-policy.js";
 
 describe("isRepeatable", () => {

@@ -9,10 +9,10 @@ import {
   type Lease as LeaseService,
   type LeaseTimeToLiveResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import { AsyncQueue } from "./async-queue.js";
-import { type CallOptions, callEtcd } from "./call-options.js";
-import { EtcdError, invalidArgument } from "./errors.js";
-import { type Int64Like, toInt64 } from "./int64.js";
+import { AsyncQueue } from "../async-queue.js";
+import { type CallOptions, callEtcd } from "../call-options.js";
+import { EtcdError, invalidArgument } from "../errors.js";
+import { type Int64Like, toInt64 } from "../int64.js";
 import type { LeaseKeepAliveEngine, LeaseKeeper } from "./lease-keeper.js";
 
 /**

@@ -17,10 +17,10 @@ import {
   SnapshotResponseSchema,
   StatusResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
-import type { CallOptions } from "./call-options.js";
-import type { RpcClients } from "./client.js";
-import { EtcdError } from "./errors.js";
-import { createMaintenance, type MaintenanceDeps } from "./maintenance.js";
+import type { CallOptions } from "../call-options.js";
+import { EtcdError } from "../errors.js";
+import type { RpcClients, RpcRouting } from "../rpc-clients.js";
+import { createMaintenance } from "./maintenance.js";
 import { SnapshotVerifier } from "./snapshot.js";
 
 // A database followed by its sha256, as etcd streams a snapshot.
@@ -59,10 +59,7 @@ type MaintenanceFake = Partial<Record<keyof RpcClients["maintenance"], unknown>>
 function clients(maintenance: MaintenanceFake): RpcClients {
   return { maintenance } as unknown as RpcClients;
 }
-function deps(
-  maintenance: MaintenanceFake,
-  perEndpoint: Record<string, MaintenanceFake> = {},
-): MaintenanceDeps {
+function deps(maintenance: MaintenanceFake, perEndpoint: Record<string, MaintenanceFake> = {}): RpcRouting {
   return {
     rpc: clients(maintenance),
     rpcAt: (endpoint) => clients(perEndpoint[endpoint] ?? assert.fail(`no fake for ${endpoint}`)),

@@ -11,8 +11,8 @@ import {
   type RequestOp,
   TxnRequestSchema,
 } from "@etcd-connect/api/etcdserverpb";
+import { EtcdError } from "../errors.js";
 import { compare } from "./compare.js";
-import { EtcdError } from "./errors.js";
 import {
   deleteRequest,
   type GetOptions,

@@ -1,6 +1,6 @@
 import type { Compare, RequestOp, TxnRequest, TxnResponse } from "@etcd-connect/api/etcdserverpb";
-import type { CallOptions } from "./call-options.js";
-import { invalidArgument } from "./errors.js";
+import type { CallOptions } from "../call-options.js";
+import { invalidArgument } from "../errors.js";
 import { txnRequest } from "./op.js";
 
 /**

@@ -1,8 +1,8 @@
 import type { Event } from "@etcd-connect/api/mvccpb";
-import type { AsyncQueue } from "./async-queue.js";
-import type { Bytes } from "./bytes.js";
-import type { Int64Like } from "./int64.js";
-import type { RangeSelector } from "./key-range.js";
+import type { AsyncQueue } from "../async-queue.js";
+import type { Bytes } from "../bytes.js";
+import type { Int64Like } from "../int64.js";
+import type { RangeSelector } from "../key-range.js";
 
 /** Options of {@link Client.watch}. */
 export interface WatchOptions extends RangeSelector {

@@ -5,10 +5,10 @@ import {
   Compare_CompareTarget,
   CompareSchema,
 } from "@etcd-connect/api/etcdserverpb";
-import { type Bytes, toBytes } from "./bytes.js";
-import { invalidArgument } from "./errors.js";
-import { type Int64Like, toInt64 } from "./int64.js";
-import { keyRange, type RangeSelector } from "./key-range.js";
+import { type Bytes, toBytes } from "../bytes.js";
+import { invalidArgument } from "../errors.js";
+import { type Int64Like, toInt64 } from "../int64.js";
+import { keyRange, type RangeSelector } from "../key-range.js";
 
 /** How a compare relates the key's current state to the given operand. */
 export type CompareOperator = "=" | "!=" | "<" | ">";

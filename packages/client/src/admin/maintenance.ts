@@ -20,12 +20,12 @@ import {
   StatusRequestSchema,
   type StatusResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import type { CallOptions } from "./call-options.js";
-import { callEtcd } from "./call-options.js";
-import type { RpcClients } from "./client.js";
+import type { CallOptions } from "../call-options.js";
+import { callEtcd } from "../call-options.js";
+import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
+import { type Int64Like, toInt64 } from "../int64.js";
+import type { RpcRouting } from "../rpc-clients.js";
 import { explainUnimplemented, toMemberId } from "./cluster.js";
-import { EtcdError, invalidArgument, toEtcdError } from "./errors.js";
-import { type Int64Like, toInt64 } from "./int64.js";
 import {
   mapChunks,
   type SnapshotOptions,
@@ -35,14 +35,6 @@ import {
 } from "./snapshot.js";
 
 /** What the Maintenance facade needs from the client. */
-export interface MaintenanceDeps {
-  /** Clients over the balanced transport. */
-  rpc: RpcClients;
-  /** Clients bound to one member (one of the client's endpoints). */
-  rpcAt(endpoint: string): RpcClients;
-  /** The client's endpoint URLs. */
-  endpoints(): string[];
-}
 
 /** An alarm to clear: as `alarmList()` returns them, or by name. */
 export interface AlarmTarget {
@@ -128,7 +120,7 @@ const downgradeActions = {
 const moveLeaderTries = 3;
 
 /** The Maintenance facade. */
-export function createMaintenance(deps: MaintenanceDeps): Maintenance {
+export function createMaintenance(deps: RpcRouting): Maintenance {
   const { rpc } = deps;
   const at = (endpoint: string) => {
     if (typeof endpoint !== "string" || endpoint.length === 0) {

@@ -4,9 +4,9 @@ import { basename, dirname, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { SnapshotRequestSchema, type SnapshotResponse } from "@etcd-connect/api/etcdserverpb";
-import { type CallOptions, pickCallOptions } from "./call-options.js";
-import { EtcdError, invalidArgument, toEtcdError } from "./errors.js";
-import type { MaintenanceDeps } from "./maintenance.js";
+import { type CallOptions, pickCallOptions } from "../call-options.js";
+import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
+import type { RpcRouting } from "../rpc-clients.js";
 
 /** Options of {@link Maintenance.snapshot}; `timeoutMs` bounds the whole stream. */
 export interface SnapshotOptions extends CallOptions {
@@ -34,7 +34,7 @@ export interface SnapshotToFileOptions extends SnapshotOptions {
  * `return()` (a `break` in for-await) aborts it.
  */
 export async function* snapshotStream(
-  deps: MaintenanceDeps,
+  deps: RpcRouting,
   options: SnapshotOptions | undefined,
 ): AsyncGenerator<SnapshotResponse, void, undefined> {
   const controller = new AbortController();
@@ -128,7 +128,7 @@ export class SnapshotVerifier {
 }
 
 export async function snapshotToFile(
-  deps: MaintenanceDeps,
+  deps: RpcRouting,
   path: string,
   options: SnapshotToFileOptions | undefined,
 ): Promise<number> {

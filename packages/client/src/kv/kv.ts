@@ -8,10 +8,10 @@ import {
   type PutResponse,
   type RangeResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import { type Bytes, bytesToJson, bytesToText } from "./bytes.js";
-import { type CallOptions, callEtcd, pickCallOptions } from "./call-options.js";
-import { invalidArgument } from "./errors.js";
-import { type Int64Like, toInt64 } from "./int64.js";
+import { type Bytes, bytesToJson, bytesToText } from "../bytes.js";
+import { type CallOptions, callEtcd, pickCallOptions } from "../call-options.js";
+import { invalidArgument } from "../errors.js";
+import { type Int64Like, toInt64 } from "../int64.js";
 import {
   type DeleteOptions,
   deleteRequest,

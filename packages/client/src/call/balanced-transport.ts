@@ -15,7 +15,7 @@ import {
   serverText,
   type UnaryAnswer,
 } from "@etcd-connect/transport";
-import { maxTimeoutMs } from "./client-options.js";
+import { maxTimeoutMs } from "../client-options.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 
 /** Options of {@link createBalancedTransport}. */

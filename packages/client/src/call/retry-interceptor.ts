@@ -1,7 +1,7 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { setCallOutcome, toEtcdError } from "../errors.js";
 import { jittered, sleep } from "./backoff.js";
 import { beginAttempt } from "./balanced-transport.js";
-import { setCallOutcome, toEtcdError } from "./errors.js";
 import { isIndeterminate, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
 
 /** Options of {@link createRetryInterceptor}. */

@@ -13,9 +13,9 @@ import {
   MemberUpdateRequestSchema,
   type MemberUpdateResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import { type CallOptions, callEtcd } from "./call-options.js";
-import { EtcdError, invalidArgument, toEtcdError } from "./errors.js";
-import type { Int64Like } from "./int64.js";
+import { type CallOptions, callEtcd } from "../call-options.js";
+import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
+import type { Int64Like } from "../int64.js";
 
 /**
  * etcd's membership API (`client.cluster`), as Go's `clientv3.Cluster`. Member ids are

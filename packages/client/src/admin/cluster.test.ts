@@ -8,8 +8,8 @@ import {
   type MemberListRequest,
   MemberListResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
+import { EtcdError } from "../errors.js";
 import { checkPeerUrls, createCluster, toMemberId } from "./cluster.js";
-import { EtcdError } from "./errors.js";
 
 async function failure(promise: Promise<unknown>): Promise<EtcdError> {
   return promise.then(

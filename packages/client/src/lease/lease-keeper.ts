@@ -6,10 +6,10 @@ import {
   type LeaseKeepAliveResponse,
   type Lease as LeaseService,
 } from "@etcd-connect/api/etcdserverpb";
-import { AsyncQueue } from "./async-queue.js";
-import { exponentialBackoff } from "./backoff.js";
-import type { ClientLogger, ClientObserver } from "./client-options.js";
-import { EtcdError, toEtcdError } from "./errors.js";
+import { AsyncQueue } from "../async-queue.js";
+import { exponentialBackoff } from "../call/backoff.js";
+import type { ClientLogger, ClientObserver } from "../client-options.js";
+import { EtcdError, toEtcdError } from "../errors.js";
 
 /**
  * A lease kept alive by the client: an AsyncIterable of keepalive answers (a reader that

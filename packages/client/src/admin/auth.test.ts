@@ -8,9 +8,9 @@ import type {
   Auth as AuthService,
   AuthUserAddRequest,
 } from "@etcd-connect/api/etcdserverpb";
+import { bytesToText } from "../bytes.js";
+import { EtcdError } from "../errors.js";
 import { type Auth, createAuth, type PermissionType } from "./auth.js";
-import { bytesToText } from "./bytes.js";
-import { EtcdError } from "./errors.js";
 
 const password = "correct-horse-battery-staple";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { type Compare, Compare_CompareResult, Compare_CompareTarget } from "@etcd-connect/api/etcdserverpb";
+import { EtcdError } from "../errors.js";
+import type { RangeSelector } from "../key-range.js";
 import { type CompareOperator, compare } from "./compare.js";
-import { EtcdError } from "./errors.js";
-import type { RangeSelector } from "./key-range.js";
 
 const text = (value: string) => new TextEncoder().encode(value);
 

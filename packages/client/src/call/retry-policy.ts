@@ -1,16 +1,10 @@
 import { Code } from "@connectrpc/connect";
 import type { TxnRequest } from "@etcd-connect/api/etcdserverpb";
-import type { EtcdError } from "./errors.js";
+import type { RetryOptions } from "../client-options.js";
 
-/** Retry settings of the client; pass `retry: false` to {@link createClient} to turn retries off. */
-export interface RetryOptions {
-  /** Retries after the first attempt, at most; the call's deadline bounds them too. Default: 100. */
-  maxRetries?: number;
-  /** Pause after each round of attempts (one attempt per quorum member), in ms. Default: 25. */
-  backoffMs?: number;
-  /** Random share added to or taken from each pause. Default: 0.1. */
-  backoffJitter?: number;
-}
+export type { RetryOptions };
+
+import type { EtcdError } from "../errors.js";
 
 // Calls that may run twice with the same result: Go clientv3's repeatable set (retry.go), plus
 // Authenticate and AuthStatus, which change nothing on the server.

@@ -1,5 +1,5 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
-import { toEtcdError } from "./errors.js";
+import { toEtcdError } from "../errors.js";
 import { raceSignal } from "./race-signal.js";
 
 /** Options of {@link createAuthInterceptor}. */

@@ -38,12 +38,12 @@ import {
   AuthUserRevokeRoleRequestSchema,
   type AuthUserRevokeRoleResponse,
 } from "@etcd-connect/api/etcdserverpb";
-import type { Bytes } from "./bytes.js";
-import type { CallOptions } from "./call-options.js";
-import { callEtcd } from "./call-options.js";
+import type { Bytes } from "../bytes.js";
+import type { CallOptions } from "../call-options.js";
+import { callEtcd } from "../call-options.js";
+import { invalidArgument } from "../errors.js";
+import { keyRange, type RangeSelector } from "../key-range.js";
 import { explainUnimplemented } from "./cluster.js";
-import { invalidArgument } from "./errors.js";
-import { keyRange, type RangeSelector } from "./key-range.js";
 
 /** What a permission allows: reads (range, watch), writes (put, delete, txn writes) or both. */
 export type PermissionType = "read" | "write" | "readwrite";

@@ -1,0 +1,29 @@
+import type { Client as ConnectClient } from "@connectrpc/connect";
+import type {
+  Auth as AuthService,
+  Cluster as ClusterService,
+  KV as KVService,
+  Lease as LeaseService,
+  Maintenance as MaintenanceService,
+  Watch,
+} from "@etcd-connect/api/etcdserverpb";
+
+/** The generated Connect clients, on the client's transport and interceptors. */
+export interface RpcClients {
+  kv: ConnectClient<typeof KVService>;
+  watch: ConnectClient<typeof Watch>;
+  lease: ConnectClient<typeof LeaseService>;
+  cluster: ConnectClient<typeof ClusterService>;
+  maintenance: ConnectClient<typeof MaintenanceService>;
+  auth: ConnectClient<typeof AuthService>;
+}
+
+/** The generated clients over the balanced transport, and bound to one member. */
+export interface RpcRouting {
+  /** Clients over the balanced transport. */
+  rpc: RpcClients;
+  /** Clients bound to one member (one of the client's endpoints). */
+  rpcAt(endpoint: string): RpcClients;
+  /** The client's endpoint URLs. */
+  endpoints(): string[];
+}
