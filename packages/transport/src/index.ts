@@ -3,7 +3,7 @@
 // unary and streaming calls), codec/ (the compiled protobuf codec). It knows nothing of etcd.
 
 export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
-export { applyInterceptors, methodPath, startDeadline } from "./grpc/call-chain.js";
+export { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./grpc/call-chain.js";
 export { EnvelopeReader, type EnvelopeSink, envelopeHeaderBytes } from "./grpc/envelope-reader.js";
 export { grpcStatus } from "./grpc/status.js";
 export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";
@@ -19,6 +19,7 @@ export {
   Http2Connection,
   type Http2ConnectionOptions,
   isTransientDialError,
+  NotGrpcServerError,
 } from "./http2/connection.js";
 export { codeName, http2Code } from "./http2/error-codes.js";
 export { extraHeaders, toWebHeaders } from "./http2/headers.js";
@@ -40,4 +41,4 @@ export {
 export { maxServerTextLength, serverText } from "./http2/server-text.js";
 export { Http2Session, type Http2SessionEvents } from "./http2/session.js";
 export { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2/stream.js";
-export { isUnprocessed, unprocessedError } from "./http2/unprocessed.js";
+export { isUnprocessed, UnprocessedStreamError, unprocessedError } from "./http2/unprocessed.js";

@@ -22,6 +22,9 @@ export const connectionOptions: Http2ConnectionOptions = {
   keepAliveTimeoutMs: 5000,
   permitWithoutStream: false,
   silenceProbeMs: 1000,
+  // As the etcd client configures its connections.
+  minPingIntervalMs: 6_000,
+  serverKind: "an etcd gRPC server",
 };
 
 /** Hex SHA-256, to compare large bodies in assertion messages of sane length. */

@@ -4,6 +4,7 @@ import {
   abortError,
   createStreamCall,
   createUnaryCall,
+  deadlineKey,
   EnvelopeReader,
   type EnvelopeSink,
   extraHeaders,
@@ -16,6 +17,7 @@ import {
   type UnaryAnswer,
 } from "@etcd-connect/transport";
 import { maxTimeoutMs } from "../client-options.js";
+import { type Attempt, currentAttempt } from "./attempt.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 
 /** Options of {@link createBalancedTransport}. */
@@ -37,30 +39,6 @@ export interface BalancedTransportOptions {
   pin?: string;
   /** The transport of the pool's member check itself: it connects without waiting for the check. */
   checking?: boolean;
-}
-
-/** What one attempt of a call did; read by the retry interceptor. */
-export interface Attempt {
-  /** The endpoint the attempt was sent to, once chosen. */
-  endpoint: string | undefined;
-  /**
-   * True while nothing can have reached a server. Starts false: only a transport that can
-   * prove a request stayed home (this one) sets it, so other transports never get blind retries.
-   */
-  neverSent: boolean;
-  /** True when trying again cannot help (oversize request, TLS or protocol failure). */
-  permanent: boolean;
-}
-
-// The request's Headers object flows unchanged from the interceptors to the HTTP client,
-// so it keys the attempt record without widening Connect's types.
-const attempts = new WeakMap<Headers, Attempt>();
-
-/** Starts a fresh attempt record for a request header; see {@link Attempt}. */
-export function beginAttempt(header: Headers): Attempt {
-  const attempt: Attempt = { endpoint: undefined, neverSent: false, permanent: false };
-  attempts.set(header, attempt);
-  return attempt;
 }
 
 const hasLeader = ["hasleader", "true"] as const;
@@ -85,16 +63,16 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   // Picks (or, when pinned, names) the member for an attempt and makes sure it is connected.
   // Until this returns, nothing was sent.
   async function prepare(
-    header: Headers,
+    hasDeadline: boolean,
     callSignal: AbortSignal,
     attempt: Attempt | undefined,
   ): Promise<PooledEndpoint> {
-    if (attempt) attempt.neverSent = true;
+    if (attempt) attempt.progress = "not_sent";
     const signal = isNeverAborted(callSignal) ? undefined : callSignal;
     let entry: PooledEndpoint;
     try {
       // A call with a deadline waits for a member as long as its deadline allows.
-      const waitMs = header.has("grpc-timeout") ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
+      const waitMs = hasDeadline ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
       entry = options.pin === undefined ? await pool.acquire(signal, waitMs) : pool.pinned(options.pin);
     } catch (error) {
       // Closed, or no endpoint came back within the wait: another attempt cannot do better.
@@ -110,7 +88,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       if (attempt && ConnectError.from(error).code === Code.FailedPrecondition) attempt.permanent = true;
       throw error;
     }
-    if (attempt) attempt.neverSent = false;
+    if (attempt) attempt.progress = "sent";
     return entry;
   }
 
@@ -123,12 +101,12 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   }
 
   function failed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): void {
-    if (attempt && isUnprocessed(error)) attempt.neverSent = true;
+    if (attempt && isUnprocessed(error)) attempt.progress = "refused";
     if (isConnectionFailure(error)) pool.reportFailure(entry, error);
   }
 
   function dialFailed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): ConnectError {
-    if (attempt) attempt.neverSent = true;
+    if (attempt) attempt.progress = "not_sent";
     if (isTransientDialError(error)) pool.reportFailure(entry, error);
     else if (attempt) attempt.permanent = true;
     return ConnectError.from(error, Code.Unavailable);
@@ -139,8 +117,8 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   // Streams (watch, keepalive, snapshot) stay on the member they opened on; their health
   // counts for it like a unary call's.
   const openStream: OpenStream = async (req, path, handler) => {
-    const attempt = attempts.get(req.header);
-    const entry = await prepare(req.header, req.signal, attempt);
+    const attempt = currentAttempt(req.contextValues);
+    const entry = await prepare(req.contextValues.get(deadlineKey) !== undefined, req.signal, attempt);
     const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
     const watched = new StreamHealth(handler, entry, attempt, context);
     const stream = entry.connection.openStream(path, extra, watched, false, undefined, false);
@@ -154,10 +132,10 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 
   // Unary calls take the lean path: one framed buffer out, one answer in, on our HTTP/2 session.
   const sendUnary: SendUnary = async (req, frame, path) => {
-    const attempt = attempts.get(req.header);
+    const attempt = currentAttempt(req.contextValues);
     if (req.signal.aborted) {
       if (attempt) {
-        attempt.neverSent = true;
+        attempt.progress = "not_sent";
         attempt.permanent = true;
       }
       throw abortError(req.signal);
@@ -165,7 +143,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     if (frame.length - 5 > options.writeMaxBytes) {
       // Refused before any connection is touched: nothing was sent, and trying again cannot help.
       if (attempt) {
-        attempt.neverSent = true;
+        attempt.progress = "not_sent";
         attempt.permanent = true;
       }
       throw new ConnectError(
@@ -176,10 +154,10 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     // The common case takes no promise: a healthy member with an open connection.
     let entry = options.pin === undefined ? pool.pickReady() : undefined;
     if (entry === undefined) {
-      entry = await prepare(req.header, req.signal, attempt);
+      entry = await prepare(req.contextValues.get(deadlineKey) !== undefined, req.signal, attempt);
     } else if (attempt) {
       attempt.endpoint = entry.endpoint.url;
-      attempt.neverSent = false;
+      attempt.progress = "sent";
     }
     const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
     return new Promise((resolve, reject) => {
@@ -235,11 +213,11 @@ function isGrpcAnswer(status: number, contentType: string): boolean {
   return (status === 200 || gatewayStatuses.has(status)) && contentType.startsWith("application/grpc");
 }
 
+// A failure that says something about the member or the connection to it (GOAWAY, a ping that
+// timed out, a reset: all Unavailable; a protocol violation: Internal), rather than about the call.
 function isConnectionFailure(error: unknown): boolean {
-  const ce = ConnectError.from(error);
-  return (
-    ce.code === Code.Unavailable || ce.code === Code.Internal || /GOAWAY|PING timed out/i.test(ce.rawMessage)
-  );
+  const code = ConnectError.from(error).code;
+  return code === Code.Unavailable || code === Code.Internal;
 }
 
 // Reports a stream's outcome to the pool, and refuses answers that are not from etcd.

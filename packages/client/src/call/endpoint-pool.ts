@@ -112,6 +112,10 @@ export class EndpointPool {
       keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,
       permitWithoutStream: this.options.permitWithoutStream,
       silenceProbeMs: this.options.silenceProbeMs,
+      // etcd answers pings spaced less than 5 s apart (--grpc-keepalive-min-time) with GOAWAY
+      // too_many_pings once it counts three; probes keep a margin over that.
+      minPingIntervalMs: 6_000,
+      serverKind: "an etcd gRPC server",
       onDead: (error) => this.reportFailure(entry, error),
     });
     const entry: PooledEndpoint = {

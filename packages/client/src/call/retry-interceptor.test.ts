@@ -178,7 +178,7 @@ describe("retry interceptor over a router transport", () => {
   });
 
   // A router transport cannot tell the retry interceptor that a request left (only the balanced
-  // transport flips `neverSent`), so a plain Unavailable from it proves nothing either way; the
+  // transport sets `progress`), so a plain Unavailable from it proves nothing either way; the
   // balanced-transport tests below cover that case. An etcd message, though, is an answer from
   // the server: the write reached it, and "request timed out" means it may have been applied.
   it("does not retry a write that etcd answered with a timeout, and marks it indeterminate", async () => {

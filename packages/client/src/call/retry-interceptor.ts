@@ -1,7 +1,8 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { deadlineKey } from "@etcd-connect/transport";
 import { setCallOutcome, toEtcdError } from "../errors.js";
+import { beginAttempt } from "./attempt.js";
 import { jittered, sleep } from "./backoff.js";
-import { beginAttempt } from "./balanced-transport.js";
 import { isIndeterminate, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
 
 /** Options of {@link createRetryInterceptor}. */
@@ -41,10 +42,10 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
     if (!repeatable && req.method.name === "Txn") {
       repeatable = isRepeatable(req.service.typeName, req.method.name, req.message);
     }
-    const hasDeadline = req.header.has("grpc-timeout");
+    const hasDeadline = req.contextValues.get(deadlineKey) !== undefined;
     const start = Date.now();
     for (let retries = 0; ; retries++) {
-      const attempt = beginAttempt(req.header);
+      const attempt = beginAttempt(req.contextValues);
       try {
         return await next(req);
       } catch (error) {
@@ -53,12 +54,12 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
           req.signal.aborted ||
           retries >= maxRetries ||
           attempt.permanent ||
-          !isRetryable(etcdError, repeatable, attempt.neverSent) ||
+          !isRetryable(etcdError, repeatable, attempt.progress !== "sent") ||
           (!hasDeadline && Date.now() - start > waitForEndpointMs);
         if (giveUp) {
           throw setCallOutcome(ConnectError.from(error), {
             endpoint: attempt.endpoint,
-            indeterminate: isIndeterminate(etcdError, repeatable, attempt.neverSent),
+            indeterminate: isIndeterminate(etcdError, repeatable, attempt.progress !== "sent"),
           });
         }
         options.onRetry?.(req.service.typeName, req.method.name, etcdError.reason);
@@ -72,7 +73,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
           if (req.signal.aborted) {
             throw setCallOutcome(ConnectError.from(error), {
               endpoint: attempt.endpoint,
-              indeterminate: isIndeterminate(etcdError, repeatable, attempt.neverSent),
+              indeterminate: isIndeterminate(etcdError, repeatable, attempt.progress !== "sent"),
             });
           }
         }

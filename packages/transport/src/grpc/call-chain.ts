@@ -1,5 +1,5 @@
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 
 const paths = new WeakMap<DescMethod, string>();
 
@@ -38,3 +38,10 @@ export function startDeadline(
   );
   return { controller, timer };
 }
+
+/**
+ * The call's deadline as data, in its `contextValues`: epoch ms, or undefined for a call without
+ * one. Layers above the transport (a retry interceptor, a balancer waiting for a member) read it
+ * here rather than inferring it from the `grpc-timeout` header.
+ */
+export const deadlineKey = createContextKey<number | undefined>(undefined, { description: "call deadline" });

@@ -20,7 +20,7 @@ import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
-import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
+import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { grpcStatus } from "./status.js";
 import { abortError, neverSignal } from "./unary-call.js";
@@ -86,8 +86,10 @@ export function createStreamCall(options: StreamCallOptions) {
     contextValues?: ContextValues,
   ): Promise<StreamResponse<I, O>> {
     const headers = new Headers(header);
+    const values = contextValues ?? createContextValues();
     let callSignal = signal ?? neverSignal;
     if (timeoutMs !== undefined && timeoutMs > 0) {
+      values.set(deadlineKey, Date.now() + timeoutMs);
       // Streams get a deadline only when the caller asks for one; it bounds the whole stream,
       // which outlives this function, so the timer is left to run (unreferenced).
       const { controller, timer } = startDeadline(headers, timeoutMs);
@@ -101,7 +103,7 @@ export function createStreamCall(options: StreamCallOptions) {
       requestMethod: "POST",
       url: "",
       header: headers,
-      contextValues: contextValues ?? createContextValues(),
+      contextValues: values,
       signal: callSignal,
       message: messagesOf(method.input, input),
     };

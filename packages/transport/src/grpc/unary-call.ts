@@ -18,7 +18,7 @@ import {
 import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
-import { applyInterceptors, methodPath, startDeadline } from "./call-chain.js";
+import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
 import { grpcStatus } from "./status.js";
 
 /** The raw answer to one unary attempt. */
@@ -78,11 +78,13 @@ export function createUnaryCall(options: UnaryCallOptions) {
     contextValues?: ContextValues,
   ): Promise<UnaryResponse<I, O>> {
     const headers = new Headers(header);
+    const values = contextValues ?? createContextValues();
     let callSignal = signal ?? neverSignal;
     let timer: NodeJS.Timeout | undefined;
     let controller: AbortController | undefined;
     let unlink: (() => void) | undefined;
     if (timeoutMs !== undefined && timeoutMs > 0) {
+      values.set(deadlineKey, Date.now() + timeoutMs);
       const deadline = startDeadline(headers, timeoutMs);
       controller = deadline.controller;
       timer = deadline.timer;
@@ -105,7 +107,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
       requestMethod: "POST",
       url: "",
       header: headers,
-      contextValues: contextValues ?? createContextValues(),
+      contextValues: values,
       signal: callSignal,
       message: isMessage(input, method.input) ? (input as MessageShape<I>) : create(method.input, input),
     };

@@ -11,7 +11,7 @@ export interface Http2ConnectionOptions {
   tls?: tls.ConnectionOptions | undefined;
   /** Bound on TCP, TLS and the server's first SETTINGS frame, in ms. */
   dialTimeoutMs: number;
-  /** Ping when nothing was read for this long, in ms (etcd refuses more often than every 5 s). */
+  /** Ping when nothing was read for this long, in ms. */
   keepAliveTimeMs: number;
   /** A ping not answered within this many ms kills the connection. */
   keepAliveTimeoutMs: number;
@@ -23,15 +23,18 @@ export interface Http2ConnectionOptions {
    * costs one attempt, while a slow but live member keeps its calls.
    */
   silenceProbeMs: number;
+  /**
+   * Silence probes never ping sooner than this after the previous ping, in ms. Servers refuse
+   * pings that come too often (GOAWAY too_many_pings). Default: 0.
+   */
+  minPingIntervalMs?: number;
+  /** What the peer should be, for the error of a dial that found something else. Default: "a gRPC server". */
+  serverKind?: string;
   /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
   onDead?: (error: ConnectError) => void;
 }
 
 type OpenArgs = Parameters<Http2Session["open"]>;
-
-// etcd answers pings spaced less than 5 s apart (--grpc-keepalive-min-time) with GOAWAY
-// too_many_pings once it counts three; probes keep a margin over that.
-const minPingSpacingMs = 6_000;
 
 const idleCloseMs = 15 * 60_000;
 
@@ -61,27 +64,35 @@ function nodeErrorCode(error: unknown): string | undefined {
   return undefined;
 }
 
-// Dial failures that another try cannot mend: the port answers but is not an HTTP/2 server.
-const permanentDialErrors = new WeakSet<object>();
+/**
+ * A dial that another try cannot mend: the port answered, but not as an HTTP/2 server (an
+ * HTTP/1 server, a TLS server without ALPN h2, an https server dialled as http). Unavailable.
+ */
+export class NotGrpcServerError extends ConnectError {
+  // The name stays "ConnectError": Connect recognises its errors by name and shape.
+  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  constructor(message: string) {
+    super(message, Code.Unavailable);
+  }
+}
 
 /**
  * Whether a dial failure may pass with time (refused, reset, timed out) rather than being a
- * setup fault (TLS, a port that is not etcd), which is reported at once instead of retried.
+ * setup fault (TLS, a port that is not a gRPC server), which is reported at once instead of retried.
  */
 export function isTransientDialError(error: unknown): boolean {
-  if (typeof error === "object" && error !== null && permanentDialErrors.has(error)) return false;
+  if (error instanceof NotGrpcServerError) return false;
   const code = nodeErrorCode(error);
   return code === undefined || transientDialCodes.has(code);
 }
 
-function notEtcd(error: ConnectError): ConnectError {
-  permanentDialErrors.add(error);
-  return error;
-}
-
 /**
  * One HTTP/2 connection to one member, re-dialled on demand, on our own framing
- * ({@link Http2Session}): pings within etcd's policy, a silence probe for unary calls, and
+ * ({@link Http2Session}): keepalive pings spaced as the server allows, a silence probe for unary calls, and
  * an idle close. A dial completes only on the server's SETTINGS frame, so a port that answers
  * but is not HTTP/2 fails the dial and says so.
  */
@@ -157,13 +168,12 @@ export class Http2Connection {
       let timedOut = false;
       if (socket instanceof tls.TLSSocket) {
         socket.once("secureConnect", () => {
-          // etcd's gRPC port negotiates h2; a TLS server that does not is something else (an
-          // HTTP/1 proxy, the metrics port), and framing HTTP/2 at it would only confuse it.
+          // A gRPC server negotiates h2; a TLS server that does not is something else (an HTTP/1
+          // proxy, a metrics port), and framing HTTP/2 at it would only confuse it.
           if (socket.alpnProtocol !== "h2") {
             session.destroy(
-              new ConnectError(
+              new NotGrpcServerError(
                 `the TLS server did not negotiate HTTP/2 (ALPN ${socket.alpnProtocol || "none"})`,
-                Code.Unavailable,
               ),
             );
           }
@@ -199,7 +209,7 @@ export class Http2Connection {
             clearTimeout(timer);
             if (!settled) {
               settled = true;
-              reject(dialError(this.authority, error, timedOut));
+              reject(dialError(this.authority, error, timedOut, this.options.serverKind ?? "a gRPC server"));
               return;
             }
             const current = this.session === session;
@@ -211,7 +221,7 @@ export class Http2Connection {
             }
           },
           onGoAway: (code, debug) => {
-            // etcd's answer to pings it finds too frequent: back off as gRPC-Go does.
+            // A server's answer to pings it finds too frequent: back off as gRPC-Go does.
             if (code === http2Code.enhanceYourCalm && debug.includes("too_many_pings"))
               this.pingIntervalMs = Math.min(this.pingIntervalMs * 2, maxPingIntervalMs);
             this.forget(session);
@@ -289,7 +299,7 @@ export class Http2Connection {
       now - this.lastAliveAt(session) < this.options.silenceProbeMs
     )
       return;
-    if (now - this.lastPingAt < minPingSpacingMs) return;
+    if (now - this.lastPingAt < (this.options.minPingIntervalMs ?? 0)) return;
     this.probing = true;
     this.sendPing(session, this.options.silenceProbeMs, () => {
       this.probing = false;
@@ -364,7 +374,12 @@ function hostForAuthority(host: string): string {
 }
 
 // Why a dial failed: the socket's own error, our timeout, or a peer that is not HTTP/2.
-function dialError(authority: string, error: ConnectError | undefined, timedOut: boolean): ConnectError {
+function dialError(
+  authority: string,
+  error: ConnectError | undefined,
+  timedOut: boolean,
+  serverKind: string,
+): ConnectError {
   if (error === undefined) return new ConnectError(`connection to ${authority} closed`, Code.Canceled);
   if (timedOut) return error;
   const cause = error.cause;
@@ -378,10 +393,7 @@ function dialError(authority: string, error: ConnectError | undefined, timedOut:
       cause,
     );
   }
-  return notEtcd(
-    new ConnectError(
-      `${authority} answered but is not an etcd gRPC server (${error.rawMessage}; an https member dialled as http?)`,
-      Code.Unavailable,
-    ),
+  return new NotGrpcServerError(
+    `${authority} answered but is not ${serverKind} (${error.rawMessage}; an https server dialled as http?)`,
   );
 }

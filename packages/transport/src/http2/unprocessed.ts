@@ -1,22 +1,31 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
-// Failures of streams the server never processed: sending them again cannot apply a write twice.
-const unprocessed = new WeakSet<object>();
-
 /**
- * True when a stream failed before the server processed it: REFUSED_STREAM, a stream above
- * a GOAWAY's last stream id, or one that was still waiting for a stream slot.
+ * A stream the server never processed: REFUSED_STREAM, a stream above a GOAWAY's last stream id,
+ * or one still waiting for a stream slot when the connection went. Sending it again cannot apply
+ * a write twice. Always Unavailable.
  */
+export class UnprocessedStreamError extends ConnectError {
+  // The name stays "ConnectError": Connect recognises its errors by name and shape.
+  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
+  constructor(message: string) {
+    super(message, Code.Unavailable);
+  }
+}
+
+/** True when `error`, or an error in its `cause` chain, is an {@link UnprocessedStreamError}. */
 export function isUnprocessed(error: unknown): boolean {
   for (let e: unknown = error; typeof e === "object" && e !== null; e = (e as { cause?: unknown }).cause) {
-    if (unprocessed.has(e)) return true;
+    if (e instanceof UnprocessedStreamError) return true;
   }
   return false;
 }
 
-/** An Unavailable error marked as {@link isUnprocessed}. */
+/** An {@link UnprocessedStreamError}. */
 export function unprocessedError(message: string): ConnectError {
-  const error = new ConnectError(message, Code.Unavailable);
-  unprocessed.add(error);
-  return error;
+  return new UnprocessedStreamError(message);
 }
