@@ -5,6 +5,8 @@
 export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
 export { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./grpc/call-chain.js";
 export { EnvelopeReader, type EnvelopeSink, envelopeHeaderBytes } from "./grpc/envelope-reader.js";
+export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } from "./grpc/grpc-transport.js";
+export { openUnary } from "./grpc/open-unary.js";
 export { grpcStatus } from "./grpc/status.js";
 export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";
 export {
@@ -15,6 +17,7 @@ export {
   type UnaryAnswer,
   type UnaryCallOptions,
 } from "./grpc/unary-call.js";
+export { isGrpcAnswer, UnaryExchange, type UnaryExchangeHooks } from "./grpc/unary-exchange.js";
 export {
   Http2Connection,
   type Http2ConnectionOptions,
@@ -39,6 +42,7 @@ export {
   streamWindow,
 } from "./http2/limits.js";
 export { maxServerTextLength, serverText } from "./http2/server-text.js";
-export { Http2Session, type Http2SessionEvents } from "./http2/session.js";
+export { type Http2Request, Http2Session, type Http2SessionEvents } from "./http2/session.js";
 export { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2/stream.js";
 export { isUnprocessed, UnprocessedStreamError, unprocessedError } from "./http2/unprocessed.js";
+export { userAgent } from "./http2/user-agent.js";

@@ -87,7 +87,7 @@ export function streamCallOn(connection: Http2Connection) {
     interceptors: [],
     readMaxBytes: 4 << 20,
     writeMaxBytes: 4 << 20,
-    open: (_req, path, handler) => connection.request(path, undefined, handler, false, undefined, false),
+    open: (_req, path, handler) => connection.request({ path }, handler),
   });
 }
 

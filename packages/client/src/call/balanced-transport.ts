@@ -5,16 +5,17 @@ import {
   createStreamCall,
   createUnaryCall,
   deadlineKey,
-  EnvelopeReader,
-  type EnvelopeSink,
   extraHeaders,
+  isGrpcAnswer,
   isTransientDialError,
   isUnprocessed,
   neverSignal,
   type OpenStream,
+  openUnary,
   type SendUnary,
   serverText,
-  type UnaryAnswer,
+  UnaryExchange,
+  type UnaryExchangeHooks,
 } from "@etcd-connect/transport";
 import { maxTimeoutMs } from "../client-options.js";
 import { type Attempt, currentAttempt } from "./attempt.js";
@@ -112,7 +113,13 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     return ConnectError.from(error, Code.Unavailable);
   }
 
-  const context: UnaryContext = { pool, readMaxBytes: options.readMaxBytes, failed, notEtcd, dialFailed };
+  // One hooks object for every call; each call passes its own target.
+  const hooks: UnaryExchangeHooks<CallTarget> = {
+    notGrpc: (t, status, contentType) => notEtcd(t.entry, t.attempt, status, contentType),
+    failed: (t, error) => failed(t.entry, t.attempt, error),
+    answered: (t) => pool.reportSuccess(t.entry),
+    dialFailed: (t, error) => dialFailed(t.entry, t.attempt, error),
+  };
 
   // Streams (watch, keepalive, snapshot) stay on the member they opened on; their health
   // counts for it like a unary call's.
@@ -120,11 +127,11 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     const attempt = currentAttempt(req.contextValues);
     const entry = await prepare(req.contextValues.get(deadlineKey) !== undefined, req.signal, attempt);
     const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
-    const watched = new StreamHealth(handler, entry, attempt, context);
-    const stream = entry.connection.openStream(path, extra, watched, false, undefined, false);
+    const watched = new StreamHealth(handler, hooks, { entry, attempt });
+    const stream = entry.connection.openStream({ path, extra }, watched);
     if (stream !== undefined) return stream;
     try {
-      return await entry.connection.request(path, extra, watched, false, undefined, false);
+      return await entry.connection.request({ path, extra }, watched);
     } catch (error) {
       throw dialFailed(entry, attempt, error);
     }
@@ -161,26 +168,16 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     }
     const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
     return new Promise((resolve, reject) => {
-      const exchange = new UnaryExchange(resolve, reject, entry, attempt, req.signal, context);
+      const target: CallTarget = { entry, attempt };
+      const exchange = new UnaryExchange(resolve, reject, req.signal, options.readMaxBytes, hooks, target);
       // Aborted while a member was awaited: cancel before sending anything.
       if (req.signal.aborted) {
         exchange.abort();
         return;
       }
-      const stream = entry.connection.openStream(path, extra, exchange, true, frame, true);
-      if (stream !== undefined) exchange.attach(stream);
-      else {
-        // Dial first and open only if the call is still wanted: an aborted write never goes out.
-        entry.connection.connect().then(
-          () => {
-            if (exchange.settled) return;
-            const opened = entry.connection.openStream(path, extra, exchange, true, frame, true);
-            if (opened !== undefined) exchange.attach(opened);
-            else exchange.dialFailed(new ConnectError(`${entry.endpoint.url} went away`, Code.Unavailable));
-          },
-          (error: unknown) => exchange.dialFailed(error),
-        );
-      }
+      openUnary(entry.connection, { path, extra, probe: true, body: frame, end: true }, exchange, () => {
+        return new ConnectError(`${entry.endpoint.url} went away`, Code.Unavailable);
+      });
     });
   };
 
@@ -205,14 +202,6 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   };
 }
 
-// A proxy in front of etcd may answer these while a member is away: Connect maps them to retryable codes.
-const gatewayStatuses = new Set([502, 503, 504]);
-
-// An answer from a gRPC server (or a gateway in front of one); anything else is not etcd.
-function isGrpcAnswer(status: number, contentType: string): boolean {
-  return (status === 200 || gatewayStatuses.has(status)) && contentType.startsWith("application/grpc");
-}
-
 // A failure that says something about the member or the connection to it (GOAWAY, a ping that
 // timed out, a reset: all Unavailable; a protocol violation: Internal), rather than about the call.
 function isConnectionFailure(error: unknown): boolean {
@@ -220,30 +209,29 @@ function isConnectionFailure(error: unknown): boolean {
   return code === Code.Unavailable || code === Code.Internal;
 }
 
+// The member a call went to, and its attempt record.
+interface CallTarget {
+  readonly entry: PooledEndpoint;
+  readonly attempt: Attempt | undefined;
+}
+
 // Reports a stream's outcome to the pool, and refuses answers that are not from etcd.
 class StreamHealth implements Http2StreamHandler {
   private readonly inner: Http2StreamHandler;
-  private readonly entry: PooledEndpoint;
-  private readonly attempt: Attempt | undefined;
-  private readonly context: UnaryContext;
+  private readonly hooks: UnaryExchangeHooks<CallTarget>;
+  private readonly target: CallTarget;
 
-  constructor(
-    inner: Http2StreamHandler,
-    entry: PooledEndpoint,
-    attempt: Attempt | undefined,
-    context: UnaryContext,
-  ) {
+  constructor(inner: Http2StreamHandler, hooks: UnaryExchangeHooks<CallTarget>, target: CallTarget) {
     this.inner = inner;
-    this.entry = entry;
-    this.attempt = attempt;
-    this.context = context;
+    this.hooks = hooks;
+    this.target = target;
   }
 
   onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void {
     const status = Number(headers[":status"]);
     const contentType = headers["content-type"] ?? "";
     if (!isGrpcAnswer(status, contentType)) {
-      stream.cancel(this.context.notEtcd(this.entry, this.attempt, status, contentType));
+      stream.cancel(this.hooks.notGrpc(this.target, status, contentType));
       return;
     }
     this.inner.onResponse(stream, headers, endStream);
@@ -258,155 +246,8 @@ class StreamHealth implements Http2StreamHandler {
   }
 
   onClose(stream: Http2Stream, error: ConnectError | undefined): void {
-    if (error !== undefined) this.context.failed(this.entry, this.attempt, error);
-    else this.context.pool.reportSuccess(this.entry);
+    if (error !== undefined) this.hooks.failed(this.target, error);
+    else this.hooks.answered(this.target);
     this.inner.onClose(stream, error);
   }
-}
-
-interface UnaryContext {
-  pool: EndpointPool;
-  readMaxBytes: number;
-  failed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): void;
-  notEtcd(
-    entry: PooledEndpoint,
-    attempt: Attempt | undefined,
-    status: number,
-    contentType: string,
-  ): ConnectError;
-  dialFailed(entry: PooledEndpoint, attempt: Attempt | undefined, error: unknown): ConnectError;
-}
-
-const noHeaders: Http2Headers = {};
-
-// One unary call's stream: collects the answer and settles the call once. A class, so a call
-// costs one object here and no listeners.
-class UnaryExchange implements Http2StreamHandler, EnvelopeSink {
-  private head: Http2Headers | undefined = undefined;
-  private trailers: Http2Headers = noHeaders;
-  private status: Http2Headers | undefined = undefined;
-  private readonly reader: EnvelopeReader;
-  private message: Uint8Array | undefined = undefined;
-  private extra = false;
-  settled = false;
-  private stream: Http2Stream | undefined = undefined;
-  private readonly onAbort: (() => void) | undefined;
-  private readonly resolve: (answer: UnaryAnswer) => void;
-  private readonly reject: (error: unknown) => void;
-  private readonly entry: PooledEndpoint;
-  private readonly attempt: Attempt | undefined;
-  private readonly signal: AbortSignal;
-  private readonly context: UnaryContext;
-
-  constructor(
-    resolve: (answer: UnaryAnswer) => void,
-    reject: (error: unknown) => void,
-    entry: PooledEndpoint,
-    attempt: Attempt | undefined,
-    signal: AbortSignal,
-    context: UnaryContext,
-  ) {
-    this.resolve = resolve;
-    this.reject = reject;
-    this.entry = entry;
-    this.attempt = attempt;
-    this.signal = signal;
-    this.context = context;
-    this.reader = new EnvelopeReader(context.readMaxBytes);
-    if (!isNeverAborted(signal)) {
-      this.onAbort = () => this.abort();
-      signal.addEventListener("abort", this.onAbort, { once: true });
-    }
-  }
-
-  attach(stream: Http2Stream): void {
-    this.stream = stream;
-    // Settled while the stream was being opened (aborted): nothing is waiting for it.
-    if (this.settled) stream.cancel(abortError(this.signal));
-  }
-
-  abort(): void {
-    const error = abortError(this.signal);
-    this.settle(error);
-    this.stream?.cancel(error);
-  }
-
-  dialFailed(error: unknown): void {
-    this.settle(this.context.dialFailed(this.entry, this.attempt, error));
-  }
-
-  onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void {
-    this.head = headers;
-    if (endStream) this.status = headers;
-    const status = Number(headers[":status"]);
-    const contentType = headers["content-type"] ?? "";
-    if (!isGrpcAnswer(status, contentType)) {
-      const error = this.context.notEtcd(this.entry, this.attempt, status, contentType);
-      this.settle(error);
-      stream.cancel(error);
-    }
-  }
-
-  onData(stream: Http2Stream, chunk: Buffer): void {
-    // The answer is checked as it arrives, so a peer cannot make us buffer more than the one
-    // message it declared, and that no larger than readMaxBytes.
-    const error =
-      this.message !== undefined
-        ? unaryCardinalityError()
-        : (this.reader.push(chunk, this) ?? (this.extra ? unaryCardinalityError() : undefined));
-    if (error !== undefined) {
-      this.settle(error);
-      stream.cancel(error);
-    }
-  }
-
-  onMessage(message: Uint8Array): void {
-    if (this.message === undefined) this.message = message;
-    else this.extra = true;
-  }
-
-  onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {
-    this.trailers = trailers;
-    this.status = trailers;
-  }
-
-  onClose(_stream: Http2Stream, error: ConnectError | undefined): void {
-    if (this.settled) return;
-    let failure = error;
-    if (failure === undefined && this.head === undefined) {
-      failure = new ConnectError("http/2 stream closed before the response headers", Code.Unavailable);
-    }
-    if (failure !== undefined) {
-      this.context.failed(this.entry, this.attempt, failure);
-      this.settle(failure);
-      return;
-    }
-    if (this.reader.pending > 0) {
-      this.settle(new ConnectError("protocol error: the answer ended inside its message", Code.Internal));
-      return;
-    }
-    this.settle(undefined);
-  }
-
-  private settle(error: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    if (this.onAbort !== undefined) this.signal.removeEventListener("abort", this.onAbort);
-    if (error !== undefined) {
-      this.reject(error);
-      return;
-    }
-    this.context.pool.reportSuccess(this.entry);
-    this.resolve({
-      headers: this.head ?? noHeaders,
-      trailers: this.trailers,
-      status: this.status,
-      message: this.message,
-    });
-  }
-}
-
-// grpc-go's words for a unary answer of more than one message: the server broke the contract.
-function unaryCardinalityError(): ConnectError {
-  return new ConnectError("protocol error: a unary answer of more than one message", Code.Internal);
 }

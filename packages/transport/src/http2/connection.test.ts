@@ -170,7 +170,10 @@ describe("Http2Session PING against node:http2", () => {
     const deaths: ConnectError[] = [];
     const connection = openConnection(t, raw.port, { onDead: (error) => deaths.push(error) });
     const call = new Collector();
-    await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+    await connection.request(
+      { path: "/etcdserverpb.KV/Range", probe: true, body: Buffer.alloc(5), end: true },
+      call,
+    );
     const error = expectConnectError(await call.closed);
     assert.equal(error.code, Code.Unavailable);
     assert.match(error.message, /PING to .* timed out/);
@@ -222,7 +225,10 @@ describe("Http2Connection teardown against node:http2", () => {
     const deaths: ConnectError[] = [];
     const connection = openConnection(t, server.port, { onDead: (error) => deaths.push(error) });
     const call = new Collector();
-    await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+    await connection.request(
+      { path: "/etcdserverpb.KV/Range", probe: true, body: Buffer.alloc(5), end: true },
+      call,
+    );
     await server.arrived(1);
     (server.sessions[0] as http2.ServerHttp2Session).destroy();
 
@@ -235,7 +241,7 @@ describe("Http2Connection teardown against node:http2", () => {
     assert.equal(deaths.length, 0);
 
     const after = new Collector();
-    await connection.request("/after", undefined, after, false, undefined, true);
+    await connection.request({ path: "/after", end: true }, after);
     assert.equal(await after.closed, undefined);
     assert.equal(after.body.toString(), "after");
     assert.equal(server.sessions.length, 2);
@@ -248,7 +254,10 @@ describe("Http2Connection teardown against node:http2", () => {
       const server = await startServer(t, () => {});
       const connection = openConnection(t, server.port);
       const call = new Collector();
-      await connection.request("/etcdserverpb.KV/Range", undefined, call, true, Buffer.alloc(5), true);
+      await connection.request(
+        { path: "/etcdserverpb.KV/Range", probe: true, body: Buffer.alloc(5), end: true },
+        call,
+      );
       await server.arrived(1);
       connection.close();
       const error = expectConnectError(await call.closed);

@@ -2,8 +2,8 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./error-codes.js";
-import { Http2Session } from "./session.js";
-import type { Http2Stream } from "./stream.js";
+import { type Http2Request, Http2Session } from "./session.js";
+import type { Http2Stream, Http2StreamHandler } from "./stream.js";
 
 /** Options of an {@link Http2Connection}. */
 export interface Http2ConnectionOptions {
@@ -33,8 +33,6 @@ export interface Http2ConnectionOptions {
   /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
   onDead?: (error: ConnectError) => void;
 }
-
-type OpenArgs = Parameters<Http2Session["open"]>;
 
 const idleCloseMs = 15 * 60_000;
 
@@ -72,7 +70,7 @@ export class NotGrpcServerError extends ConnectError {
   // The name stays "ConnectError": Connect recognises its errors by name and shape.
   // Connect's brand check would take any ConnectError for this class: use the prototype chain.
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return Function.prototype[Symbol.hasInstance].call(NotGrpcServerError, value);
   }
 
   constructor(message: string) {
@@ -144,18 +142,18 @@ export class Http2Connection {
    * Opens a gRPC stream now on the session that is ready, or returns undefined when there is
    * none (the caller then awaits {@link request}). Arguments as {@link Http2Session.open}.
    */
-  openStream(...args: OpenArgs): Http2Stream | undefined {
+  openStream(request: Http2Request, handler: Http2StreamHandler): Http2Stream | undefined {
     const session = this.session;
     if (session === undefined || !session.usable) return undefined;
-    return session.open(...args);
+    return session.open(request, handler);
   }
 
   /** {@link openStream}, dialling first when needed. */
-  async request(...args: OpenArgs): Promise<Http2Stream> {
+  async request(request: Http2Request, handler: Http2StreamHandler): Promise<Http2Stream> {
     let session = await this.connect();
     // The session may have gone away between the dial and this continuation: dial once more.
     if (!session.usable) session = await this.connect();
-    return session.open(...args);
+    return session.open(request, handler);
   }
 
   private dial(): Promise<Http2Session> {

@@ -46,7 +46,10 @@ describe("Http2Session flow control against node:http2", () => {
       const connection = openConnection(t, tap.port);
       const upload = randomBytes(3 << 20);
       const call = new Collector();
-      const stream = await connection.request("/etcdserverpb.KV/Put", undefined, call, false, upload, true);
+      const stream = await connection.request(
+        { path: "/etcdserverpb.KV/Put", body: upload, end: true },
+        call,
+      );
 
       assert.equal(await call.closed, undefined);
       assert.equal(call.headers?.[":status"], "200");
@@ -87,14 +90,7 @@ describe("Http2Session flow control against node:http2", () => {
       // the connection-level WINDOW_UPDATEs went out.
       for (let i = 0; i < 3; i++) {
         const call = new Collector();
-        const stream = await connection.request(
-          "/etcdserverpb.KV/Range",
-          undefined,
-          call,
-          false,
-          undefined,
-          true,
-        );
+        const stream = await connection.request({ path: "/etcdserverpb.KV/Range", end: true }, call);
         ids.push(stream.id);
         assert.equal(await call.closed, undefined, `download ${i}`);
         assert.equal(call.body.length, download.length, `download ${i}`);
@@ -127,8 +123,8 @@ describe("Http2Session flow control against node:http2", () => {
       const payload = randomBytes(256 << 10);
       const stalled = new Collector();
       const flowing = new Collector();
-      const a = connection.openStream("/stalled", undefined, stalled, false, payload, true);
-      const b = connection.openStream("/flowing", undefined, flowing, false, payload, true);
+      const a = connection.openStream({ path: "/stalled", body: payload, end: true }, stalled);
+      const b = connection.openStream({ path: "/flowing", body: payload, end: true }, flowing);
       assert.ok(a !== undefined && b !== undefined);
       const outcome = await doneOrStalled(flowing.closed, tap);
       // What the server's connection window held for us when the test stopped waiting.
@@ -209,14 +205,7 @@ describe("Http2Session flow control against node:http2", () => {
     const connection = openConnection(t, tap.port);
     const session = await connection.connect();
     const call = new Collector();
-    const stream = connection.openStream(
-      "/etcdserverpb.Maintenance/Snapshot",
-      undefined,
-      call,
-      false,
-      undefined,
-      true,
-    );
+    const stream = connection.openStream({ path: "/etcdserverpb.Maintenance/Snapshot", end: true }, call);
     assert.ok(stream !== undefined);
     stream.manualWindow = true;
     const window = 4 << 20;
@@ -240,7 +229,7 @@ describe("Http2Session flow control against node:http2", () => {
     await connection.connect();
     const upload = randomBytes(200 << 10);
     const call = new Collector();
-    const stream = connection.openStream("/etcdserverpb.KV/Put", undefined, call, false, upload, true);
+    const stream = connection.openStream({ path: "/etcdserverpb.KV/Put", body: upload, end: true }, call);
     assert.ok(stream !== undefined);
     const [held] = (await server.arrived(1)) as [http2.ServerHttp2Stream];
     assert.ok(await progressUntil(() => dataBytes(tap, stream.id) >= 16_384, tap));
@@ -282,16 +271,17 @@ describe("Http2Session header blocks against node:http2", () => {
       const bigRequestHeader = "r".repeat(40_000);
       const call = new Collector();
       const stream = await connection.request(
-        "/etcdserverpb.KV/Range",
-        [
-          ["authorization", "Bearer c0ffee"],
-          ["grpc-timeout", "4999m"],
-          ["x-big-request", bigRequestHeader],
-        ],
+        {
+          path: "/etcdserverpb.KV/Range",
+          extra: [
+            ["authorization", "Bearer c0ffee"],
+            ["grpc-timeout", "4999m"],
+            ["x-big-request", bigRequestHeader],
+          ],
+          body: Buffer.from("request"),
+          end: true,
+        },
         call,
-        false,
-        Buffer.from("request"),
-        true,
       );
       assert.equal(await call.closed, undefined);
       assert.equal(call.headers?.[":status"], "200");
@@ -331,7 +321,7 @@ describe("Http2Session header blocks against node:http2", () => {
     });
     const connection = openConnection(t, server.port);
     const call = new Collector();
-    await connection.request("/etcdserverpb.KV/Range", undefined, call, false, Buffer.alloc(5), true);
+    await connection.request({ path: "/etcdserverpb.KV/Range", body: Buffer.alloc(5), end: true }, call);
     assert.equal(await call.closed, undefined);
     assert.equal(call.headers?.["grpc-status"], "5");
     assert.equal(call.headers?.["grpc-message"], "missing");
@@ -349,14 +339,7 @@ describe("Http2Session header blocks against node:http2", () => {
     const tap = await startTap(t, server.port);
     const connection = openConnection(t, tap.port);
     const call = new Collector();
-    const stream = await connection.request(
-      "/etcdserverpb.KV/Range",
-      undefined,
-      call,
-      false,
-      undefined,
-      true,
-    );
+    const stream = await connection.request({ path: "/etcdserverpb.KV/Range", end: true }, call);
     assert.equal(await call.closed, undefined);
     assert.equal(call.headers?.["x-padded"], "yes");
     assert.equal(sha256(call.body), sha256(body));
@@ -370,7 +353,7 @@ describe("Http2Session header blocks against node:http2", () => {
     const connection = openConnection(t, server.port);
     const call = new Collector();
     // Our side stays open (a stream whose request body never ended).
-    await connection.request("/etcdserverpb.Watch/Watch", undefined, call, false, undefined, false);
+    await connection.request({ path: "/etcdserverpb.Watch/Watch" }, call);
     const [held] = await server.arrived(1);
     const rstCode = serverClose(held as http2.ServerHttp2Stream);
     assert.equal(await call.closed, undefined);
@@ -379,7 +362,7 @@ describe("Http2Session header blocks against node:http2", () => {
     assert.equal(await rstCode, http2.constants.NGHTTP2_NO_ERROR);
 
     const next = new Collector();
-    await connection.request("/etcdserverpb.KV/Range", undefined, next, false, undefined, true);
+    await connection.request({ path: "/etcdserverpb.KV/Range", end: true }, next);
     assert.equal(await next.closed, undefined);
     assert.equal(server.sessions.length, 1);
   });

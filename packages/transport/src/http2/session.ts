@@ -24,6 +24,21 @@ import {
 import { serverText } from "./server-text.js";
 import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
 import { unprocessedError } from "./unprocessed.js";
+import { userAgent } from "./user-agent.js";
+
+/** One request stream to open; see {@link Http2Session.open}. */
+export interface Http2Request {
+  /** The `:path`, `/package.Service/Method`. */
+  path: string;
+  /** Header fields beyond the fixed gRPC request headers. */
+  extra?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** A unary call: its connection watches it for silence (see `silenceProbeMs`). Default: false. */
+  probe?: boolean;
+  /** Written after the headers. */
+  body?: Uint8Array | undefined;
+  /** Ends our side after `body`. Default: false. */
+  end?: boolean;
+}
 
 /** What a session tells its connection. */
 export interface Http2SessionEvents {
@@ -126,27 +141,22 @@ export class Http2Session implements Http2StreamOwner {
   }
 
   /**
-   * Opens a gRPC stream (POST `path`) with the fixed gRPC request headers plus `extra`, and
-   * writes `body` after the headers, ending our side when `end` is set.
+   * Opens a gRPC stream (POST `request.path`) with the fixed gRPC request headers plus
+   * `request.extra`, and writes `request.body` after the headers, ending our side when
+   * `request.end` is set.
    */
-  open(
-    path: string,
-    extra: ReadonlyArray<readonly [string, string]> | undefined,
-    handler: Http2StreamHandler,
-    probe: boolean,
-    body: Uint8Array | undefined,
-    end: boolean,
-  ): Http2Stream {
-    const stream = new Http2Stream(this, handler, probe);
-    let block = this.prefix(path);
+  open(request: Http2Request, handler: Http2StreamHandler): Http2Stream {
+    const stream = new Http2Stream(this, handler, request.probe === true);
+    let block = this.prefix(request.path);
+    const extra = request.extra;
     if (extra !== undefined && extra.length > 0) {
       const more = encodeHeaderBlock(extra);
       block = Buffer.concat([block, more], block.length + more.length);
     }
-    if (body !== undefined) {
-      stream.queued = [body];
+    if (request.body !== undefined) {
+      stream.queued = [request.body];
     }
-    stream.queuedEnd = end;
+    stream.queuedEnd = request.end === true;
     stream.pendingBlock = block;
     this.events.onStreamOpen(stream);
     if (this.goingAway || this.destroyed) {
@@ -168,7 +178,7 @@ export class Http2Session implements Http2StreamOwner {
         [":authority", this.authority],
         ["content-type", "application/grpc+proto"],
         ["te", "trailers"],
-        ["user-agent", "etcd-connect/0.1"],
+        ["user-agent", userAgent],
       ]);
       this.prefixes.set(path, block);
     }

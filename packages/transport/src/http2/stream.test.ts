@@ -50,7 +50,10 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
       await connection.connect();
       const calls = Array.from({ length: 10 }, () => new Collector());
       const streams = calls.map((call, i) =>
-        connection.openStream("/etcdserverpb.KV/Put", undefined, call, false, Buffer.from(`put ${i}`), true),
+        connection.openStream(
+          { path: "/etcdserverpb.KV/Put", body: Buffer.from(`put ${i}`), end: true },
+          call,
+        ),
       );
       assert.deepEqual(
         streams.map((s) => s?.id),
@@ -80,9 +83,9 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
     const connection = openConnection(t, server.port);
     await connection.connect();
     const hold = new Collector();
-    connection.openStream("/hold", undefined, hold, false, undefined, true);
+    connection.openStream({ path: "/hold", end: true }, hold);
     const waiting = new Collector();
-    const queued = connection.openStream("/never", undefined, waiting, false, undefined, true);
+    const queued = connection.openStream({ path: "/never", end: true }, waiting);
     assert.equal(queued?.id, 0);
     const reason = new ConnectError("caller gave up", Code.Canceled);
     queued.cancel(reason);
@@ -94,7 +97,7 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
     reply(held as http2.ServerHttp2Stream, "held");
     assert.equal(await hold.closed, undefined);
     const next = new Collector();
-    const stream = await connection.request("/next", undefined, next, false, undefined, true);
+    const stream = await connection.request({ path: "/next", end: true }, next);
     assert.equal(await next.closed, undefined);
     assert.equal(stream.id, 3, "the cancelled stream took no id");
     assert.deepEqual(
@@ -112,8 +115,8 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
       await connection.connect();
       const open = new Collector();
       const waiting = new Collector();
-      connection.openStream("/etcdserverpb.KV/Put", undefined, open, false, undefined, true);
-      connection.openStream("/etcdserverpb.KV/Put", undefined, waiting, false, undefined, true);
+      connection.openStream({ path: "/etcdserverpb.KV/Put", end: true }, open);
+      connection.openStream({ path: "/etcdserverpb.KV/Put", end: true }, waiting);
       await server.arrived(1);
       connection.close();
       const openError = expectConnectError(await open.closed);
@@ -148,7 +151,7 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
     const connection = openConnection(t, tap.port);
     await connection.connect();
     const hold = new Collector();
-    connection.openStream("/hold", undefined, hold, false, undefined, true);
+    connection.openStream({ path: "/hold", end: true }, hold);
     const streamCall = streamCallOn(connection);
     const ids = [1n, 2n];
     const requestBytes = ids
@@ -201,9 +204,9 @@ describe("Http2Session stream limit (SETTINGS_MAX_CONCURRENT_STREAMS) against no
       const connection = openConnection(t, tap.port);
       await connection.connect();
       const hold = new Collector();
-      connection.openStream("/hold", undefined, hold, false, undefined, true);
+      connection.openStream({ path: "/hold", end: true }, hold);
       const call = new Collector();
-      const stream = connection.openStream("/etcdserverpb.KV/Put", undefined, call, false, undefined, false);
+      const stream = connection.openStream({ path: "/etcdserverpb.KV/Put" }, call);
       assert.equal(stream?.id, 0);
       const first = randomBytes(100 << 10);
       const second = Buffer.from("second");
@@ -235,7 +238,7 @@ describe("Http2Session RST_STREAM against node:http2", () => {
     const connection = openConnection(t, server.port);
 
     const refused = new Collector();
-    const a = await connection.request("/refuse", undefined, refused, false, Buffer.alloc(5), true);
+    const a = await connection.request({ path: "/refuse", body: Buffer.alloc(5), end: true }, refused);
     const refusedError = expectConnectError(await refused.closed);
     assert.equal(isUnprocessed(refusedError), true);
     assert.equal(refusedError.code, Code.Unavailable);
@@ -246,7 +249,7 @@ describe("Http2Session RST_STREAM against node:http2", () => {
     assert.equal(isUnprocessed(wrapped), true);
 
     const failed = new Collector();
-    const b = await connection.request("/fail", undefined, failed, false, Buffer.alloc(5), true);
+    const b = await connection.request({ path: "/fail", body: Buffer.alloc(5), end: true }, failed);
     const failedError = expectConnectError(await failed.closed);
     assert.equal(isUnprocessed(failedError), false);
     assert.equal(failedError.code, Code.Unavailable);
@@ -260,7 +263,7 @@ describe("Http2Session RST_STREAM against node:http2", () => {
 
     // A reset ends one stream, not the connection.
     const ok = new Collector();
-    await connection.request("/ok", undefined, ok, false, undefined, true);
+    await connection.request({ path: "/ok", end: true }, ok);
     assert.equal(await ok.closed, undefined);
     assert.equal(ok.body.toString(), "ok");
     assert.equal(server.sessions.length, 1);
@@ -272,14 +275,7 @@ describe("Http2Session RST_STREAM against node:http2", () => {
     });
     const connection = openConnection(t, server.port);
     const call = new Collector();
-    const stream = await connection.request(
-      "/etcdserverpb.Watch/Watch",
-      undefined,
-      call,
-      false,
-      undefined,
-      false,
-    );
+    const stream = await connection.request({ path: "/etcdserverpb.Watch/Watch" }, call);
     const [held] = await server.arrived(1);
     const rstCode = serverClose(held as http2.ServerHttp2Stream);
     const reason = new ConnectError("watch cancelled", Code.Canceled);
@@ -290,7 +286,7 @@ describe("Http2Session RST_STREAM against node:http2", () => {
 
     // A round trip on the same connection, then its close: neither reaches the cancelled stream.
     const ok = new Collector();
-    await connection.request("/ok", undefined, ok, false, undefined, true);
+    await connection.request({ path: "/ok", end: true }, ok);
     assert.equal(await ok.closed, undefined);
     connection.close();
     assert.equal(call.closes.length, 1);
@@ -314,10 +310,10 @@ describe("Http2Session RST_STREAM against node:http2", () => {
         }
       }
       const call = new CancelOnData();
-      await connection.request("/etcdserverpb.Maintenance/Snapshot", undefined, call, false, undefined, true);
+      await connection.request({ path: "/etcdserverpb.Maintenance/Snapshot", end: true }, call);
       assert.equal(await call.closed, reason);
       const ok = new Collector();
-      await connection.request("/ok", undefined, ok, false, undefined, true);
+      await connection.request({ path: "/ok", end: true }, ok);
       assert.equal(await ok.closed, undefined);
       assert.equal(ok.body.toString(), "ok");
       assert.equal(call.chunks.length, 1, "nothing after the cancel");
@@ -338,8 +334,8 @@ describe("Http2Session GOAWAY against node:http2", () => {
       const first = await connection.connect();
       const below = new Collector();
       const above = new Collector();
-      const a = await connection.request("/below", undefined, below, false, undefined, true);
-      const b = await connection.request("/above", undefined, above, false, undefined, true);
+      const a = await connection.request({ path: "/below", end: true }, below);
+      const b = await connection.request({ path: "/above", end: true }, above);
       assert.ok(a.id < b.id);
       const [heldBelow] = await server.arrived(2);
       assert.equal(connection.ready, true);
@@ -360,7 +356,7 @@ describe("Http2Session GOAWAY against node:http2", () => {
       assert.equal(first.destroyed, true);
 
       const after = new Collector();
-      const c = await connection.request("/after", undefined, after, false, undefined, true);
+      const c = await connection.request({ path: "/after", end: true }, after);
       assert.equal(await after.closed, undefined);
       assert.equal(after.body.toString(), "after");
       assert.equal(c.id, 1, "a new session numbers its streams from 1");
@@ -380,8 +376,8 @@ describe("Http2Session GOAWAY with a stream waiting for a slot", () => {
       await connection.connect();
       const open = new Collector();
       const waiting = new Collector();
-      const a = connection.openStream("/etcdserverpb.KV/Put", undefined, open, false, undefined, true);
-      const w = connection.openStream("/etcdserverpb.KV/Put", undefined, waiting, false, undefined, true);
+      const a = connection.openStream({ path: "/etcdserverpb.KV/Put", end: true }, open);
+      const w = connection.openStream({ path: "/etcdserverpb.KV/Put", end: true }, waiting);
       assert.ok(a !== undefined);
       assert.equal(w?.id, 0);
       const [held] = (await server.arrived(1)) as [http2.ServerHttp2Stream];

@@ -9,7 +9,7 @@ export class UnprocessedStreamError extends ConnectError {
   // The name stays "ConnectError": Connect recognises its errors by name and shape.
   // Connect's brand check would take any ConnectError for this class: use the prototype chain.
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return Function.prototype[Symbol.hasInstance].call(UnprocessedStreamError, value);
   }
 
   constructor(message: string) {
