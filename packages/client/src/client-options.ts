@@ -134,7 +134,9 @@ export interface Endpoint {
   readonly port: number;
 }
 
-/** {@link ClientOptions} with every default filled in. */
+/** {@link ClientOptions} with every default filled in. *
+ * @internal Not part of the public API.
+ */
 export interface ResolvedClientOptions {
   endpoints: Endpoint[];
   dialTimeoutMs: number;
@@ -223,6 +225,8 @@ export function parseEndpoint(endpoint: string): Endpoint {
 /**
  * Fills defaults and rejects bad values with a clear message.
  * @throws EtcdError with reason `invalid_argument`.
+ *
+ * @internal Not part of the public API.
  */
 export function validateClientOptions(options: ClientOptions): ResolvedClientOptions {
   if (options === null || typeof options !== "object") {

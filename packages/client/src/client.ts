@@ -22,19 +22,19 @@ import { createRetryInterceptor } from "./call/retry-interceptor.js";
 import type { CallOptions } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
 import { invalidArgument, toEtcdError } from "./errors.js";
+import type { EtcdApi } from "./etcd-api.js";
 import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv/kv.js";
 import type { GetOptions } from "./kv/op.js";
 import { createLease, type Lease } from "./lease/lease.js";
 import { LeaseKeepAliveEngine } from "./lease/lease-keeper.js";
 import type { RpcClients } from "./rpc-clients.js";
-import type { WatchApi } from "./watch/watch.js";
 import { WatchEngine } from "./watch/watch-engine.js";
 
 /**
  * An etcd client: the {@link KV} API plus read helpers, the raw RPC clients and the
  * endpoint list. Close it with `close()` or `await using`.
  */
-export interface Client extends KV, WatchApi, AsyncDisposable {
+export interface Client extends EtcdApi, AsyncDisposable {
   /** Generated Connect clients for anything the facades don't cover. */
   readonly rpc: RpcClients;
   /** Leases: grant, revoke, time to live, and keepalive with a safe `lost` signal. */

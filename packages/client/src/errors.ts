@@ -89,6 +89,8 @@ export type EtcdErrorReason =
 /**
  * etcd's exact error messages (its `rpctypes` catalogue) and the reason each maps to.
  * Exported for the unit test that holds the table complete.
+ *
+ * @internal Not part of the public API.
  */
 export const etcdMessageReasons: ReadonlyMap<string, EtcdErrorReason> = new Map<string, EtcdErrorReason>([
   ["etcdserver: key is not provided", "empty_key"],

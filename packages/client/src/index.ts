@@ -56,7 +56,7 @@ export type { Auth, PermissionGrant, PermissionType } from "./admin/auth.js";
 export type { Cluster } from "./admin/cluster.js";
 export type { AlarmTarget, Maintenance } from "./admin/maintenance.js";
 export type { SnapshotOptions, SnapshotProgress, SnapshotToFileOptions } from "./admin/snapshot.js";
-export { SnapshotVerifier, snapshotChecksumBytes } from "./admin/snapshot.js";
+export { SnapshotVerifier } from "./admin/snapshot.js";
 export type { Bytes } from "./bytes.js";
 export { bytesToJson, bytesToText, toBytes } from "./bytes.js";
 export type { AuthInterceptorOptions } from "./call/auth-interceptor.js";
@@ -74,11 +74,11 @@ export type {
   ClientOptions,
   ClientTlsOptions,
   Endpoint,
-  ResolvedClientOptions,
 } from "./client-options.js";
-export { parseEndpoint, validateClientOptions } from "./client-options.js";
+export { parseEndpoint } from "./client-options.js";
 export type { EtcdErrorDetails, EtcdErrorReason } from "./errors.js";
-export { EtcdError, etcdMessageReasons, toEtcdError } from "./errors.js";
+export { EtcdError, toEtcdError } from "./errors.js";
+export type { EtcdApi } from "./etcd-api.js";
 export type { Int64Like } from "./int64.js";
 export type { RangeSelector } from "./key-range.js";
 export { fromKeyEnd, keyRange, prefixEnd } from "./key-range.js";

@@ -1,6 +1,6 @@
+import type { EtcdApi } from "@etcd-connect/client";
 import { EtcdError, EventType, type KeyValue } from "@etcd-connect/client";
 import { bytesEqual, firstCreated, operationSignal, recipePrefix } from "./keys.js";
-import type { EtcdLike } from "./session.js";
 
 /** The leader of an election: the candidate key with the lowest create revision. */
 export interface Leader {
@@ -37,7 +37,7 @@ function toLeader(kv: KeyValue): Leader {
  * any client can look, as `etcdctl elect -l` does.
  */
 export async function electionLeader(
-  client: EtcdLike,
+  client: EtcdApi,
   name: string,
   options: { signal?: AbortSignal } = {},
 ): Promise<Leader | undefined> {
@@ -46,7 +46,7 @@ export async function electionLeader(
 
 /** The leader under `prefix` (a name with its "/"), or undefined. */
 export async function readLeader(
-  client: EtcdLike,
+  client: EtcdApi,
   prefix: string,
   signal: AbortSignal | undefined,
 ): Promise<Leader | undefined> {
@@ -67,7 +67,7 @@ export async function readLeader(
  * }
  */
 export function observeElection(
-  client: EtcdLike,
+  client: EtcdApi,
   name: string,
   options: ObserveOptions = {},
 ): AsyncIterable<Leader> {
@@ -82,7 +82,7 @@ function aborted(signal: AbortSignal | undefined): boolean {
 
 /** Follows the leader key of `prefix`: the current one, its value changes, its successors. */
 export async function* observeLeaders(
-  client: EtcdLike,
+  client: EtcdApi,
   prefix: string,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Leader, void, undefined> {
@@ -140,7 +140,7 @@ export async function* observeLeaders(
 
 /** The first key put under `prefix` from revision `from`: the leader of an empty election. */
 async function firstPut(
-  client: EtcdLike,
+  client: EtcdApi,
   prefix: string,
   from: bigint,
   signal: AbortSignal | undefined,

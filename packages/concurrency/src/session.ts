@@ -1,11 +1,4 @@
-import {
-  EtcdError,
-  type Int64Like,
-  type KV,
-  type Lease,
-  type LeaseKeeper,
-  type WatchApi,
-} from "@etcd-connect/client";
+import { type EtcdApi, EtcdError, type Int64Like, type LeaseKeeper } from "@etcd-connect/client";
 import { ConcurrencyError } from "./concurrency-error.js";
 
 /**
@@ -13,7 +6,8 @@ import { ConcurrencyError } from "./concurrency-error.js";
  * returns one, and so does a namespace of `@etcd-connect/namespace`, so locks and elections
  * work unchanged inside a namespace.
  */
-export type EtcdLike = KV & WatchApi & { readonly lease: Lease };
+/** @deprecated Use {@link EtcdApi} from `@etcd-connect/client`: the same contract. */
+export type EtcdLike = EtcdApi;
 
 /** Options of {@link createSession}. */
 export interface SessionOptions {
@@ -47,7 +41,7 @@ export type SessionEnd = EtcdError | ConcurrencyError;
  */
 export interface Session extends AsyncDisposable {
   /** The client (or namespace) the session runs on. */
-  readonly client: EtcdLike;
+  readonly client: EtcdApi;
   /** The lease id; mutex and election keys end with it in lowercase hex. */
   readonly lease: bigint;
   /** The lease TTL in seconds. */
@@ -88,7 +82,7 @@ const defaultTtl = 60;
  * @example
  * await using session = await createSession(client, { ttl: 5 });
  */
-export async function createSession(client: EtcdLike, options: SessionOptions = {}): Promise<Session> {
+export async function createSession(client: EtcdApi, options: SessionOptions = {}): Promise<Session> {
   const ttl = options.ttl ?? defaultTtl;
   if (!Number.isSafeInteger(ttl) || ttl < 1) {
     throw new ConcurrencyError("invalid_argument", `session ttl must be an integer >= 1 second, got ${ttl}`);
@@ -121,7 +115,7 @@ export async function createSession(client: EtcdLike, options: SessionOptions = 
 }
 
 class SessionImpl implements Session {
-  readonly client: EtcdLike;
+  readonly client: EtcdApi;
   readonly lease: bigint;
   readonly ttl: number;
   readonly done: Promise<SessionEnd>;
@@ -131,7 +125,7 @@ class SessionImpl implements Session {
   private ended = false;
   private closing: Promise<void> | undefined;
 
-  constructor(client: EtcdLike, lease: bigint, ttl: number) {
+  constructor(client: EtcdApi, lease: bigint, ttl: number) {
     this.client = client;
     this.lease = lease;
     this.ttl = ttl;

@@ -1,6 +1,6 @@
+import type { EtcdApi } from "@etcd-connect/client";
 import { type Bytes, EtcdError, EventType, type ResponseHeader } from "@etcd-connect/client";
 import { operationSignal } from "./keys.js";
-import type { EtcdLike } from "./session.js";
 
 /**
  * Waits until no key under `prefix` has a create revision of `maxCreateRevision` or less: the
@@ -9,7 +9,7 @@ import type { EtcdLike } from "./session.js";
  * nothing is polled. Resolves with the header of the read that found the queue ahead empty.
  */
 export async function waitDeletes(
-  client: EtcdLike,
+  client: EtcdApi,
   prefix: string,
   maxCreateRevision: bigint,
   signal: AbortSignal,
@@ -31,12 +31,7 @@ export async function waitDeletes(
 }
 
 /** Waits for a delete of `key` at `revision` or later. */
-async function waitDelete(
-  client: EtcdLike,
-  key: Bytes,
-  revision: bigint,
-  signal: AbortSignal,
-): Promise<void> {
+async function waitDelete(client: EtcdApi, key: Bytes, revision: bigint, signal: AbortSignal): Promise<void> {
   // Its own signal: the watch leaves a listener behind on the signal it gets.
   const scope = operationSignal(signal);
   const watcher = client.watch(key, { startRevision: revision, noPut: true, signal: scope.signal });

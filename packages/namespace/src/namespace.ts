@@ -1,16 +1,14 @@
 import {
   type Bytes,
   type CallOptions,
+  type EtcdApi,
   exists,
   type GetAllOptions,
   type GetOptions,
   getAll,
   getJson,
   getText,
-  type KV,
-  type Lease,
   type RangeResponse,
-  type WatchApi,
 } from "@etcd-connect/client";
 import { namespaceKV } from "./namespace-kv.js";
 import { namespaceLease } from "./namespace-lease.js";
@@ -18,15 +16,14 @@ import { namespaceWatcher } from "./namespace-watch.js";
 import { namespacePrefix } from "./prefix.js";
 
 /** What {@link namespace} wraps: a client, or another namespace. */
-export interface NamespaceTarget extends KV, WatchApi {
-  readonly lease: Lease;
-}
+/** @deprecated Use {@link EtcdApi} from `@etcd-connect/client`: the same contract. */
+export type NamespaceTarget = EtcdApi;
 
 /**
  * A client's KV, watch and lease APIs confined to a key prefix; see {@link namespace}.
- * It is itself a {@link NamespaceTarget}, so namespaces nest.
+ * It is itself an {@link EtcdApi}, so namespaces nest.
  */
-export interface Namespace extends NamespaceTarget {
+export interface Namespace extends EtcdApi {
   /** The bytes this namespace puts before every key (a copy; relative to a parent namespace). */
   readonly prefix: Uint8Array;
   /** A key's value as UTF-8 text, or undefined when it does not exist. */
@@ -54,7 +51,7 @@ export interface Namespace extends NamespaceTarget {
  * console.log(await tenant.getText("plan")); // "gold"
  * const everything = await tenant.get("", { prefix: true }); // acme's keys only
  */
-export function namespace(client: NamespaceTarget, prefix: Bytes): Namespace {
+export function namespace(client: EtcdApi, prefix: Bytes): Namespace {
   const pfx = namespacePrefix(prefix);
   const kv = namespaceKV(client, pfx);
   const watch = namespaceWatcher(client, pfx);

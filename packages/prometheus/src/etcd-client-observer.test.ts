@@ -1,8 +1,17 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { ClientObserver } from "@etcd-connect/client";
 import { Registry } from "prom-client";
 import { createClientMetrics } from "./client-metrics.js";
-import { endpointLabel } from "./etcd-client-observer.js";
+import { type EtcdClientObserver, endpointLabel } from "./etcd-client-observer.js";
+
+// Compile-time contract: our observer must be assignable to the client's ClientObserver, and
+// cover every hook it has, so a hook added to the client fails `npm run lint` here until it is
+// handled. (`Required` makes a missing method an error rather than an optional miss.)
+type Covers<T, U> = [T] extends [Required<U>] ? true : false;
+const coversClientObserver: Covers<EtcdClientObserver, ClientObserver> = true;
+void coversClientObserver;
+
 import { clientMetricNames as names } from "./metric-names.js";
 
 async function series(registry: Registry, name: string, metricName = name) {

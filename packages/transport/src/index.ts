@@ -4,7 +4,8 @@
 
 export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
 export { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./grpc/call-chain.js";
-export { EnvelopeReader, type EnvelopeSink, envelopeHeaderBytes } from "./grpc/envelope-reader.js";
+export { encodeEnvelope, envelopeHeaderBytes } from "./grpc/envelope.js";
+export { EnvelopeReader, type EnvelopeSink } from "./grpc/envelope-reader.js";
 export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } from "./grpc/grpc-transport.js";
 export { openUnary } from "./grpc/open-unary.js";
 export { grpcStatus } from "./grpc/status.js";

@@ -63,7 +63,11 @@ export async function* mapChunks(
   for await (const message of stream) yield message.blob;
 }
 
-/** Bytes of the sha256 trailer that etcd appends to a snapshot. */
+/**
+ * Bytes of the sha256 trailer that etcd appends to a snapshot.
+ *
+ * @internal Not part of the public API.
+ */
 export const snapshotChecksumBytes = 32;
 
 /**

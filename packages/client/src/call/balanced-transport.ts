@@ -5,6 +5,7 @@ import {
   createStreamCall,
   createUnaryCall,
   deadlineKey,
+  envelopeHeaderBytes,
   extraHeaders,
   isGrpcAnswer,
   isTransientDialError,
@@ -147,14 +148,15 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       }
       throw abortError(req.signal);
     }
-    if (frame.length - 5 > options.writeMaxBytes) {
+    const size = frame.length - envelopeHeaderBytes;
+    if (size > options.writeMaxBytes) {
       // Refused before any connection is touched: nothing was sent, and trying again cannot help.
       if (attempt) {
         attempt.progress = "not_sent";
         attempt.permanent = true;
       }
       throw new ConnectError(
-        `message size ${frame.length - 5} is larger than configured writeMaxBytes ${options.writeMaxBytes}`,
+        `message size ${size} is larger than configured writeMaxBytes ${options.writeMaxBytes}`,
         Code.ResourceExhausted,
       );
     }

@@ -1,7 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
-/** Bytes of a gRPC message's envelope: a flags byte and a big-endian uint32 length. */
-export const envelopeHeaderBytes = 5;
+import { envelopeHeaderBytes } from "./envelope.js";
 
 // A message assembled from several DATA frames starts in a buffer of at most this size and
 // doubles as bytes arrive: memory follows what the peer actually sent, not the length it

@@ -4,7 +4,7 @@ import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
 import { Http2Connection } from "../http2/connection.js";
 import { extraHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
-import { envelopeHeaderBytes } from "./envelope-reader.js";
+import { envelopeHeaderBytes } from "./envelope.js";
 import { openUnary } from "./open-unary.js";
 import { createStreamCall } from "./stream-call.js";
 import { abortError, createUnaryCall } from "./unary-call.js";

@@ -21,6 +21,7 @@ import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
 import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import { encodeEnvelope } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { grpcStatus } from "./status.js";
 import { abortError, neverSignal } from "./unary-call.js";
@@ -153,9 +154,7 @@ async function pump(
         await it.return?.();
         return;
       }
-      const frame = new Uint8Array(payload.length + 5);
-      new DataView(frame.buffer).setUint32(1, payload.length);
-      frame.set(payload, 5);
+      const frame = encodeEnvelope(payload);
       if (!stream.write(frame, false)) {
         await new Promise<void>((resolve) => {
           stream.onDrain = resolve;

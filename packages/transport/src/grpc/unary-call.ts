@@ -19,6 +19,7 @@ import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
 import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import { encodeEnvelope } from "./envelope.js";
 import { grpcStatus } from "./status.js";
 
 /** The raw answer to one unary attempt. */
@@ -60,9 +61,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
   const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
     const payload = messageCodec(method.input).encode(req.message);
-    const frame = new Uint8Array(payload.length + 5);
-    new DataView(frame.buffer).setUint32(1, payload.length);
-    frame.set(payload, 5);
+    const frame = encodeEnvelope(payload);
     const answer = await send(req, frame, methodPath(method));
     const message = decodeAnswer(method.output, answer);
     return new Response(req, message, answer.headers, answer.trailers);
