@@ -1,8 +1,8 @@
 // runTransportBench(): one etcd, the transport workloads, both transports alternating in fresh
 // worker processes, then transport.json and transport.md. The entry is transport-bench.ts.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -5,9 +5,9 @@
 // with the same request objects; nothing of @etcd-connect/client is involved.
 import { setTimeout as sleep } from "node:timers/promises";
 import v8 from "node:v8";
-import { KV } from "@etcd-connect/api/etcdserverpb";
-import { type Client, createClient } from "@connectrpc/connect";
 import type { Transport } from "@connectrpc/connect";
+import { type Client, createClient } from "@connectrpc/connect";
+import { KV } from "@etcd-connect/api/etcdserverpb";
 import { cpuMicros, quantile } from "./measure.js";
 import type { TransportName, TransportParams } from "./transport-workloads.js";
 import type { Metrics } from "./workloads.js";
@@ -34,8 +34,9 @@ async function createTransport(name: string, baseUrl: string): Promise<Transport
   if (name === ("connect-node" satisfies TransportName)) {
     const { createGrpcTransport, Http2SessionManager } = await import("@connectrpc/connect-node");
     // The session manager connect-node would create by itself, passed in only so it can be closed.
+    // Its gRPC transport is always HTTP/2 (node:http2): it sets `httpVersion: "2"` itself.
     const sessionManager = new Http2SessionManager(baseUrl);
-    const transport = createGrpcTransport({ baseUrl, httpVersion: "2", sessionManager });
+    const transport = createGrpcTransport({ baseUrl, sessionManager });
     return { transport, close: () => sessionManager.abort() };
   }
   throw new Error(`unknown transport ${name}`);

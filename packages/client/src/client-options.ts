@@ -1,5 +1,6 @@
 import { isIP } from "node:net";
 import type { Interceptor } from "@connectrpc/connect";
+import { maxTimeoutMs } from "@etcd-connect/transport";
 import type { EtcdErrorReason } from "./errors.js";
 import { invalidArgument } from "./errors.js";
 
@@ -164,8 +165,8 @@ export interface ResolvedClientOptions {
   retry: RetryOptions | false;
 }
 
-/** Largest deadline the 8-digit `grpc-timeout` header can carry in ms. */
-export const maxTimeoutMs = 99_999_999;
+// The transport's bound on deadlines, re-exported where the options are validated.
+export { maxTimeoutMs };
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;

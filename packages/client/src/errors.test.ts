@@ -3,8 +3,9 @@ import { describe, it } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { KV, PutRequestSchema, RangeResponseSchema } from "@etcd-connect/api/etcdserverpb";
+import { NotGrpcServerError } from "@etcd-connect/transport";
 import {
-  clientClosedMessage,
+  ClientClosedError,
   EtcdError,
   type EtcdErrorReason,
   etcdMessageReasons,
@@ -174,16 +175,14 @@ describe("toEtcdError without an etcd message", () => {
     assert.equal(error.cause, cause);
   });
 
+  // Classified by type (what the pool throws), never by matching our own message text.
   it("maps the closed-client message to closed", () => {
-    assert.equal(toEtcdError(new ConnectError(clientClosedMessage, Code.Canceled)).reason, "closed");
+    assert.equal(toEtcdError(new ClientClosedError()).reason, "closed");
   });
 
   it("recognises a server that is not etcd", () => {
     const error = toEtcdError(
-      new ConnectError(
-        "http://h:1 answered but is not an etcd gRPC server (HTTP/2 failed)",
-        Code.Unavailable,
-      ),
+      new NotGrpcServerError("http://h:1 answered but is not an etcd gRPC server (HTTP/2 failed)"),
     );
     assert.equal(error.reason, "not_etcd");
   });

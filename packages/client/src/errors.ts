@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { MessageSizeError, NotGrpcServerError } from "@etcd-connect/transport";
 
 /**
  * Stable, machine-readable reasons for an {@link EtcdError}.
@@ -245,27 +246,49 @@ export function invalidArgument(message: string): EtcdError {
   return new EtcdError(message, Code.InvalidArgument, "invalid_argument");
 }
 
-const outcomeKey = Symbol.for("@etcd-connect/client/call-outcome");
-
-/** What the transport knows of a failed call; attached to the error it throws. */
+/** What the client knows of a failed call. */
 export interface CallOutcome {
   endpoint: string | undefined;
   indeterminate: boolean;
 }
 
 /**
- * Attaches a call's outcome to its error. Interceptors keep seeing a plain ConnectError
- * (with the right code for metrics); facades turn it into an EtcdError that carries this.
+ * A failed call's error together with its {@link CallOutcome}: a ConnectError with the same
+ * message, code and metadata, so interceptors and metrics see the call as it failed; facades
+ * turn it into an EtcdError that carries the outcome.
  */
-export function setCallOutcome<T extends object>(error: T, outcome: CallOutcome): T {
-  Object.defineProperty(error, outcomeKey, { value: outcome, configurable: true });
-  return error;
+export class CallFailure extends ConnectError {
+  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(CallFailure, value);
+  }
+
+  readonly outcome: CallOutcome;
+  /** The error of the last attempt, as the transport reported it. */
+  readonly original: ConnectError;
+
+  constructor(error: ConnectError, outcome: CallOutcome) {
+    super(error.rawMessage, error.code, error.metadata, undefined, error.cause);
+    this.details = error.details;
+    this.outcome = outcome;
+    this.original = error;
+  }
 }
 
-function callOutcome(error: unknown): CallOutcome | undefined {
-  return typeof error === "object" && error !== null
-    ? (error as { [outcomeKey]?: CallOutcome })[outcomeKey]
-    : undefined;
+/** The call's error with its outcome attached; see {@link CallFailure}. */
+export function setCallOutcome(error: ConnectError, outcome: CallOutcome): CallFailure {
+  return new CallFailure(error instanceof CallFailure ? error.original : error, outcome);
+}
+
+/** The client was closed; later calls fail with this (reason `closed`). */
+export class ClientClosedError extends ConnectError {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(ClientClosedError, value);
+  }
+
+  constructor() {
+    super(clientClosedMessage, Code.Canceled);
+  }
 }
 
 /**
@@ -276,15 +299,13 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   if (reason instanceof EtcdError) return reason;
   // An EtcdError wrapped by ConnectError.from on its way through an interceptor.
   if (reason instanceof ConnectError && reason.cause instanceof EtcdError) return reason.cause;
-  const outcome = callOutcome(reason);
-  if (outcome !== undefined) {
-    details = {
-      ...(outcome.endpoint === undefined ? {} : { endpoint: outcome.endpoint }),
-      indeterminate: outcome.indeterminate,
-      ...details,
-    };
+  let original = reason;
+  if (reason instanceof CallFailure) {
+    const { endpoint, indeterminate } = reason.outcome;
+    details = { ...(endpoint === undefined ? {} : { endpoint }), indeterminate, ...details };
+    original = reason.original;
   }
-  const ce = ConnectError.from(reason);
+  const ce = ConnectError.from(original);
   // Watch cancel reasons carry Go's status text: "rpc error: code = X desc = <etcd message>".
   const etcdText = /^rpc error: code = \w+ desc = (.*)$/s.exec(ce.rawMessage)?.[1] ?? ce.rawMessage;
   const reasonFromMessage = etcdMessageReasons.get(etcdText);
@@ -292,17 +313,22 @@ export function toEtcdError(reason: unknown, details: EtcdErrorDetails = {}): Et
   let etcdReason: EtcdErrorReason;
   if (reasonFromMessage !== undefined) {
     etcdReason = reasonFromMessage;
+  } else if (ce instanceof MessageSizeError) {
+    // The transport's size limits, named as our options are.
+    etcdReason = "message_too_large";
+    const option = ce.direction === "read" ? "maxCallRecvMsgSize" : "maxCallSendMsgSize";
+    message = `message size ${ce.size} is larger than configured ${option} ${ce.limit}`;
   } else if (ce.code === Code.ResourceExhausted && /configured (write|read)MaxBytes/.test(message)) {
-    // Connect's size limits, named as our options are.
+    // Connect's own transports (createRouterTransport, connect-node) report their size limits
+    // only as text: a library's words, matched as etcd's are; ours come typed, above.
     etcdReason = "message_too_large";
     message = message
       .replace("writeMaxBytes", "maxCallSendMsgSize")
       .replace("readMaxBytes", "maxCallRecvMsgSize");
-  } else if (message === clientClosedMessage) {
+  } else if (ce instanceof ClientClosedError) {
     etcdReason = "closed";
-  } else if (
-    /is not an etcd gRPC server|unknown service etcdserverpb|unexpected content-type/i.test(message)
-  ) {
+  } else if (ce instanceof NotGrpcServerError || /unknown service etcdserverpb/.test(message)) {
+    // Ours for a peer that is not etcd; the other is a gRPC server's text for a service it lacks.
     etcdReason = "not_etcd";
   } else {
     etcdReason = codeReasons[ce.code] ?? "unknown";

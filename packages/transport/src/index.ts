@@ -3,11 +3,20 @@
 // unary and streaming calls), codec/ (the compiled protobuf codec). It knows nothing of etcd.
 
 export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
-export { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./grpc/call-chain.js";
+export {
+  applyInterceptors,
+  clampTimeoutMs,
+  deadlineKey,
+  maxTimeoutMs,
+  methodPath,
+  startDeadline,
+} from "./grpc/call-chain.js";
 export { encodeEnvelope, envelopeHeaderBytes } from "./grpc/envelope.js";
 export { EnvelopeReader, type EnvelopeSink } from "./grpc/envelope-reader.js";
 export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } from "./grpc/grpc-transport.js";
+export { MessageSizeError } from "./grpc/message-size-error.js";
 export { openUnary } from "./grpc/open-unary.js";
+export { raceSignal } from "./grpc/race-signal.js";
 export { grpcStatus } from "./grpc/status.js";
 export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";
 export {

@@ -1,6 +1,6 @@
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { raceSignal } from "@etcd-connect/transport";
 import { toEtcdError } from "../errors.js";
-import { raceSignal } from "./race-signal.js";
 
 /** Options of {@link createAuthInterceptor}. */
 export interface AuthInterceptorOptions {

@@ -10,6 +10,8 @@ import {
   isGrpcAnswer,
   isTransientDialError,
   isUnprocessed,
+  MessageSizeError,
+  NotGrpcServerError,
   neverSignal,
   type OpenStream,
   openUnary,
@@ -18,7 +20,6 @@ import {
   UnaryExchange,
   type UnaryExchangeHooks,
 } from "@etcd-connect/transport";
-import { maxTimeoutMs } from "../client-options.js";
 import { type Attempt, currentAttempt } from "./attempt.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 
@@ -48,10 +49,6 @@ const hasLeader = ["hasleader", "true"] as const;
 function isNeverAborted(signal: AbortSignal): boolean {
   // Signals that cannot abort need no listener (a shared one would collect them forever).
   return signal === neverSignal;
-}
-
-function clampTimeout(timeoutMs: number | undefined): number | undefined {
-  return timeoutMs === undefined || timeoutMs <= 0 ? timeoutMs : Math.min(Math.ceil(timeoutMs), maxTimeoutMs);
 }
 
 /**
@@ -96,9 +93,8 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
 
   function notEtcd(entry: PooledEndpoint, attempt: Attempt | undefined, status: number, contentType: string) {
     if (attempt) attempt.permanent = true;
-    return new ConnectError(
+    return new NotGrpcServerError(
       `${entry.endpoint.url} answered but is not an etcd gRPC server (HTTP ${status}, content-type ${serverText(contentType, 64) || "none"})`,
-      Code.Unavailable,
     );
   }
 
@@ -155,10 +151,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
         attempt.progress = "not_sent";
         attempt.permanent = true;
       }
-      throw new ConnectError(
-        `message size ${size} is larger than configured writeMaxBytes ${options.writeMaxBytes}`,
-        Code.ResourceExhausted,
-      );
+      throw new MessageSizeError("write", size, options.writeMaxBytes);
     }
     // The common case takes no promise: a healthy member with an open connection.
     let entry = options.pin === undefined ? pool.pickReady() : undefined;
@@ -195,11 +188,10 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   });
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
-      const timeout = clampTimeout(timeoutMs ?? options.requestTimeoutMs);
-      return unaryCall(method, signal, timeout, header, input, contextValues);
+      return unaryCall(method, signal, timeoutMs ?? options.requestTimeoutMs, header, input, contextValues);
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
-      return streamCall(method, signal, clampTimeout(timeoutMs), header, input, contextValues);
+      return streamCall(method, signal, timeoutMs, header, input, contextValues);
     },
   };
 }

@@ -1,11 +1,10 @@
 import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { Http2Connection, type Http2ConnectionOptions } from "@etcd-connect/transport";
+import { Http2Connection, type Http2ConnectionOptions, raceSignal } from "@etcd-connect/transport";
 import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "../client-options.js";
-import { clientClosedMessage } from "../errors.js";
+import { ClientClosedError } from "../errors.js";
 import { exponentialBackoff, sleep } from "./backoff.js";
-import { raceSignal } from "./race-signal.js";
 
 /** Settings of the connections the pool opens. */
 export interface EndpointPoolOptions {
@@ -65,7 +64,7 @@ export class EndpointPool {
 
   /** The pooled endpoint for a URL, healthy or not; a call to one member goes there or fails. */
   pinned(url: string): PooledEndpoint {
-    if (this.closed) throw new ConnectError(clientClosedMessage, Code.Canceled);
+    if (this.closed) throw new ClientClosedError();
     const entry = this.find(url);
     if (entry === undefined) {
       throw new ConnectError(
@@ -137,7 +136,7 @@ export class EndpointPool {
   async acquire(signal: AbortSignal | undefined, waitMs: number): Promise<PooledEndpoint> {
     const giveUpAt = Date.now() + waitMs;
     for (;;) {
-      if (this.closed) throw new ConnectError(clientClosedMessage, Code.Canceled);
+      if (this.closed) throw new ClientClosedError();
       const now = Date.now();
       const picked = this.pickHealthy(now);
       if (picked !== undefined) return picked;

@@ -21,6 +21,17 @@ export function applyInterceptors<F>(interceptors: readonly Interceptor[], next:
   return chain;
 }
 
+/** Largest deadline the 8-digit `grpc-timeout` header can carry in ms. */
+export const maxTimeoutMs = 99_999_999;
+
+/**
+ * A timeout as gRPC can carry it: whole milliseconds, rounded up, at most {@link maxTimeoutMs}.
+ * Undefined, zero and negative values pass through (no deadline).
+ */
+export function clampTimeoutMs(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined || timeoutMs <= 0 ? timeoutMs : Math.min(Math.ceil(timeoutMs), maxTimeoutMs);
+}
+
 /**
  * A call's deadline: sets `grpc-timeout` and returns a controller that aborts with a
  * DeadlineExceeded ConnectError, so whatever reads the signal (dialling, interceptors) sees the

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
 import { envelopeHeaderBytes } from "./envelope.js";
+import { MessageSizeError } from "./message-size-error.js";
 
 // A message assembled from several DATA frames starts in a buffer of at most this size and
 // doubles as bytes arrive: memory follows what the peer actually sent, not the length it
@@ -101,10 +102,7 @@ export class EnvelopeReader {
       (bytes[at + 4] as number);
     if (flags & 1) return new ConnectError("protocol error: compressed message not accepted", Code.Internal);
     if (declared > this.maxBytes) {
-      return new ConnectError(
-        `message size ${declared} is larger than configured readMaxBytes ${this.maxBytes}`,
-        Code.ResourceExhausted,
-      );
+      return new MessageSizeError("read", declared, this.maxBytes);
     }
     this.length = declared;
     return undefined;

@@ -5,7 +5,9 @@ import { Http2Connection } from "../http2/connection.js";
 import { extraHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import { envelopeHeaderBytes } from "./envelope.js";
+import { MessageSizeError } from "./message-size-error.js";
 import { openUnary } from "./open-unary.js";
+import { raceSignal } from "./race-signal.js";
 import { createStreamCall } from "./stream-call.js";
 import { abortError, createUnaryCall } from "./unary-call.js";
 import { UnaryExchange, type UnaryExchangeHooks } from "./unary-exchange.js";
@@ -90,12 +92,7 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
         }
         const size = frame.length - envelopeHeaderBytes;
         if (size > writeMaxBytes) {
-          reject(
-            new ConnectError(
-              `message size ${size} is larger than configured writeMaxBytes ${writeMaxBytes}`,
-              Code.ResourceExhausted,
-            ),
-          );
+          reject(new MessageSizeError("write", size, writeMaxBytes));
           return;
         }
         const exchange = new UnaryExchange(resolve, reject, req.signal, readMaxBytes, hooks, baseUrl);
@@ -113,6 +110,10 @@ export function createGrpcTransport(options: GrpcTransportOptions): GrpcTranspor
     writeMaxBytes,
     open: async (req, path, handler) => {
       const request = { path, extra: extraHeaders(req.header) };
+      const stream = connection.openStream(request, handler);
+      if (stream !== undefined) return stream;
+      // The dial is bounded by dialTimeoutMs; the call's deadline or signal may end it sooner.
+      await raceSignal(connection.connect(), req.signal);
       return connection.openStream(request, handler) ?? (await connection.request(request, handler));
     },
   });

@@ -20,11 +20,12 @@ import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
-import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
 import { encodeEnvelope } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
+import { MessageSizeError } from "./message-size-error.js";
 import { grpcStatus } from "./status.js";
-import { abortError, neverSignal } from "./unary-call.js";
+import { abortError, callError, neverSignal } from "./unary-call.js";
 
 /** Opens the HTTP/2 stream of one streaming call on some member (balancing lives there). */
 export type OpenStream = (
@@ -81,13 +82,15 @@ export function createStreamCall(options: StreamCallOptions) {
   return async function stream<I extends DescMessage, O extends DescMessage>(
     method: DescMethodStreaming<I, O>,
     signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
+    requestedTimeoutMs: number | undefined,
     header: HeadersInit | undefined,
     input: AsyncIterable<MessageInitShape<I>>,
     contextValues?: ContextValues,
   ): Promise<StreamResponse<I, O>> {
     const headers = new Headers(header);
     const values = contextValues ?? createContextValues();
+    // A deadline gRPC cannot carry (fractional, or past 8 digits) would make an invalid header.
+    const timeoutMs = clampTimeoutMs(requestedTimeoutMs);
     let callSignal = signal ?? neverSignal;
     if (timeoutMs !== undefined && timeoutMs > 0) {
       values.set(deadlineKey, Date.now() + timeoutMs);
@@ -111,7 +114,7 @@ export function createStreamCall(options: StreamCallOptions) {
     try {
       return (await chain(req as unknown as StreamRequest)) as unknown as StreamResponse<I, O>;
     } catch (error) {
-      throw callSignal.aborted ? abortError(callSignal) : ConnectError.from(error);
+      throw callError(error, callSignal);
     }
   };
 }
@@ -145,12 +148,7 @@ async function pump(
       }
       const payload = messageCodec(desc).encode(r.value);
       if (payload.length > writeMaxBytes) {
-        stream.cancel(
-          new ConnectError(
-            `message size ${payload.length} is larger than configured writeMaxBytes ${writeMaxBytes}`,
-            Code.ResourceExhausted,
-          ),
-        );
+        stream.cancel(new MessageSizeError("write", payload.length, writeMaxBytes));
         await it.return?.();
         return;
       }

@@ -18,7 +18,7 @@ import {
 import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
-import { applyInterceptors, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
 import { encodeEnvelope } from "./envelope.js";
 import { grpcStatus } from "./status.js";
 
@@ -71,13 +71,15 @@ export function createUnaryCall(options: UnaryCallOptions) {
   return async function unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
+    requestedTimeoutMs: number | undefined,
     header: HeadersInit | undefined,
     input: MessageInitShape<I>,
     contextValues?: ContextValues,
   ): Promise<UnaryResponse<I, O>> {
     const headers = new Headers(header);
     const values = contextValues ?? createContextValues();
+    // A deadline gRPC cannot carry (fractional, or past 8 digits) would make an invalid header.
+    const timeoutMs = clampTimeoutMs(requestedTimeoutMs);
     let callSignal = signal ?? neverSignal;
     let timer: NodeJS.Timeout | undefined;
     let controller: AbortController | undefined;
@@ -115,12 +117,23 @@ export function createUnaryCall(options: UnaryCallOptions) {
       // the transport below sends nothing for it.
       return (await chain(req as unknown as UnaryRequest)) as unknown as UnaryResponse<I, O>;
     } catch (error) {
-      throw callSignal.aborted ? abortError(callSignal) : ConnectError.from(error);
+      throw callError(error, callSignal);
     } finally {
       if (timer !== undefined) clearTimeout(timer);
       unlink?.();
     }
   };
+}
+
+/**
+ * What a call throws: an aborted call reports its abort (the deadline, or Canceled), unless the
+ * error already says so with the same code: an interceptor may have wrapped the abort with what it
+ * knows of the call (the client's retry interceptor adds where it went), and that is kept.
+ */
+export function callError(error: unknown, signal: AbortSignal): ConnectError {
+  if (!signal.aborted) return ConnectError.from(error);
+  const aborted = abortError(signal);
+  return error instanceof ConnectError && error.code === aborted.code ? error : aborted;
 }
 
 /** The error of an aborted call: the deadline's, or Canceled with the caller's reason. */
