@@ -52,7 +52,12 @@ export {
   streamWindow,
 } from "./http2/limits.js";
 export { maxServerTextLength, serverText } from "./http2/server-text.js";
-export { type Http2Request, Http2Session, type Http2SessionEvents } from "./http2/session.js";
+export {
+  type Http2Request,
+  Http2Session,
+  type Http2SessionEvents,
+  type Http2SessionState,
+} from "./http2/session.js";
 export { type Http2Headers, Http2Stream, type Http2StreamHandler } from "./http2/stream.js";
 export { isUnprocessed, UnprocessedStreamError, unprocessedError } from "./http2/unprocessed.js";
 export { userAgent } from "./http2/user-agent.js";

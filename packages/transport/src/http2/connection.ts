@@ -122,6 +122,17 @@ export class Http2Connection {
     this.pingIntervalMs = options.keepAliveTimeMs;
   }
 
+  /**
+   * Where the connection is: `idle` (no session; the next call dials), `connecting` (a dial in
+   * flight), `ready` (an open session), `closed` (after {@link close}; calls fail with Canceled).
+   * Derived from the session's own state and the dial in flight, so it cannot disagree with them.
+   */
+  get state(): "idle" | "connecting" | "ready" | "closed" {
+    if (this.closed) return "closed";
+    if (this.session?.usable === true) return "ready";
+    return this.dialing === undefined ? "idle" : "connecting";
+  }
+
   /** True when a session is open and usable without a dial. */
   get ready(): boolean {
     return this.session?.usable === true;

@@ -26,6 +26,20 @@ import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./s
 import { unprocessedError } from "./unprocessed.js";
 import { userAgent } from "./user-agent.js";
 
+/**
+ * Where a session is: `handshake` until the server's first SETTINGS frame; `open`; `draining`
+ * once no new streams may start (GOAWAY, ours or the server's, or stream ids ran out) while
+ * open ones finish; `closed` once the socket is gone and every stream heard its end.
+ */
+export type Http2SessionState = "handshake" | "open" | "draining" | "closed";
+
+const sessionTransitions: Readonly<Record<Http2SessionState, readonly Http2SessionState[]>> = {
+  handshake: ["open", "closed"],
+  open: ["draining", "closed"],
+  draining: ["closed"],
+  closed: [],
+};
+
 /** One request stream to open; see {@link Http2Session.open}. */
 export interface Http2Request {
   /** The `:path`, `/package.Service/Method`. */
@@ -67,10 +81,7 @@ export interface Http2SessionEvents {
 export class Http2Session implements Http2StreamOwner {
   /** Date.now() of the last read from the socket: proof that the peer is alive. */
   lastReadAt = Date.now();
-  /** True once GOAWAY arrived or stream ids ran out: no new streams. */
-  goingAway = false;
-  destroyed = false;
-  private ready = false;
+  private current: Http2SessionState = "handshake";
   private readonly socket: Socket;
   private readonly events: Http2SessionEvents;
   private readonly headerBlock = new Http2HeaderBlock();
@@ -135,9 +146,31 @@ export class Http2Session implements Http2StreamOwner {
     return this.streams.size + this.waiting.length;
   }
 
+  /** Where the session is; see {@link Http2SessionState}. */
+  get state(): Http2SessionState {
+    return this.current;
+  }
+
   /** True while new streams may be opened. */
   get usable(): boolean {
-    return this.ready && !this.goingAway && !this.destroyed;
+    return this.current === "open";
+  }
+
+  /** True once no new streams may be opened: GOAWAY (ours or the server's), ids ran out, or closed. */
+  get goingAway(): boolean {
+    return this.current === "draining" || this.current === "closed";
+  }
+
+  /** True once the socket is closed and every stream has heard its end. */
+  get destroyed(): boolean {
+    return this.current === "closed";
+  }
+
+  // Every state change goes through here; a change the table does not allow is ignored.
+  private moveTo(next: Http2SessionState): boolean {
+    if (!sessionTransitions[this.current].includes(next)) return false;
+    this.current = next;
+    return true;
   }
 
   /**
@@ -192,9 +225,8 @@ export class Http2Session implements Http2StreamOwner {
     }
     stream.id = this.nextId;
     this.nextId += 2;
-    if (this.nextId > maxStreamId && !this.goingAway) {
+    if (this.nextId > maxStreamId && this.moveTo("draining")) {
       // Ids ran out: this session takes no more streams; the connection dials a new one.
-      this.goingAway = true;
       this.events.onGoAway(http2Code.noError, "stream ids exhausted");
     }
     stream.sendWindow = this.peerInitialWindow;
@@ -349,7 +381,11 @@ export class Http2Session implements Http2StreamOwner {
 
   /** Closes gracefully: no new streams; the socket closes once open streams are done. */
   close(): void {
-    this.goingAway = true;
+    if (!this.moveTo("draining")) {
+      // Still in the handshake (or already closed): nothing to drain.
+      this.destroy(undefined);
+      return;
+    }
     for (const stream of this.waiting.splice(0)) {
       this.finish(stream, unprocessedError(`connection to ${this.authority} closed`));
     }
@@ -363,11 +399,11 @@ export class Http2Session implements Http2StreamOwner {
    * a peer that broke the protocol.
    */
   destroy(error: ConnectError | undefined, remoteClosed = false, goAwayCode?: number): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    this.goingAway = true;
+    // Past the handshake, the peer speaks HTTP/2 and is told why we leave.
+    const spoken = this.current !== "handshake";
+    if (!this.moveTo("closed")) return;
     const closedIdle = remoteClosed && this.streamCount === 0;
-    if (error === undefined && this.ready) {
+    if (error === undefined && spoken) {
       this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(http2Code.noError));
       this.writer.flush();
       this.socket.end();
@@ -375,7 +411,7 @@ export class Http2Session implements Http2StreamOwner {
       setTimeout(() => this.socket.destroy(), 1000).unref();
     } else {
       // Said on a best-effort basis: a socket that is not read is not waited for.
-      if (goAwayCode !== undefined && this.ready && !this.writer.writeBlocked) {
+      if (goAwayCode !== undefined && spoken && !this.writer.writeBlocked) {
         this.writeFrame(frameType.goAway, 0, 0, goAwayPayload(goAwayCode));
       }
       this.writer.flush();
@@ -500,7 +536,7 @@ export class Http2Session implements Http2StreamOwner {
   }
 
   private frame(type: number, flags: number, id: number, buf: Buffer, start: number, end: number): void {
-    if (!this.ready && type !== frameType.settings) {
+    if (this.current === "handshake" && type !== frameType.settings) {
       this.connectionError(http2Code.protocolError, "the first frame was not SETTINGS");
       return;
     }
@@ -728,10 +764,7 @@ export class Http2Session implements Http2StreamOwner {
     }
     this.answer(frameType.settings, frameFlag.ack, 0, undefined);
     if (this.destroyed) return;
-    if (!this.ready) {
-      this.ready = true;
-      this.events.onReady();
-    }
+    if (this.moveTo("open")) this.events.onReady();
     if (this.blocked.size > 0) this.flushBlocked();
     while (this.waiting.length > 0 && this.streams.size < this.peerMaxStreams) {
       this.start(this.waiting.shift() as Http2Stream);
@@ -771,7 +804,7 @@ export class Http2Session implements Http2StreamOwner {
     // Read no more of the debug data than an error message may carry.
     const debugEnd = Math.min(end, start + 8 + 2 * maxDebugText);
     const debug = serverText(buf.toString("latin1", start + 8, debugEnd), maxDebugText);
-    this.goingAway = true;
+    this.moveTo("draining");
     this.events.onGoAway(code, debug);
     const why = `GOAWAY from ${this.authority} (${codeName(code)}${debug ? `: ${debug}` : ""})`;
     // Streams above the last id were never processed: they may be sent again.
@@ -834,7 +867,7 @@ export class Http2Session implements Http2StreamOwner {
   private connectionError(code: number, detail: string): void {
     this.destroy(
       new ConnectError(
-        this.ready
+        this.current !== "handshake"
           ? `HTTP/2 protocol error from ${this.authority}: ${detail}`
           : `${this.authority} does not speak HTTP/2 (${detail})`,
         Code.Unavailable,
