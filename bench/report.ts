@@ -6,7 +6,8 @@ import { type MetricSpec, type Target, workloads } from "./workloads.js";
 const startMarker = "<!-- results:start -->";
 const endMarker = "<!-- results:end -->";
 
-function formatNumber(value: number, digits: number): string {
+/** A number with exactly `digits` decimals and thousands separators. */
+export function formatNumber(value: number, digits: number): string {
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
@@ -17,8 +18,8 @@ function formatSpread(value: Spread | undefined, metric: MetricSpec): string {
   return `${median} (${formatNumber(value.min, metric.digits)}–${formatNumber(value.max, metric.digits)})`;
 }
 
-// Cells padded to their column's width, as the repo's formatter (Biome) writes markdown tables.
-function alignedTable(rows: string[][]): string[] {
+/** Cells padded to their column's width, as the repo's formatter (Biome) writes markdown tables. */
+export function alignedTable(rows: string[][]): string[] {
   const widths =
     rows[0]?.map((_, column) => Math.max(3, ...rows.map((row) => row[column]?.length ?? 0))) ?? [];
   const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" | ")} |`;

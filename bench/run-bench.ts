@@ -2,10 +2,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { join } from "node:path";
-import { type Client, createClient } from "@etcd-connect/client";
+import { createClient } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
 import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
+import { compact, prepopulate } from "./etcd-seed.js";
 import { markdownTable, updateReadme } from "./report.js";
 import type { BenchResults, WorkloadResult } from "./results.js";
 import { type Runs, summarize } from "./stats.js";
@@ -27,21 +28,6 @@ export interface BenchOptions {
 
 const workerTimeoutMs = 120_000;
 const etcd3Package = createRequire(import.meta.url)("etcd3/package.json") as { version: string };
-
-async function prepopulate(client: Client, keys: number, valueBytes: number): Promise<void> {
-  const value = Buffer.alloc(valueBytes, "v");
-  let next = 0;
-  const loop = async () => {
-    while (next < keys) await client.put(`k/${next++}`, value);
-  };
-  await Promise.all(Array.from({ length: 128 }, loop));
-}
-
-/** Compacts to the current revision so earlier runs' history does not weigh on later ones. */
-async function compact(client: Client): Promise<void> {
-  const revision = (await client.get("k/0", { countOnly: true })).header?.revision ?? 0n;
-  await client.compact(revision).catch(() => undefined); // "already compacted" is fine
-}
 
 async function runOnce(workload: Workload, client: ClientName, endpoint: string): Promise<Metrics> {
   if (workload.params.kind !== "fan-in") {

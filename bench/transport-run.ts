@@ -1,14 +1,17 @@
 // runTransportBench(): one etcd, the transport workloads, both transports alternating in fresh
 // worker processes, then transport.json and transport.md. The entry is transport-bench.ts.
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Client, createClient } from "@etcd-connect/client";
+import { createClient } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
 import { deferred } from "./deferred.js";
+import { compact, prepopulate } from "./etcd-seed.js";
+import { alignedTable, formatNumber } from "./report.js";
 import { type Run, type Spread, spread } from "./stats.js";
 import {
   type TransportName,
@@ -143,21 +146,6 @@ function runWorker(transport: TransportName, params: TransportParams): Promise<M
   return result.promise;
 }
 
-async function prepopulate(client: Client, keys: number, valueBytes: number): Promise<void> {
-  const value = Buffer.alloc(valueBytes, "v");
-  let next = 0;
-  const loop = async () => {
-    while (next < keys) await client.put(`k/${next++}`, value);
-  };
-  await Promise.all(Array.from({ length: 128 }, loop));
-}
-
-/** Compacts to the current revision so earlier runs' history does not weigh on later ones. */
-async function compact(client: Client): Promise<void> {
-  const revision = (await client.get("k/0", { countOnly: true })).header?.revision ?? 0n;
-  await client.compact(revision).catch(() => undefined); // "already compacted" is fine
-}
-
 function summarize(runs: Record<TransportName, Run[]>): Record<string, TransportMetricSummary> {
   const values = (transport: TransportName, metric: string) =>
     runs[transport].flatMap((run) => ("metrics" in run ? [run.metrics[metric] ?? Number.NaN] : []));
@@ -174,24 +162,11 @@ function summarize(runs: Record<TransportName, Run[]>): Record<string, Transport
   return summary;
 }
 
-function formatNumber(value: number, digits: number): string {
-  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 function formatSpread(value: Spread | undefined, digits: number): string {
   if (value === undefined) return "failed";
   const median = formatNumber(value.median, digits);
   if (value.rounds < 2) return median;
   return `${median} (${formatNumber(value.min, digits)}–${formatNumber(value.max, digits)})`;
-}
-
-// Cells padded to their column's width, as in report.ts.
-function alignedTable(rows: string[][]): string[] {
-  const widths =
-    rows[0]?.map((_, column) => Math.max(3, ...rows.map((row) => row[column]?.length ?? 0))) ?? [];
-  const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(" | ")} |`;
-  const [header = [], ...body] = rows;
-  return [line(header), line(widths.map((width) => "-".repeat(width))), ...body.map(line)];
 }
 
 /** The results as a markdown table, with a line on how and where they were taken. */
