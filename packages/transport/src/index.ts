@@ -15,6 +15,7 @@ export { encodeEnvelope, envelopeHeaderBytes } from "./grpc/envelope.js";
 export { EnvelopeReader, type EnvelopeSink } from "./grpc/envelope-reader.js";
 export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } from "./grpc/grpc-transport.js";
 export { MessageSizeError } from "./grpc/message-size-error.js";
+export { onAbort } from "./grpc/on-abort.js";
 export { openUnary } from "./grpc/open-unary.js";
 export { raceSignal } from "./grpc/race-signal.js";
 export { grpcStatus } from "./grpc/status.js";

@@ -1,3 +1,5 @@
+import { onAbort } from "@etcd-connect/transport";
+
 /** Delay with +/- `jitter` share of randomness, e.g. 25 ms with 0.1 gives 22.5 to 27.5 ms. */
 export function jittered(delayMs: number, jitter: number): number {
   return delayMs * (1 + jitter * (2 * Math.random() - 1));
@@ -15,14 +17,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(signal.reason);
       return;
     }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
+    // Many retrying calls may pause on one application signal: one listener on it for all.
+    const unlink =
+      signal === undefined
+        ? undefined
+        : onAbort(signal, () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          });
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      unlink?.();
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -6,6 +6,7 @@ import {
   type LeaseKeepAliveResponse,
   type Lease as LeaseService,
 } from "@etcd-connect/api/etcdserverpb";
+import { onAbort as onAbortOf } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
 import { exponentialBackoff } from "../call/backoff.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
@@ -124,8 +125,8 @@ export class LeaseKeepAliveEngine {
         onAbort();
         return keeper;
       }
-      signal.addEventListener("abort", onAbort, { once: true });
-      lease.detach = () => signal.removeEventListener("abort", onAbort);
+      // One listener on the signal however many keepers share it (an app's shutdown signal).
+      lease.detach = onAbortOf(signal, onAbort);
     }
     this.timer ??= setInterval(() => this.tick(), tickMs).unref();
     this.tick();

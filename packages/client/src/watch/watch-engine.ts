@@ -10,7 +10,7 @@ import {
   type Watch as WatchService,
 } from "@etcd-connect/api/etcdserverpb";
 import type { Event } from "@etcd-connect/api/mvccpb";
-import { serverText } from "@etcd-connect/transport";
+import { onAbort, serverText } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
 import type { Bytes } from "../bytes.js";
 import { toBytes } from "../bytes.js";
@@ -154,9 +154,8 @@ export class WatchEngine {
       return new WatcherImpl(handle);
     }
     if (signal !== undefined) {
-      const onAbort = () => this.remove(state);
-      signal.addEventListener("abort", onAbort, { once: true });
-      state.detach = () => signal.removeEventListener("abort", onAbort);
+      // One listener on the signal however many watches share it (an app's shutdown signal).
+      state.detach = onAbort(signal, () => this.remove(state));
     }
     this.watches.add(state);
     this.options.observer?.onWatches?.(this.watches.size);
@@ -195,12 +194,19 @@ export class WatchEngine {
     });
   }
 
-  /** Ends every watch and the stream. */
+  /**
+   * Ends every watch and the stream. A reader's loop ends as it does after `break`: closing the
+   * client on shutdown is not a failure of its watches. A `ready` still pending rejects (closed).
+   */
   close(): void {
     this.closed = true;
     clearTimeout(this.restartTimer);
     const error = new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed");
-    for (const state of [...this.watches]) this.end(state, error);
+    for (const state of [...this.watches]) {
+      state.onCreated?.(error);
+      state.onCreated = undefined;
+      this.end(state);
+    }
     this.stopStream();
   }
 

@@ -34,9 +34,9 @@ export interface WatchBatch {
 
 /**
  * A running watch: an AsyncIterable of {@link WatchBatch}es. Leaving the loop, `close()`,
- * `await using` or the options' `signal` all cancel it on the server. It ends with an
- * EtcdError when it cannot go on (reason `compacted` with `compactRevision`, or
- * `permission_denied`), never by skipping events.
+ * `await using` or the options' `signal` all cancel it on the server; each of these, and closing
+ * the client, ends a `for await` loop cleanly. It ends with an EtcdError only when it cannot go
+ * on (reason `compacted` with `compactRevision`, or `permission_denied`), never by skipping events.
  *
  * @example
  * const watcher = client.watch("jobs/", { prefix: true });

@@ -24,6 +24,7 @@ import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadli
 import { encodeEnvelope } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { MessageSizeError } from "./message-size-error.js";
+import { onAbort } from "./on-abort.js";
 import { grpcStatus } from "./status.js";
 import { abortError, callError, neverSignal } from "./unary-call.js";
 
@@ -173,7 +174,6 @@ class StreamCall<O extends DescMessage = DescMessage>
   readonly responded: Promise<void>;
   private resolveResponded!: () => void;
   private rejectResponded!: (error: unknown) => void;
-  private readonly req: StreamRequest;
   private readonly output: O;
   private readonly reader: EnvelopeReader;
   private stream: Http2Stream | undefined = undefined;
@@ -188,10 +188,9 @@ class StreamCall<O extends DescMessage = DescMessage>
   private failWaiter: ((error: unknown) => void) | undefined = undefined;
   private done = false;
   private error: ConnectError | undefined = undefined;
-  private readonly onAbort: (() => void) | undefined;
+  private unlink: (() => void) | undefined = undefined;
 
   constructor(req: StreamRequest, readMaxBytes: number) {
-    this.req = req;
     this.output = req.method.output as O;
     this.reader = new EnvelopeReader(readMaxBytes);
     this.responded = new Promise((resolve, reject) => {
@@ -202,9 +201,9 @@ class StreamCall<O extends DescMessage = DescMessage>
     this.responded.catch(() => {});
     const signal = req.signal;
     if (signal !== neverSignal) {
-      this.onAbort = () => this.cancel(abortError(signal));
-      if (signal.aborted) queueMicrotask(this.onAbort);
-      else signal.addEventListener("abort", this.onAbort, { once: true });
+      const cancel = () => this.cancel(abortError(signal));
+      if (signal.aborted) queueMicrotask(cancel);
+      else this.unlink = onAbort(signal, cancel);
     }
   }
 
@@ -310,7 +309,7 @@ class StreamCall<O extends DescMessage = DescMessage>
     if (this.done) return;
     this.done = true;
     this.error = error;
-    if (this.onAbort !== undefined) this.req.signal.removeEventListener("abort", this.onAbort);
+    this.unlink?.();
     if (!this.answered) {
       this.rejectResponded(
         error ?? new ConnectError("protocol error: stream ended before its headers", Code.Internal),

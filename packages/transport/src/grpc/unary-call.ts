@@ -20,6 +20,7 @@ import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
 import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
 import { encodeEnvelope } from "./envelope.js";
+import { onAbort } from "./on-abort.js";
 import { grpcStatus } from "./status.js";
 
 /** The raw answer to one unary attempt. */
@@ -93,10 +94,8 @@ export function createUnaryCall(options: UnaryCallOptions) {
       if (signal !== undefined) {
         if (signal.aborted) abort.abort(signal.reason);
         else {
-          const follow = () => abort.abort(signal.reason);
-          signal.addEventListener("abort", follow, { once: true });
           // Removed when the call ends: a long-lived caller signal must not collect listeners.
-          unlink = () => signal.removeEventListener("abort", follow);
+          unlink = onAbort(signal, () => abort.abort(signal.reason));
         }
       }
       callSignal = controller.signal;

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Http2Headers } from "../http2/headers.js";
 import type { Http2Stream, Http2StreamHandler } from "../http2/stream.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
+import { onAbort } from "./on-abort.js";
 import { abortError, neverSignal, type UnaryAnswer } from "./unary-call.js";
 
 /**
@@ -45,7 +46,7 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
   /** True once the call is settled; a stream opened after that is cancelled. */
   settled = false;
   private stream: Http2Stream | undefined = undefined;
-  private readonly onAbort: (() => void) | undefined;
+  private readonly unlink: (() => void) | undefined;
   private readonly resolve: (answer: UnaryAnswer) => void;
   private readonly reject: (error: unknown) => void;
   private readonly signal: AbortSignal;
@@ -67,10 +68,7 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
     this.context = context;
     this.reader = new EnvelopeReader(readMaxBytes);
     // A signal that cannot abort needs no listener (a shared one would collect them forever).
-    if (signal !== neverSignal) {
-      this.onAbort = () => this.abort();
-      signal.addEventListener("abort", this.onAbort, { once: true });
-    }
+    if (signal !== neverSignal) this.unlink = onAbort(signal, () => this.abort());
   }
 
   attach(stream: Http2Stream): void {
@@ -144,7 +142,7 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
   private settle(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    if (this.onAbort !== undefined) this.signal.removeEventListener("abort", this.onAbort);
+    this.unlink?.();
     if (error !== undefined) {
       this.reject(error);
       return;
