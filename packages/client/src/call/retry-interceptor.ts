@@ -2,8 +2,8 @@ import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { deadlineKey } from "@etcd-connect/transport";
 import { setCallOutcome, toEtcdError } from "../errors.js";
 import { beginAttempt } from "./attempt.js";
-import { jittered, sleep } from "./backoff.js";
-import { isIndeterminate, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
+import { exponentialBackoff, jittered, sleep } from "./backoff.js";
+import { isIndeterminate, isOverload, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
 
 /** Options of {@link createRetryInterceptor}. */
 export interface RetryInterceptorOptions extends RetryOptions {
@@ -64,9 +64,15 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
         }
         options.onRetry?.(req.service.typeName, req.method.name, etcdError.reason);
         const quorum = Math.floor(endpointCount() / 2) + 1;
-        if ((retries + 1) % quorum === 0) {
+        // An overloaded etcd gets room: every retry waits, longer each time (up to 1 s). Other
+        // failures pause once per round of attempts over a quorum of members.
+        const overload = isOverload(etcdError);
+        if (overload || (retries + 1) % quorum === 0) {
+          const pauseMs = overload
+            ? exponentialBackoff(retries, backoffMs, 1000, jitter)
+            : jittered(backoffMs, jitter);
           try {
-            await sleep(jittered(backoffMs, jitter), req.signal);
+            await sleep(pauseMs, req.signal);
           } catch {
             // Aborted while pausing: report the last attempt's failure below, send nothing more.
           }

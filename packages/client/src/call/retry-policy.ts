@@ -51,8 +51,10 @@ function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
   return true;
 }
 
-// etcd answers these before it proposes anything, so nothing was applied.
-const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped"]);
+// etcd answers these before it proposes anything, so nothing was applied. "too many requests"
+// (etcd's apply index lagging its commit index, v3_server.go) is refused before Propose too: an
+// overloaded etcd is busy, not failing, and every call, writes included, may wait and try again.
+const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped", "too_many_requests"]);
 
 /**
  * Whether a failed attempt may be tried again, per Go clientv3's rules: repeatable calls on
@@ -78,12 +80,18 @@ const definitiveAnswers = new Set<Code>([
 export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSentAttempt: boolean): boolean {
   // An answer from etcd proves the request arrived, whatever the transport believes.
   if (neverSentAttempt && error.etcdMessage === undefined) return true;
+  if (error.reason === "too_many_requests") return true;
   if (repeatableCall) {
     return (
       error.code === Code.Unavailable || (error.etcdMessage === undefined && connectionLost.has(error.code))
     );
   }
   return refusedBeforeApply.has(error.reason);
+}
+
+/** Whether a failed attempt asks the client to slow down: its retries back off exponentially. */
+export function isOverload(error: EtcdError): boolean {
+  return error.reason === "too_many_requests";
 }
 
 /** Whether a failed write leaves its outcome unknown: it may or may not have been applied. */
