@@ -55,7 +55,7 @@ async function runOnce(workload: Workload, client: ClientName, endpoint: string)
 function headline(metrics: Metrics): string {
   return Object.entries(metrics)
     .slice(0, 3)
-    .map(([name, value]) => `${name} ${value.toFixed(value >= 100 ? 0 : 2)}`)
+    .map(([name, value]) => `${name} ${Number.isFinite(value) ? value.toFixed(value >= 100 ? 0 : 2) : "n/a"}`)
     .join(", ");
 }
 
@@ -105,14 +105,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         for (const client of clientNames) {
           const started = performance.now();
           const took = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+          let metrics: Metrics | undefined;
           try {
-            const metrics = await runOnce(workload, client, etcd.clientUrl);
-            runs[client].push({ round, metrics });
-            log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(metrics)}`);
+            metrics = await runOnce(workload, client, etcd.clientUrl);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             runs[client].push({ round, error: message });
             log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}) FAILED: ${message}`);
+          }
+          // Logged outside the try: a round is recorded once, whatever its log line does.
+          if (metrics !== undefined) {
+            runs[client].push({ round, metrics });
+            log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(metrics)}`);
           }
           await compact(admin);
         }

@@ -16,6 +16,9 @@ import {
   type WorkloadParams,
 } from "./workloads.js";
 
+// Calls that must start and finish inside a window for its figures to count.
+const minSamples = 20;
+
 function emit(line: object): void {
   process.stdout.write(`${JSON.stringify(line)}\n`);
 }
@@ -74,6 +77,10 @@ async function runCallers(
     windowStart = performance.now();
     const cpuStart = cpuMicros();
     await sleep(durationMs);
+    // On a loaded machine a short window can end before any call that started in it did: the
+    // window grows until enough have (up to ten times its length), so no figure is NaN.
+    const capAt = windowStart + 10 * durationMs;
+    while (latencies.length < minSamples && performance.now() < capAt) await sleep(20);
     measuring = false;
     const seconds = (performance.now() - windowStart) / 1000;
     const cpuUs = cpuMicros() - cpuStart;
@@ -85,6 +92,11 @@ async function runCallers(
   stopping = true;
   await failed;
   if (measured === undefined) throw new Error("callers stopped before the window ended");
+  if (latencies.length === 0) {
+    throw new Error(
+      `no call that started in the ${durationMs} ms window finished within ${10 * durationMs} ms`,
+    );
+  }
   return { ops, ...measured, latencies: Float64Array.from(latencies).sort() };
 }
 
