@@ -41,7 +41,6 @@ export interface LeaseKeepAliveEngineOptions {
 
 interface KeptLease {
   readonly id: bigint;
-  readonly queue: AsyncQueue<LeaseKeepAliveResponse>;
   /** TTL granted by the last answer (or the grant), in ms. */
   ttlMs: number;
   /** Send times of keepalives not yet answered, oldest first (etcd answers in order). */
@@ -49,6 +48,14 @@ interface KeptLease {
   nextSendAt: number;
   /** When the lease may be gone, as far as the client can prove; Infinity until known. */
   deadline: number;
+  /** Everyone keeping this lease: one renewal for all, each with its own answers and `lost`. */
+  readonly keepers: Set<KeeperState>;
+}
+
+// One caller's keepAlive of a lease, as in Go's lease.go, which keeps a channel per caller:
+// closing it leaves the others keeping the lease.
+interface KeeperState {
+  readonly queue: AsyncQueue<LeaseKeepAliveResponse>;
   settleLost: (error: EtcdError) => void;
   /** Removes the listener on the caller's signal once the keeper stops. */
   detach: (() => void) | undefined;
@@ -96,37 +103,44 @@ export class LeaseKeepAliveEngine {
     granted: { sentAt: number; ttlMs: number } | undefined,
     signal?: AbortSignal,
   ): LeaseKeeper {
-    const existing = this.leases.get(id);
-    if (existing !== undefined) this.drop(existing);
     let settleLost: (error: EtcdError) => void = () => {};
     const lost = new Promise<EtcdError>((resolve) => {
       settleLost = resolve;
     });
-    const lease: KeptLease = {
-      id,
+    const state: KeeperState = {
       queue: new AsyncQueue<LeaseKeepAliveResponse>(),
-      ttlMs: granted?.ttlMs ?? 0,
-      pending: [],
-      nextSendAt: 0,
-      deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
       settleLost,
       detach: undefined,
     };
-    const keeper = new Keeper(lease, lost, () => this.drop(lease));
     if (this.closed) {
-      this.lose(lease, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
+      const keeper = new Keeper(id, state.queue, lost, () => {});
+      state.queue.end(new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
+      settleLost(new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
       return keeper;
     }
-    this.leases.set(id, lease);
-    this.options.observer?.onKeptLeases?.(this.leases.size);
+    let lease = this.leases.get(id);
+    if (lease === undefined) {
+      lease = {
+        id,
+        ttlMs: granted?.ttlMs ?? 0,
+        pending: [],
+        nextSendAt: 0,
+        deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
+        keepers: new Set(),
+      };
+      this.leases.set(id, lease);
+      this.options.observer?.onKeptLeases?.(this.leases.size);
+    }
+    const kept = lease;
+    kept.keepers.add(state);
+    const keeper = new Keeper(id, state.queue, lost, () => this.drop(kept, state));
     if (signal !== undefined) {
-      const onAbort = () => this.drop(lease);
       if (signal.aborted) {
-        onAbort();
+        this.drop(kept, state);
         return keeper;
       }
       // One listener on the signal however many keepers share it (an app's shutdown signal).
-      lease.detach = onAbortOf(signal, onAbort);
+      state.detach = onAbortOf(signal, () => this.drop(kept, state));
     }
     this.timer ??= setInterval(() => this.tick(), tickMs).unref();
     this.tick();
@@ -143,7 +157,9 @@ export class LeaseKeepAliveEngine {
   /** Stops every keeper; their `lost` promises stay pending. */
   close(): void {
     this.closed = true;
-    for (const lease of [...this.leases.values()]) this.drop(lease);
+    for (const lease of [...this.leases.values()]) {
+      for (const state of [...lease.keepers]) this.drop(lease, state);
+    }
   }
 
   private tick(): void {
@@ -245,24 +261,35 @@ export class LeaseKeepAliveEngine {
     lease.deadline = sentAt + lease.ttlMs;
     lease.nextSendAt = sentAt + lease.ttlMs / 3;
     this.options.observer?.onKeepAliveRoundTrip?.((now - sentAt) / 1000);
-    if (lease.queue.size >= keptAnswers) void lease.queue.next();
-    lease.queue.push(response);
+    for (const state of lease.keepers) {
+      if (state.queue.size >= keptAnswers) void state.queue.next();
+      state.queue.push(response);
+    }
   }
 
+  // The lease may be gone: every keeper hears it.
   private lose(lease: KeptLease, error: EtcdError): void {
+    const keepers = [...lease.keepers];
     this.remove(lease);
-    lease.settleLost(error);
-    lease.queue.end(error);
+    for (const state of keepers) {
+      state.detach?.();
+      state.detach = undefined;
+      state.settleLost(error);
+      state.queue.end(error);
+    }
   }
 
-  private drop(lease: KeptLease): void {
+  // One keeper stops; the lease is renewed as long as another keeps it.
+  private drop(lease: KeptLease, state: KeeperState): void {
+    state.detach?.();
+    state.detach = undefined;
+    state.queue.end();
+    if (!lease.keepers.delete(state) || lease.keepers.size > 0) return;
     this.remove(lease);
-    lease.queue.end();
   }
 
   private remove(lease: KeptLease): void {
-    lease.detach?.();
-    lease.detach = undefined;
+    lease.keepers.clear();
     if (this.leases.get(lease.id) !== lease) return;
     this.leases.delete(lease.id);
     this.options.observer?.onKeptLeases?.(this.leases.size);
@@ -279,18 +306,23 @@ export class LeaseKeepAliveEngine {
 class Keeper implements LeaseKeeper {
   readonly id: bigint;
   readonly lost: Promise<EtcdError>;
-  private readonly lease: KeptLease;
+  private readonly queue: AsyncQueue<LeaseKeepAliveResponse>;
   private readonly stop: () => void;
 
-  constructor(lease: KeptLease, lost: Promise<EtcdError>, stop: () => void) {
-    this.id = lease.id;
-    this.lease = lease;
+  constructor(
+    id: bigint,
+    queue: AsyncQueue<LeaseKeepAliveResponse>,
+    lost: Promise<EtcdError>,
+    stop: () => void,
+  ) {
+    this.id = id;
+    this.queue = queue;
     this.lost = lost;
     this.stop = stop;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<LeaseKeepAliveResponse> {
-    const queue = this.lease.queue;
+    const queue = this.queue;
     return {
       next: () => queue.next(),
       return: async () => {
