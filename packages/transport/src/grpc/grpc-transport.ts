@@ -37,7 +37,7 @@ export interface GrpcTransportOptions {
   pingTimeoutMs?: number;
 }
 
-/** A {@link Transport} over one HTTP/2 connection; `close()` ends it (open calls fail with Canceled). */
+/** A Connect `Transport` over one HTTP/2 connection; `close()` ends it (open calls fail with Canceled). */
 export interface GrpcTransport extends Transport {
   close(): void;
 }
