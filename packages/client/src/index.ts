@@ -92,4 +92,4 @@ export { Txn } from "./kv/txn.js";
 export type { Lease } from "./lease/lease.js";
 export type { LeaseKeeper } from "./lease/lease-keeper.js";
 export type { RpcClients } from "./rpc-clients.js";
-export type { WatchApi, WatchBatch, Watcher, WatchOptions } from "./watch/watch.js";
+export type { WatchApi, WatchBatch, Watcher, WatchOptions, WatchStatus } from "./watch/watch.js";

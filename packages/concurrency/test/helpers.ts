@@ -43,6 +43,10 @@ export function countingWatches(client: EtcdLike): {
     options?.signal?.addEventListener("abort", closeOnce, { once: true });
     return {
       ready: inner.ready,
+      get status() {
+        return inner.status;
+      },
+      statusChanged: () => inner.statusChanged(),
       close: () => {
         closeOnce();
         return inner.close();

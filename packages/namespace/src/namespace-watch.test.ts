@@ -43,8 +43,11 @@ function fakeWatchApi(batches: WatchBatch[]) {
     watch: (key, options) => {
       calls.push({ key: bytesToText(key as Uint8Array), options });
       let i = 0;
+      const status = { state: "connected", since: 0, revision: 0n } as const;
       const watcher: Watcher = {
         ready: Promise.resolve(),
+        status,
+        statusChanged: async () => status,
         close: async () => void log.push("close"),
         [Symbol.asyncDispose]: async () => void log.push("dispose"),
         [Symbol.asyncIterator]: () => ({

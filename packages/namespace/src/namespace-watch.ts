@@ -22,6 +22,11 @@ function namespacedWatcher(inner: Watcher, prefix: Uint8Array): Watcher {
   return {
     ready: inner.ready,
     close: () => inner.close(),
+    // Connection state has no keys in it: the inner watcher's, as it is.
+    get status() {
+      return inner.status;
+    },
+    statusChanged: () => inner.statusChanged(),
     [Symbol.asyncDispose]: () => inner[Symbol.asyncDispose](),
     [Symbol.asyncIterator](): AsyncIterator<WatchBatch> {
       const batches = inner[Symbol.asyncIterator]();

@@ -59,6 +59,11 @@ export {
   type Http2SessionEvents,
   type Http2SessionState,
 } from "./http2/session.js";
-export { type Http2Headers, Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./http2/stream.js";
+export {
+  type Http2Headers,
+  Http2Stream,
+  type Http2StreamHandler,
+  type Http2StreamOwner,
+} from "./http2/stream.js";
 export { isUnprocessed, UnprocessedStreamError, unprocessedError } from "./http2/unprocessed.js";
 export { userAgent } from "./http2/user-agent.js";

@@ -19,7 +19,14 @@ import type { ClientLogger, ClientObserver } from "../client-options.js";
 import { EtcdError, type EtcdErrorReason, toEtcdError } from "../errors.js";
 import { toInt64 } from "../int64.js";
 import { keyRange } from "../key-range.js";
-import { type WatchBatch, type Watcher, WatcherImpl, type WatchHandle, type WatchOptions } from "./watch.js";
+import {
+  type WatchBatch,
+  type Watcher,
+  WatcherImpl,
+  type WatchHandle,
+  type WatchOptions,
+  type WatchStatus,
+} from "./watch.js";
 
 /** Options of the {@link WatchEngine}. */
 export interface WatchEngineOptions {
@@ -59,6 +66,10 @@ interface WatchState {
   fragments: Event[] | undefined;
   /** Bytes of keys and values in `fragments`. */
   fragmentBytes: number;
+  /** Whether etcd serves the watch now; see {@link WatchStatus}. */
+  status: WatchStatus;
+  /** Readers of `statusChanged()` waiting for the next change. */
+  statusWaiters: Array<(status: WatchStatus) => void>;
 }
 
 interface Stream {
@@ -137,12 +148,19 @@ export class WatchEngine {
       cancelPending: undefined,
       fragments: undefined,
       fragmentBytes: 0,
+      status: { state: "connecting", since: Date.now(), revision: startRevision },
+      statusWaiters: [],
     };
     const handle: WatchHandle = {
       queue: state.queue,
       ready,
       consumed: (batch) => this.consumed(state, batch),
       close: () => this.remove(state),
+      status: () => this.statusOf(state),
+      statusChanged: () =>
+        state.status.state === "closed"
+          ? Promise.resolve(state.status)
+          : new Promise((resolve) => state.statusWaiters.push(resolve)),
     };
     if (this.closed) {
       this.end(state, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
@@ -261,6 +279,9 @@ export class WatchEngine {
     if (this.stream !== stream) return;
     this.stopStream();
     if (this.watches.size === 0 || this.closed) return;
+    for (const state of this.watches) {
+      if (state.status.state === "connected") this.setStatus(state, "reconnecting");
+    }
     const reason = failure === undefined ? undefined : toEtcdError(failure).reason;
     // A stream refused for its token: the next one must authenticate afresh.
     if (reason === "invalid_auth_token" || reason === "auth_old_revision") this.options.reauthenticate?.();
@@ -345,6 +366,7 @@ export class WatchEngine {
         state.create.startRevision = (response.header?.revision ?? 0n) + 1n;
         state.pinned = true;
       }
+      if (!response.canceled) this.setStatus(state, "connected");
     }
     if (response.canceled) {
       if (state.id !== undefined && response.created) this.byId.delete(state.id);
@@ -453,6 +475,7 @@ export class WatchEngine {
   private end(state: WatchState, error?: unknown): void {
     state.detach?.();
     state.detach = undefined;
+    this.setStatus(state, "closed");
     if (this.watches.delete(state)) this.options.observer?.onWatches?.(this.watches.size);
     state.queue.end(error);
     state.onCreated?.(
@@ -460,6 +483,20 @@ export class WatchEngine {
     );
     state.onCreated = undefined;
     if (this.watches.size === 0) this.stopStream();
+  }
+
+  // The status with the revision the watch goes on from (start revision moves with deliveries).
+  private statusOf(state: WatchState): WatchStatus {
+    return state.status.revision === state.create.startRevision
+      ? state.status
+      : { ...state.status, revision: state.create.startRevision };
+  }
+
+  private setStatus(state: WatchState, next: WatchStatus["state"]): void {
+    if (state.status.state === next || state.status.state === "closed") return;
+    state.status = { state: next, since: Date.now(), revision: state.create.startRevision };
+    const waiters = state.statusWaiters.splice(0);
+    for (const waiter of waiters) waiter(state.status);
   }
 
   private remove(state: WatchState, error?: unknown): void {

@@ -53,6 +53,30 @@ export interface Watcher extends AsyncIterable<WatchBatch>, AsyncDisposable {
   readonly ready: Promise<void>;
   /** Cancels the watch; the iteration ends after the batches already delivered. */
   close(): Promise<void>;
+  /**
+   * Whether etcd is serving the watch right now (see {@link WatchStatus}): an application shows
+   * "data may be stale" while it is `reconnecting`.
+   */
+  readonly status: WatchStatus;
+  /** Resolves with the status after the next change (and at once with `closed` once closed). */
+  statusChanged(): Promise<WatchStatus>;
+}
+
+/** Whether a watch is being served; see {@link Watcher.status}. */
+export interface WatchStatus {
+  /**
+   * `connecting` until etcd first confirms the watch; `connected` while a stream serves it;
+   * `reconnecting` once that stream failed (a member down, a network partition), until a new one
+   * confirms the watch; `closed` when it ended.
+   */
+  readonly state: "connecting" | "connected" | "reconnecting" | "closed";
+  /** When this state began (epoch ms). */
+  readonly since: number;
+  /**
+   * The revision the watch goes on from: every event before it was delivered, or is buffered for
+   * the reader. While `reconnecting`, the watch will resume exactly here, losing nothing.
+   */
+  readonly revision: bigint;
 }
 
 /**
@@ -73,6 +97,8 @@ export interface WatchHandle {
   /** The consumer took a batch: the engine may resume a watch it paused for a slow reader. */
   consumed(batch: WatchBatch): void;
   close(): void;
+  status(): WatchStatus;
+  statusChanged(): Promise<WatchStatus>;
 }
 
 /** A {@link Watcher} over a handle of the watch engine. */
@@ -103,6 +129,14 @@ export class WatcherImpl implements Watcher {
   close(): Promise<void> {
     this.handle.close();
     return Promise.resolve();
+  }
+
+  get status(): WatchStatus {
+    return this.handle.status();
+  }
+
+  statusChanged(): Promise<WatchStatus> {
+    return this.handle.statusChanged();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
