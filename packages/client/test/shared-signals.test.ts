@@ -51,7 +51,7 @@ describe("one signal shared by many calls, watches and keepers", integrationOpti
       // While they run the signal carries one listener for all of them.
       assert.ok(getEventListeners(shutdown.signal, "abort").length <= 1);
       for (const watcher of watchers) await watcher.close();
-      for (const keeper of keepers) keeper.close();
+      for (const keeper of keepers) await keeper.close();
     });
     assert.deepEqual(warnings, []);
     assert.equal(getEventListeners(shutdown.signal, "abort").length, 0, "nothing left attached");
