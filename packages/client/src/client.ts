@@ -140,6 +140,7 @@ export function createClient(options: ClientOptions): Client {
   const kv = createKV(rpc.kv);
   const keepAlives = new LeaseKeepAliveEngine(rpc.lease, {
     responseTimeoutMs: resolved.leaseKeepAliveTimeoutMs,
+    reauthenticate: auth?.invalidate,
     logger: resolved.logger,
     observer: resolved.observer,
   });

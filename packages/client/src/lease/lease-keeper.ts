@@ -35,6 +35,8 @@ export interface LeaseKeeper extends AsyncIterable<LeaseKeepAliveResponse>, Asyn
 export interface LeaseKeepAliveEngineOptions {
   /** A keepalive unanswered this long means the stream (or its member) is dead. Default 1000. */
   responseTimeoutMs: number;
+  /** Drops the cached auth token, so the next stream authenticates afresh. */
+  reauthenticate?: (() => void) | undefined;
   logger?: ClientLogger | undefined;
   observer?: ClientObserver | undefined;
 }
@@ -232,6 +234,10 @@ export class LeaseKeepAliveEngine {
       lease.nextSendAt = 0;
     }
     if (this.leases.size === 0) return;
+    // A stream refused for its token (etcd 3.5+ checks auth on every renewal): the next one must
+    // authenticate afresh, as the watch stream does.
+    const reason = failure === undefined ? undefined : toEtcdError(failure).reason;
+    if (reason === "invalid_auth_token" || reason === "auth_old_revision") this.options.reauthenticate?.();
     this.failures++;
     // Short and capped: a lease has only its TTL to be renewed somewhere.
     this.restartAt =
