@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { MessageSizeError, NotGrpcServerError } from "@etcd-connect/transport";
+import { MessageSizeError, NotGrpcServerError, TypedConnectError } from "@etcd-connect/transport";
 
 /**
  * Stable, machine-readable reasons for an {@link EtcdError}.
@@ -257,12 +257,7 @@ export interface CallOutcome {
  * message, code and metadata, so interceptors and metrics see the call as it failed; facades
  * turn it into an EtcdError that carries the outcome.
  */
-export class CallFailure extends ConnectError {
-  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(CallFailure, value);
-  }
-
+export class CallFailure extends TypedConnectError {
   readonly outcome: CallOutcome;
   /** The error of the last attempt, as the transport reported it. */
   readonly original: ConnectError;
@@ -281,11 +276,7 @@ export function setCallOutcome(error: ConnectError, outcome: CallOutcome): CallF
 }
 
 /** The client was closed; later calls fail with this (reason `closed`). */
-export class ClientClosedError extends ConnectError {
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(ClientClosedError, value);
-  }
-
+export class ClientClosedError extends TypedConnectError {
   constructor() {
     super(clientClosedMessage, Code.Canceled);
   }

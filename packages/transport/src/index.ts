@@ -65,5 +65,6 @@ export {
   type Http2StreamHandler,
   type Http2StreamOwner,
 } from "./http2/stream.js";
+export { TypedConnectError } from "./http2/typed-connect-error.js";
 export { isUnprocessed, UnprocessedStreamError, unprocessedError } from "./http2/unprocessed.js";
 export { userAgent } from "./http2/user-agent.js";

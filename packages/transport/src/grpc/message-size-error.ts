@@ -1,16 +1,11 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
+import { TypedConnectError } from "../http2/typed-connect-error.js";
 
 /**
  * A message over a configured size limit: `direction` "read" for a response (readMaxBytes),
  * "write" for a request (writeMaxBytes). ResourceExhausted, as in Connect.
  */
-export class MessageSizeError extends ConnectError {
-  // The name stays "ConnectError": Connect recognises its errors by name and shape.
-  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(MessageSizeError, value);
-  }
-
+export class MessageSizeError extends TypedConnectError {
   readonly direction: "read" | "write";
   readonly size: number;
   readonly limit: number;

@@ -4,6 +4,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./error-codes.js";
 import { type Http2Request, Http2Session } from "./session.js";
 import type { Http2Stream, Http2StreamHandler } from "./stream.js";
+import { TypedConnectError } from "./typed-connect-error.js";
 
 /** Options of an {@link Http2Connection}. */
 export interface Http2ConnectionOptions {
@@ -66,13 +67,7 @@ function nodeErrorCode(error: unknown): string | undefined {
  * A dial that another try cannot mend: the port answered, but not as an HTTP/2 server (an
  * HTTP/1 server, a TLS server without ALPN h2, an https server dialled as http). Unavailable.
  */
-export class NotGrpcServerError extends ConnectError {
-  // The name stays "ConnectError": Connect recognises its errors by name and shape.
-  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(NotGrpcServerError, value);
-  }
-
+export class NotGrpcServerError extends TypedConnectError {
   constructor(message: string) {
     super(message, Code.Unavailable);
   }

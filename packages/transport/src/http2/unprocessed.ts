@@ -1,17 +1,12 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, type ConnectError } from "@connectrpc/connect";
+import { TypedConnectError } from "./typed-connect-error.js";
 
 /**
  * A stream the server never processed: REFUSED_STREAM, a stream above a GOAWAY's last stream id,
  * or one still waiting for a stream slot when the connection went. Sending it again cannot apply
  * a write twice. Always Unavailable.
  */
-export class UnprocessedStreamError extends ConnectError {
-  // The name stays "ConnectError": Connect recognises its errors by name and shape.
-  // Connect's brand check would take any ConnectError for this class: use the prototype chain.
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return Function.prototype[Symbol.hasInstance].call(UnprocessedStreamError, value);
-  }
-
+export class UnprocessedStreamError extends TypedConnectError {
   constructor(message: string) {
     super(message, Code.Unavailable);
   }
