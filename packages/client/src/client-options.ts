@@ -66,16 +66,24 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** Interval of HTTP/2 pings, in ms. Default: 10000; at least 5000, etcd closes connections that ping more often. */
   keepAliveTimeMs?: number;
-  /** How long to wait for a ping's answer before the connection counts as dead, in ms. Default: 5000. */
+  /**
+   * How long to wait for any ping's answer (keepalive or silence probe) before the connection
+   * counts as dead and is dropped, failing its calls, in ms. Default: 5000.
+   */
   keepAliveTimeoutMs?: number;
   /** Ping connections that carry no call. Default: false. */
   permitWithoutStream?: boolean;
   /**
-   * Per-attempt liveness bound for unary calls, in ms. When a call has heard nothing from its
-   * member for this long, the connection must answer a ping within the same time or it is
-   * dropped and the attempt fails over: a paused or black-holed member costs one attempt of about
-   * twice this, while a slow but live member keeps its calls. Pings stay at least 6 s apart (etcd
-   * refuses more frequent ones). Default: 500.
+   * Silence probe, in ms. When a call has heard nothing from its member for this long, or a
+   * member that just answered calls goes quiet for this long, its connection pings (as often as
+   * etcd's ping policy allows: at once when etcd has written since the last ping, which a busy
+   * connection always has). A ping answered later than the member's own round trips allow
+   * (smoothed RTT plus four deviations, never under this value) makes the member unresponsive:
+   * new calls go to other members, and reads waiting on it are sent again elsewhere; writes keep
+   * waiting, since they may have been applied. The connection is dropped only after
+   * `keepAliveTimeoutMs` without an answer. The last member standing is never ruled out for
+   * slowness. So a paused or black-holed member costs at most the calls already sent to it.
+   * Default: 500.
    */
   silenceProbeMs?: number;
   /** Largest request message, in bytes, checked before sending. Default: 2 MiB (etcd's default `--max-request-bytes` is 1.5 MiB). */
@@ -101,9 +109,10 @@ export interface ClientOptions {
   /** How calls are spread over endpoints. Default: "round-robin". */
   balancer?: "round-robin" | "pinned";
   /**
-   * A watch stream silent for this long must answer a progress request within the same time,
-   * or it is replaced on another member (every watch resuming). etcd refuses HTTP/2 pings
-   * more often than every 5 s, so this finds a dead member faster. Default: 2000.
+   * A watch stream silent for this long is asked for progress. An answer later than the
+   * stream's round trips allow (never less than this, at most four times it) has the member's
+   * connection checked with a ping, and the stream moved to another member (every watch
+   * resuming) when there is one; being slow does not get a member ejected. Default: 2000.
    */
   watchSilenceMs?: number;
   /**
@@ -114,8 +123,11 @@ export interface ClientOptions {
    */
   watchMaxBufferedEvents?: number;
   /**
-   * A lease keepalive unanswered this long means the keepalive stream (or its member) is dead:
-   * it is re-created on another member and every kept lease renewed there. Default: 1000.
+   * The shortest wait for a lease keepalive's answer, in ms. The wait follows the round trips
+   * keepalives have taken (smoothed RTT plus four deviations, doubling after each late answer),
+   * up to a third of the shortest kept TTL. A later answer has the member's connection checked
+   * with a ping, and the keepalive stream re-created on another member (every kept lease renewed
+   * there) when there is one; being slow does not get a member ejected. Default: 1000.
    */
   leaseKeepAliveTimeoutMs?: number;
   /** Ask members to refuse requests when they have no leader, so calls move on. Default: true. */

@@ -140,12 +140,14 @@ export function createClient(options: ClientOptions): Client {
   const kv = createKV(rpc.kv);
   const keepAlives = new LeaseKeepAliveEngine(rpc.lease, {
     responseTimeoutMs: resolved.leaseKeepAliveTimeoutMs,
+    members: pool,
     reauthenticate: auth?.invalidate,
     logger: resolved.logger,
     observer: resolved.observer,
   });
   const watches = new WatchEngine(rpc.watch, {
     silenceMs: resolved.watchSilenceMs,
+    members: pool,
     maxBufferedEvents: resolved.watchMaxBufferedEvents,
     maxFragmentBytes: resolved.maxCallRecvMsgSize,
     reauthenticate: auth?.invalidate,

@@ -52,6 +52,8 @@ export {
   maxQueuedControlFrames,
   streamWindow,
 } from "./http2/limits.js";
+export { PingBudget, type ServerPingPolicy } from "./http2/ping-budget.js";
+export { RttEstimator, type RttEstimatorOptions } from "./http2/rtt-estimator.js";
 export { maxServerTextLength, serverText } from "./http2/server-text.js";
 export {
   type Http2Request,

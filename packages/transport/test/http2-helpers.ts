@@ -23,7 +23,7 @@ export const connectionOptions: Http2ConnectionOptions = {
   permitWithoutStream: false,
   silenceProbeMs: 1000,
   // As the etcd client configures its connections.
-  minPingIntervalMs: 6_000,
+  serverPingPolicy: { minTimeMs: 5000, maxStrikes: 2 },
   serverKind: "an etcd gRPC server",
 };
 

@@ -18,14 +18,19 @@ export interface Attempt {
   progress: AttemptProgress;
   /** True when trying again cannot help (oversize request, TLS or protocol failure, closed client). */
   permanent: boolean;
+  /**
+   * Set by the retry interceptor for calls it would send again after a lost connection
+   * (reads): the transport may then end the attempt early on a member that stopped answering.
+   */
+  retrySafe: boolean;
 }
 
 // Travels in the call's contextValues, which Connect hands from the interceptors to the transport.
 const attemptKey = createContextKey<Attempt | undefined>(undefined, { description: "etcd-connect attempt" });
 
 /** Starts a fresh attempt record in a call's context values; see {@link Attempt}. */
-export function beginAttempt(values: ContextValues): Attempt {
-  const attempt: Attempt = { endpoint: undefined, progress: "sent", permanent: false };
+export function beginAttempt(values: ContextValues, retrySafe = false): Attempt {
+  const attempt: Attempt = { endpoint: undefined, progress: "sent", permanent: false, retrySafe };
   values.set(attemptKey, attempt);
   return attempt;
 }

@@ -170,9 +170,15 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
         exchange.abort();
         return;
       }
-      openUnary(entry.connection, { path, extra, probe: true, body: frame, end: true }, exchange, () => {
-        return new ConnectError(`${entry.endpoint.url} went away`, Code.Unavailable);
-      });
+      const retrySafe = attempt?.retrySafe === true;
+      openUnary(
+        entry.connection,
+        { path, extra, probe: true, retrySafe, body: frame, end: true },
+        exchange,
+        () => {
+          return new ConnectError(`${entry.endpoint.url} went away`, Code.Unavailable);
+        },
+      );
     });
   };
 

@@ -25,6 +25,18 @@ export interface EndpointPoolOptions {
     | undefined;
 }
 
+/**
+ * What a long-lived stream (watch, lease keepalive) may ask about its member when answers are
+ * late: a late answer is not evidence against a member, but the member's connection can get
+ * some (a PING), and the stream can move only where another member is there to take it.
+ */
+export interface MemberHealth {
+  /** Has the member's connection check itself with a PING; a dead one is then dropped. */
+  probe(url: string): void;
+  /** Whether another member could take the stream now (not ejected, answering its pings). */
+  hasAlternative(url: string): boolean;
+}
+
 /** One member's connection and health. */
 export interface PooledEndpoint {
   readonly endpoint: Endpoint;
@@ -46,7 +58,7 @@ const ejectCapMs = 5_000;
  * The members a client talks to: one lazily opened HTTP/2 connection each (see
  * {@link Http2Connection}), with ejection and backoff on failure.
  */
-export class EndpointPool {
+export class EndpointPool implements MemberHealth {
   private entries: PooledEndpoint[] = [];
   private next = 0;
   private closed = false;
@@ -111,11 +123,11 @@ export class EndpointPool {
       keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,
       permitWithoutStream: this.options.permitWithoutStream,
       silenceProbeMs: this.options.silenceProbeMs,
-      // etcd answers pings spaced less than 5 s apart (--grpc-keepalive-min-time) with GOAWAY
-      // too_many_pings once it counts three; probes keep a margin over that.
-      minPingIntervalMs: 6_000,
+      // etcd's gRPC-Go server: --grpc-keepalive-min-time (5 s by default), two strikes.
+      serverPingPolicy: { minTimeMs: 5_000, maxStrikes: 2 },
       serverKind: "an etcd gRPC server",
       onDead: (error) => this.reportFailure(entry, error),
+      onResponsive: (responsive) => this.responsiveChanged(entry, responsive),
     });
     const entry: PooledEndpoint = {
       endpoint,
@@ -129,16 +141,15 @@ export class EndpointPool {
   }
 
   /**
-   * The endpoint for the next attempt: round-robin over healthy endpoints, or the pinned one
-   * while it works. When all are ejected, waits for the first to come back, bounded by the
-   * signal and `waitMs`.
+   * The endpoint for the next attempt (see {@link pick}). When all are ejected, waits for the
+   * first to come back, bounded by the signal and `waitMs`.
    */
   async acquire(signal: AbortSignal | undefined, waitMs: number): Promise<PooledEndpoint> {
     const giveUpAt = Date.now() + waitMs;
     for (;;) {
       if (this.closed) throw new ClientClosedError();
       const now = Date.now();
-      const picked = this.pickHealthy(now);
+      const picked = this.pick(now, false);
       if (picked !== undefined) return picked;
       const soonest = Math.min(...this.entries.map((e) => e.ejectedUntil));
       if (soonest > giveUpAt || this.entries.length === 0) {
@@ -152,30 +163,83 @@ export class EndpointPool {
   }
 
   /**
-   * The next endpoint when it can take a call right now (healthy, connected, verified), with
+   * The next endpoint when it can take a call right now (connected, answering, verified), with
    * no promise in between: the common case of a call. Undefined sends the caller to `acquire`.
    */
   pickReady(): PooledEndpoint | undefined {
     if (this.closed) return undefined;
-    const before = this.next;
-    const entry = this.pickHealthy(Date.now());
-    if (entry?.connection.ready && (this.options.verify === undefined || entry.verifiedOk)) return entry;
-    // Not ready: leave the turn to `acquire`, so round-robin skips nobody.
-    this.next = before;
-    return undefined;
+    return this.pick(Date.now(), true);
   }
 
-  private pickHealthy(now: number): PooledEndpoint | undefined {
+  /**
+   * The member for a call, among those not ejected: first one that can take it now (connected,
+   * answering its pings, verified), in turn; else one to dial; else one that stopped answering
+   * pings, since a slow member beats none (the last one is never ruled out for slowness). As
+   * gRPC's balancers do, a call goes to a member still dialling only when no member is ready:
+   * members that are not ready are dialled in the background meanwhile, so a paused member
+   * costs a dial timeout of nobody's call. Round-robin moves on with every pick; pinned stays.
+   */
+  private pick(now: number, readyOnly: boolean): PooledEndpoint | undefined {
     const n = this.entries.length;
+    const round = this.options.balancer === "round-robin";
+    let toDial = -1;
+    let unanswering = -1;
     for (let i = 0; i < n; i++) {
-      const entry = this.entries[(this.next + i) % n] as PooledEndpoint;
-      if (entry.ejectedUntil <= now) {
-        // Pinned stays on the entry until it fails; round-robin moves on every pick.
-        this.next = this.options.balancer === "pinned" ? (this.next + i) % n : (this.next + i + 1) % n;
+      const index = (this.next + i) % n;
+      const entry = this.entries[index] as PooledEndpoint;
+      if (entry.ejectedUntil > now) continue;
+      const connection = entry.connection;
+      if (!connection.responsive) {
+        if (unanswering < 0) unanswering = index;
+        continue;
+      }
+      if (connection.ready && (this.options.verify === undefined || entry.verifiedOk)) {
+        this.next = round ? (index + 1) % n : index;
         return entry;
       }
+      if (toDial < 0) toDial = index;
+      // Joins the rotation once connected; pinned clients keep one connection.
+      if (round && connection.state === "idle") this.warm(entry);
     }
-    return undefined;
+    if (readyOnly) return undefined;
+    const index = toDial >= 0 ? toDial : unanswering;
+    if (index < 0) return undefined;
+    this.next = round ? (index + 1) % n : index;
+    return this.entries[index];
+  }
+
+  // Dials (and checks) a member in the background. Any failure ejects it, so a member that
+  // cannot be dialled is tried again after a growing pause, not on every pick.
+  private warm(entry: PooledEndpoint): void {
+    this.connect(entry, undefined).catch((error: unknown) => this.reportFailure(entry, error));
+  }
+
+  // A member that stopped answering pings loses its reads to members that still answer; its
+  // writes keep waiting (they may have been applied). Without another member, everything waits.
+  private responsiveChanged(entry: PooledEndpoint, responsive: boolean): void {
+    this.options.observer?.onEndpointHealth?.(entry.endpoint.url, responsive && entry.failures === 0);
+    this.options.logger?.warn?.(
+      responsive ? "etcd endpoint answers again" : "etcd endpoint stopped answering pings",
+      { endpoint: entry.endpoint.url, probeTimeoutMs: Math.round(entry.connection.probeTimeoutMs) },
+    );
+    if (responsive) return;
+    if (this.hasAlternative(entry.endpoint.url)) {
+      entry.connection.failRetrySafe(
+        `${entry.endpoint.url} did not answer a PING within ${Math.round(entry.connection.probeTimeoutMs)} ms`,
+      );
+    }
+  }
+
+  /** Asks a member's connection to prove it is alive with a PING (see {@link Http2Connection.probe}). */
+  probe(url: string): void {
+    this.find(url)?.connection.probe();
+  }
+
+  hasAlternative(url: string): boolean {
+    const now = Date.now();
+    return this.entries.some(
+      (e) => e.endpoint.url !== url && e.ejectedUntil <= now && e.connection.responsive,
+    );
   }
 
   /**

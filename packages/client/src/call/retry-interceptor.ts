@@ -45,7 +45,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
     const hasDeadline = req.contextValues.get(deadlineKey) !== undefined;
     const start = Date.now();
     for (let retries = 0; ; retries++) {
-      const attempt = beginAttempt(req.contextValues);
+      const attempt = beginAttempt(req.contextValues, repeatable && retries < maxRetries);
       try {
         return await next(req);
       } catch (error) {

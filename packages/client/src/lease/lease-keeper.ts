@@ -1,14 +1,21 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, type Client as ConnectClient, ConnectError } from "@connectrpc/connect";
+import {
+  Code,
+  type Client as ConnectClient,
+  type ContextValues,
+  createContextValues,
+} from "@connectrpc/connect";
 import {
   type LeaseKeepAliveRequest,
   LeaseKeepAliveRequestSchema,
   type LeaseKeepAliveResponse,
   type Lease as LeaseService,
 } from "@etcd-connect/api/etcdserverpb";
-import { onAbort as onAbortOf } from "@etcd-connect/transport";
+import { onAbort as onAbortOf, RttEstimator } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
+import { type Attempt, beginAttempt } from "../call/attempt.js";
 import { exponentialBackoff } from "../call/backoff.js";
+import type { MemberHealth } from "../call/endpoint-pool.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
 import { EtcdError, toEtcdError } from "../errors.js";
 
@@ -33,8 +40,13 @@ export interface LeaseKeeper extends AsyncIterable<LeaseKeepAliveResponse>, Asyn
 
 /** Options of the {@link LeaseKeepAliveEngine}. */
 export interface LeaseKeepAliveEngineOptions {
-  /** A keepalive unanswered this long means the stream (or its member) is dead. Default 1000. */
+  /**
+   * The shortest wait for a keepalive's answer, in ms. The wait follows the round trips the
+   * stream has shown (see `RttEstimator`), up to a third of the shortest kept TTL.
+   */
   responseTimeoutMs: number;
+  /** The members behind the stream: asked for evidence, and whether the stream could move. */
+  members?: MemberHealth | undefined;
   /** Drops the cached auth token, so the next stream authenticates afresh. */
   reauthenticate?: (() => void) | undefined;
   logger?: ClientLogger | undefined;
@@ -66,9 +78,17 @@ interface KeeperState {
 interface Stream {
   readonly abort: AbortController;
   readonly requests: AsyncQueue<LeaseKeepAliveRequest>;
+  /** Where the balanced transport opened it. */
+  readonly attempt: Attempt;
+  /** An overdue answer is being checked (after the reads a busy event loop left waiting). */
+  checking: boolean;
+  /** No lateness check before this (one per timeout while waiting for the only member). */
+  nextCheckAt: number;
 }
 
 const tickMs = 100;
+// The longest wait for an answer however slow the stream has been, before a third of the TTL.
+const maxResponseTimeoutMs = 10_000;
 // How early `lost` may settle: a tick plus room for a late timer.
 const lostMarginMs = 250;
 // An answer supersedes the one before (same lease, a newer TTL): an unread keeper holds one,
@@ -90,10 +110,13 @@ export class LeaseKeepAliveEngine {
   private failures = 0;
   private restartAt = 0;
   private closed = false;
+  // Round trips of keepalives on the streams: how long an answer may take before it is late.
+  private readonly rtt: RttEstimator;
 
   constructor(rpc: ConnectClient<typeof LeaseService>, options: LeaseKeepAliveEngineOptions) {
     this.rpc = rpc;
     this.options = options;
+    this.rtt = new RttEstimator({ floorMs: options.responseTimeoutMs, ceilingMs: maxResponseTimeoutMs });
   }
 
   /**
@@ -126,7 +149,10 @@ export class LeaseKeepAliveEngine {
         id,
         ttlMs: granted?.ttlMs ?? 0,
         pending: [],
-        nextSendAt: 0,
+        // A lease this client just granted has its whole TTL: its first renewal falls at a random
+        // point of the first third, so a burst of grants is not renewed in one burst either.
+        nextSendAt:
+          granted === undefined ? 0 : granted.sentAt + (granted.ttlMs / 3) * (0.25 + 0.75 * Math.random()),
         deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
         keepers: new Set(),
       };
@@ -145,6 +171,9 @@ export class LeaseKeepAliveEngine {
       state.detach = onAbortOf(signal, () => this.drop(kept, state));
     }
     this.timer ??= setInterval(() => this.tick(), tickMs).unref();
+    // The stream opens now even when the first renewal is later: its connection is what keeps
+    // the process alive while leases are kept.
+    if (this.stream === undefined && Date.now() >= this.restartAt) this.start();
     this.tick();
     return keeper;
   }
@@ -186,9 +215,57 @@ export class LeaseKeepAliveEngine {
       else if (now >= lease.nextSendAt) this.send(lease, now);
     }
     const stream = this.stream;
-    if (stream !== undefined && now - oldestPending > this.options.responseTimeoutMs) {
-      stream.abort.abort(new ConnectError("lease keepalive stream stopped answering", Code.Unavailable));
+    if (
+      stream !== undefined &&
+      !stream.checking &&
+      now >= stream.nextCheckAt &&
+      now - oldestPending > this.responseTimeoutMs()
+    ) {
+      stream.checking = true;
+      // Checked from setImmediate: answers that arrived while the event loop was busy are read first.
+      setImmediate(() => this.checkOverdue(stream));
     }
+  }
+
+  // How long an answer may take: the stream's round trips, within the floor and a third of the
+  // shortest TTL (a lease must be renewable somewhere else before it expires).
+  private responseTimeoutMs(): number {
+    let shortestTtl = Number.POSITIVE_INFINITY;
+    for (const lease of this.leases.values())
+      if (lease.ttlMs > 0) shortestTtl = Math.min(shortestTtl, lease.ttlMs);
+    return Math.min(this.rtt.timeoutMs(), Math.max(this.options.responseTimeoutMs, shortestTtl / 3));
+  }
+
+  // An answer is late: a busy member or a dead one, and lateness alone cannot tell. The member's
+  // connection is asked for evidence (a PING: a dead connection fails the stream and is ejected),
+  // the next wait is longer, and the stream moves only where another member can take it. A late
+  // answer never ejects a member by itself.
+  private checkOverdue(stream: Stream): void {
+    stream.checking = false;
+    if (this.stream !== stream) return;
+    let oldestPending = Number.POSITIVE_INFINITY;
+    for (const lease of this.leases.values()) {
+      const first = lease.pending[0];
+      if (first !== undefined) oldestPending = Math.min(oldestPending, first);
+    }
+    const timeoutMs = this.responseTimeoutMs();
+    if (Date.now() - oldestPending <= timeoutMs) return;
+    this.rtt.backoff();
+    const endpoint = stream.attempt.endpoint;
+    const members = this.options.members;
+    if (endpoint !== undefined && members !== undefined) {
+      members.probe(endpoint);
+      if (!members.hasAlternative(endpoint)) {
+        stream.nextCheckAt = Date.now() + this.responseTimeoutMs();
+        this.options.logger?.warn?.("etcd lease keepalive answers are late; waiting for the only member", {
+          endpoint,
+          waitedMs: Math.round(Date.now() - oldestPending),
+        });
+        return;
+      }
+    }
+    // Canceled, not Unavailable: the member is not reported failed for being slow.
+    stream.abort.abort(new Error(`no keepalive answer within ${Math.round(timeoutMs)} ms from ${endpoint}`));
   }
 
   private send(lease: KeptLease, now: number): void {
@@ -203,19 +280,24 @@ export class LeaseKeepAliveEngine {
   }
 
   private start(): void {
+    const contextValues = createContextValues();
     const stream: Stream = {
       abort: new AbortController(),
       requests: new AsyncQueue<LeaseKeepAliveRequest>(),
+      attempt: beginAttempt(contextValues),
+      checking: false,
+      nextCheckAt: 0,
     };
     this.stream = stream;
-    void this.run(stream);
+    void this.run(stream, contextValues);
   }
 
-  private async run(stream: Stream): Promise<void> {
+  private async run(stream: Stream, contextValues: ContextValues): Promise<void> {
     let failure: unknown;
     try {
       for await (const response of this.rpc.leaseKeepAlive(stream.requests, {
         signal: stream.abort.signal,
+        contextValues,
       })) {
         if (this.stream !== stream) break;
         this.failures = 0;
@@ -263,6 +345,7 @@ export class LeaseKeepAliveEngine {
       return;
     }
     const now = Date.now();
+    this.rtt.sample(now - sentAt);
     lease.ttlMs = Number(response.TTL) * 1000;
     lease.deadline = sentAt + lease.ttlMs;
     lease.nextSendAt = sentAt + lease.ttlMs / 3;

@@ -1,5 +1,11 @@
 import { create } from "@bufbuild/protobuf";
-import { Code, type Client as ConnectClient, ConnectError } from "@connectrpc/connect";
+import {
+  Code,
+  type Client as ConnectClient,
+  ConnectError,
+  type ContextValues,
+  createContextValues,
+} from "@connectrpc/connect";
 import {
   type WatchCreateRequest,
   WatchCreateRequest_FilterType,
@@ -10,11 +16,13 @@ import {
   type Watch as WatchService,
 } from "@etcd-connect/api/etcdserverpb";
 import type { Event } from "@etcd-connect/api/mvccpb";
-import { onAbort, serverText } from "@etcd-connect/transport";
+import { onAbort, RttEstimator, serverText } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
 import type { Bytes } from "../bytes.js";
 import { toBytes } from "../bytes.js";
+import { type Attempt, beginAttempt } from "../call/attempt.js";
 import { exponentialBackoff } from "../call/backoff.js";
+import type { MemberHealth } from "../call/endpoint-pool.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
 import { EtcdError, type EtcdErrorReason, toEtcdError } from "../errors.js";
 import { toInt64 } from "../int64.js";
@@ -30,8 +38,14 @@ import {
 
 /** Options of the {@link WatchEngine}. */
 export interface WatchEngineOptions {
-  /** After this long without a message, the stream must answer a progress request or be replaced. */
+  /**
+   * After this long without a message, the stream is asked for progress. The answer may take
+   * as long as the stream's round trips allow (never less than this, at most four times it);
+   * a later one has the member checked with a PING and the stream moved to another member.
+   */
   silenceMs: number;
+  /** The members behind the stream: asked for evidence, and whether the stream could move. */
+  members?: MemberHealth | undefined;
   /** Events a watcher may hold for a slow reader before the engine pauses it on the server. */
   maxBufferedEvents: number;
   /**
@@ -79,6 +93,8 @@ interface Stream {
   readonly pendingCreates: WatchState[];
   lastHeardAt: number;
   progressSentAt: number;
+  /** Where the balanced transport opened it. */
+  readonly attempt: Attempt;
 }
 
 // Cancel reasons after which the watch can go on elsewhere; anything else ends it.
@@ -109,10 +125,13 @@ export class WatchEngine {
   private silenceTimer: NodeJS.Timeout | undefined;
   private progressWaiters: Array<() => void> = [];
   private closed = false;
+  // Round trips of silence checks: how long a progress answer may take before it is late.
+  private readonly rtt: RttEstimator;
 
   constructor(rpc: ConnectClient<typeof WatchService>, options: WatchEngineOptions) {
     this.rpc = rpc;
     this.options = options;
+    this.rtt = new RttEstimator({ floorMs: options.silenceMs, ceilingMs: 4 * options.silenceMs });
   }
 
   /** Starts a watch; validates its options before anything is sent. */
@@ -239,12 +258,14 @@ export class WatchEngine {
   private start(): void {
     const abort = new AbortController();
     const requests = new AsyncQueue<WatchRequest>();
+    const contextValues = createContextValues();
     const stream: Stream = {
       abort,
       requests,
       pendingCreates: [],
       lastHeardAt: Date.now(),
       progressSentAt: 0,
+      attempt: beginAttempt(contextValues),
     };
     this.stream = stream;
     this.options.observer?.onWatchStreams?.(1);
@@ -261,16 +282,27 @@ export class WatchEngine {
         create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
       );
     }
-    this.silenceTimer = setInterval(() => this.checkSilence(stream), this.options.silenceMs / 2).unref();
-    void this.run(stream);
+    // Checked from setImmediate: messages that arrived while the event loop was busy are read
+    // first, so a late timer is not mistaken for a silent member.
+    this.silenceTimer = setInterval(
+      () => setImmediate(() => this.checkSilence(stream)),
+      this.options.silenceMs / 2,
+    ).unref();
+    void this.run(stream, contextValues);
   }
 
-  private async run(stream: Stream): Promise<void> {
+  private async run(stream: Stream, contextValues: ContextValues): Promise<void> {
     let failure: unknown;
     try {
-      for await (const response of this.rpc.watch(stream.requests, { signal: stream.abort.signal })) {
+      for await (const response of this.rpc.watch(stream.requests, {
+        signal: stream.abort.signal,
+        contextValues,
+      })) {
         if (this.stream !== stream) break;
-        stream.lastHeardAt = Date.now();
+        const now = Date.now();
+        // Any message answers a silence check: the stream is alive.
+        if (stream.progressSentAt > stream.lastHeardAt) this.rtt.sample(now - stream.progressSentAt);
+        stream.lastHeardAt = now;
         this.handle(stream, response);
       }
     } catch (error) {
@@ -306,17 +338,42 @@ export class WatchEngine {
   }
 
   // A silent stream may be dead without the connection knowing (etcd refuses pings more often
-  // than every 5 s): a progress request must be answered within the silence bound.
+  // than every 5 s): it is asked for progress, and an answer later than its round trips allow
+  // has the member checked with a PING (a dead connection fails the stream and is ejected) and
+  // the stream moved, when another member can take it. Lateness alone ejects nobody.
   private checkSilence(stream: Stream): void {
     if (this.stream !== stream) return;
     const now = Date.now();
     if (now - stream.lastHeardAt < this.options.silenceMs) return;
     if (stream.progressSentAt > stream.lastHeardAt) {
-      if (now - stream.progressSentAt >= this.options.silenceMs) {
-        stream.abort.abort(new ConnectError("watch stream went silent", Code.Unavailable));
+      const timeoutMs = this.rtt.timeoutMs();
+      const waitedMs = now - stream.progressSentAt;
+      if (waitedMs < timeoutMs) return;
+      this.rtt.backoff();
+      const endpoint = stream.attempt.endpoint;
+      const members = this.options.members;
+      if (endpoint !== undefined && members !== undefined) {
+        members.probe(endpoint);
+        if (!members.hasAlternative(endpoint)) {
+          this.options.logger?.warn?.("etcd watch stream is silent; waiting for the only member", {
+            endpoint,
+            waitedMs,
+          });
+          // Asks again, and waits the longer timeout for that answer.
+          this.askProgress(stream, now);
+          return;
+        }
       }
+      // Canceled, not Unavailable: the member is not reported failed for being slow.
+      stream.abort.abort(
+        new Error(`watch stream silent: no progress answer within ${Math.round(timeoutMs)} ms`),
+      );
       return;
     }
+    this.askProgress(stream, now);
+  }
+
+  private askProgress(stream: Stream, now: number): void {
     stream.progressSentAt = now;
     stream.requests.push(
       create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),

@@ -171,11 +171,11 @@ describe("PING (§6.7)", () => {
   });
 
   it("a server that never answers the client's PING loses the connection", limits, async (t) => {
-    // The silence probe PINGs a call that hears nothing; no answer within the bound kills the
-    // connection, so a black-holed server costs one call, not its whole deadline.
+    // The silence probe PINGs a call that hears nothing; no answer within keepAliveTimeoutMs
+    // kills the connection, so a black-holed server costs one call, not its whole deadline.
     await runScenario(t, {
       peer: { answerPings: false },
-      client: { silenceProbeMs: 200 },
+      client: { silenceProbeMs: 200, keepAliveTimeoutMs: 1000 },
       onStream: (s) => s.respond(),
       expect: { ...connectionError, failsWithinMs: 1500 },
     });

@@ -160,30 +160,54 @@ describe("Http2Session PING against node:http2", () => {
     assert.equal(session.destroyed, false);
   });
 
-  it("fails a unary call on a connection that stops answering (silence probe)", limits, async (t) => {
-    // SETTINGS, then nothing: a member that is paused or black-holed.
-    const settings = Buffer.from([0, 0, 0, frameType.settings, 0, 0, 0, 0, 0]);
-    const raw = await startRawServer(t, (socket) => {
-      socket.resume();
-      socket.write(settings);
-    });
-    const deaths: ConnectError[] = [];
-    const connection = openConnection(t, raw.port, { onDead: (error) => deaths.push(error) });
-    const call = new Collector();
-    await connection.request(
-      { path: "/etcdserverpb.KV/Range", probe: true, body: Buffer.alloc(5), end: true },
-      call,
-    );
-    const error = expectConnectError(await call.closed);
-    assert.equal(error.code, Code.Unavailable);
-    assert.match(error.message, /PING to .* timed out/);
-    assert.deepEqual(
-      deaths.map((e) => e.message),
-      [error.message],
-    );
-    assert.equal(connection.ready, false);
-    await raw.socketsClosed[0];
-  });
+  it(
+    "a connection that stops answering: reads fail over at once, then every call with the connection",
+    limits,
+    async (t) => {
+      // SETTINGS, then nothing: a member that is paused or black-holed.
+      const settings = Buffer.from([0, 0, 0, frameType.settings, 0, 0, 0, 0, 0]);
+      const raw = await startRawServer(t, (socket) => {
+        socket.resume();
+        socket.write(settings);
+      });
+      const deaths: ConnectError[] = [];
+      const responsive: boolean[] = [];
+      const connection: Http2Connection = openConnection(t, raw.port, {
+        keepAliveTimeoutMs: 3000,
+        onDead: (error) => deaths.push(error),
+        onResponsive: (r) => {
+          responsive.push(r);
+          if (!r) connection.failRetrySafe("the member stopped answering");
+        },
+      });
+      const write = new Collector();
+      const read = new Collector();
+      await connection.request(
+        { path: "/etcdserverpb.KV/Put", probe: true, body: Buffer.alloc(5), end: true },
+        write,
+      );
+      await connection.request(
+        { path: "/etcdserverpb.KV/Range", probe: true, retrySafe: true, body: Buffer.alloc(5), end: true },
+        read,
+      );
+      // The read fails when the probe goes unanswered; the write keeps waiting until the
+      // connection is given up for dead.
+      const readError = expectConnectError(await read.closed);
+      assert.equal(readError.code, Code.Unavailable);
+      assert.equal(readError.message, "[unavailable] the member stopped answering");
+      assert.deepEqual(responsive, [false]);
+      assert.equal(write.closes.length, 0);
+      const error = expectConnectError(await write.closed);
+      assert.equal(error.code, Code.Unavailable);
+      assert.match(error.message, /PING to .* not answered within keepAliveTimeoutMs \(3000 ms\)/);
+      assert.deepEqual(
+        deaths.map((e) => e.message),
+        [error.message],
+      );
+      assert.equal(connection.ready, false);
+      await raw.socketsClosed[0];
+    },
+  );
 });
 
 describe("Http2Connection teardown against node:http2", () => {

@@ -2,6 +2,8 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./error-codes.js";
+import { PingBudget, type ServerPingPolicy } from "./ping-budget.js";
+import { RttEstimator } from "./rtt-estimator.js";
 import { type Http2Request, Http2Session } from "./session.js";
 import type { Http2Stream, Http2StreamHandler } from "./stream.js";
 import { TypedConnectError } from "./typed-connect-error.js";
@@ -14,25 +16,35 @@ export interface Http2ConnectionOptions {
   dialTimeoutMs: number;
   /** Ping when nothing was read for this long, in ms. */
   keepAliveTimeMs: number;
-  /** A ping not answered within this many ms kills the connection. */
+  /**
+   * A ping not answered within this many ms kills the connection: keepalive pings and silence
+   * probes alike.
+   */
   keepAliveTimeoutMs: number;
   /** Ping connections that carry no stream too. */
   permitWithoutStream: boolean;
   /**
-   * A unary call that has read nothing for this long makes the connection prove it is alive
-   * with a ping, answered within the same time, or die: so a paused or black-holed member
-   * costs one attempt, while a slow but live member keeps its calls.
+   * Silence probe. When a unary call has heard nothing for this long, or a connection that just
+   * served calls goes quiet for this long, the connection pings (as often as the server's
+   * {@link serverPingPolicy} allows). An answer later than the round trips seen so far allow
+   * (smoothed RTT plus four deviations, never under this value nor over `keepAliveTimeoutMs`)
+   * makes the connection unresponsive ({@link onResponsive}); no answer within
+   * `keepAliveTimeoutMs` kills it. So a paused or black-holed member is found within about twice
+   * this, while a slow but live member keeps its calls.
    */
   silenceProbeMs: number;
-  /**
-   * Silence probes never ping sooner than this after the previous ping, in ms. Servers refuse
-   * pings that come too often (GOAWAY too_many_pings). Default: 0.
-   */
-  minPingIntervalMs?: number;
+  /** The server's ping enforcement; pings that would break it are not sent. Default: none. */
+  serverPingPolicy?: ServerPingPolicy | undefined;
   /** What the peer should be, for the error of a dial that found something else. Default: "a gRPC server". */
   serverKind?: string;
   /** Called once per session that dies with an error (ping timeout, reset, protocol error). */
   onDead?: (error: ConnectError) => void;
+  /**
+   * A silence probe went unanswered past its timeout (false), or its answer came after all
+   * (true). Calls on an unresponsive connection keep waiting; {@link Http2Connection.failRetrySafe}
+   * ends the ones that may run elsewhere.
+   */
+  onResponsive?: (responsive: boolean) => void;
 }
 
 const idleCloseMs = 15 * 60_000;
@@ -98,9 +110,16 @@ export class Http2Connection {
   private session: Http2Session | undefined;
   private dialing: Promise<Http2Session> | undefined;
   private unaryStreams = 0;
-  private lastPingAt = 0;
   private streams = 0;
-  private probing = false;
+  // Date.now() when the last unary call opened or closed: a connection in use is probed when it goes quiet.
+  private lastUnaryAt = 0;
+  // A call that starts now has heard nothing yet: silence counts from the later of this and the last read.
+  private quietSince = 0;
+  // At most one PING of ours is in flight, keepalive or probe.
+  private outstanding: OutstandingPing | undefined;
+  private budget = new PingBudget(undefined);
+  private readonly rtt: RttEstimator;
+  private isResponsive = true;
   private watchdog: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -115,6 +134,42 @@ export class Http2Connection {
     this.port = Number(url.port || (this.secure ? 443 : 80));
     this.options = options;
     this.pingIntervalMs = options.keepAliveTimeMs;
+    this.rtt = new RttEstimator({ floorMs: options.silenceProbeMs, ceilingMs: options.keepAliveTimeoutMs });
+  }
+
+  /**
+   * False from a silence probe unanswered past its timeout until an answer: the member may be
+   * paused or cut off, or only slow. See {@link Http2ConnectionOptions.silenceProbeMs}.
+   */
+  get responsive(): boolean {
+    return this.isResponsive;
+  }
+
+  /** How long a silence probe waits before the connection counts as unresponsive, in ms. */
+  get probeTimeoutMs(): number {
+    return this.rtt.timeoutMs();
+  }
+
+  /**
+   * Fails the open calls that were marked `retrySafe` (reads), so they run again elsewhere
+   * rather than wait for their deadline on a member that stopped answering. Others keep waiting.
+   */
+  failRetrySafe(reason: string): void {
+    const session = this.session;
+    if (session === undefined) return;
+    const doomed = [...session.openStreams()].filter((stream) => stream.retrySafe);
+    for (const stream of doomed) stream.cancel(new ConnectError(reason, Code.Unavailable));
+  }
+
+  /**
+   * Checks the peer now with a PING when the server's policy allows one, as a silence probe
+   * does: for callers with their own evidence of silence (a watch without progress answers).
+   */
+  probe(): void {
+    const session = this.session;
+    if (session === undefined || !session.usable || this.outstanding !== undefined) return;
+    if (!this.budget.allows(Date.now(), session.serverWrites, this.streams)) return;
+    this.sendPing(session, "probe");
   }
 
   /**
@@ -244,8 +299,17 @@ export class Http2Connection {
     // Streams still open on a replaced session no longer count here.
     this.streams = 0;
     this.unaryStreams = 0;
+    // The server counts strikes per connection.
+    this.budget = new PingBudget(this.options.serverPingPolicy);
+    this.setResponsive(true);
     this.schedulePing();
     this.scheduleIdleClose();
+    // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
+    // the socket reads that are already waiting, which would look like silence.
+    this.watchdog = setInterval(
+      () => setImmediate(() => this.checkSilence(session)),
+      this.options.silenceProbeMs / 2,
+    ).unref();
   }
 
   // Stops new streams from using a session that is going away; its open streams finish.
@@ -255,9 +319,9 @@ export class Http2Connection {
     clearTimeout(this.pingTimer);
     clearTimeout(this.idleTimer);
     clearInterval(this.watchdog);
+    this.dropPing(session);
     this.streams = 0;
     this.unaryStreams = 0;
-    this.probing = false;
   }
 
   private opened(session: Http2Session, stream: Http2Stream): void {
@@ -266,48 +330,45 @@ export class Http2Connection {
       session.ref();
       clearTimeout(this.idleTimer);
     }
-    if (stream.probe && this.unaryStreams++ === 0) {
-      // A call that starts now has heard nothing yet; silence counts from here.
-      this.quietSince = Date.now();
-      // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
-      // the socket reads that are already waiting, which would look like silence.
-      this.watchdog = setInterval(
-        () => setImmediate(() => this.checkSilence(session)),
-        this.options.silenceProbeMs / 2,
-      ).unref();
+    if (stream.probe) {
+      this.lastUnaryAt = Date.now();
+      if (this.unaryStreams++ === 0) this.quietSince = this.lastUnaryAt;
     }
   }
 
   private closedStream(session: Http2Session, stream: Http2Stream): void {
     // Counts belong to the current session; forget() zeroed them for a replaced one.
     if (this.session !== session) return;
-    if (stream.probe && --this.unaryStreams === 0) clearInterval(this.watchdog);
+    if (stream.probe) {
+      this.unaryStreams--;
+      this.lastUnaryAt = Date.now();
+    }
     if (--this.streams === 0) {
       session.unref();
       this.scheduleIdleClose();
     }
   }
 
-  private quietSince = 0;
-
   // Silence is measured from the later of the last read and the first call that waits for one.
   private lastAliveAt(session: Http2Session): number {
     return Math.max(session.lastReadAt, this.quietSince);
   }
 
+  // A call waiting in silence may spend one of the server's strikes on a probe. A connection that
+  // merely went quiet after serving calls is checked only when the ping is free (the server wrote
+  // to us since our last one): once per quiet stretch, so a member paused between two calls is
+  // found before the next call walks into it.
   private checkSilence(session: Http2Session): void {
     const now = Date.now();
-    if (
-      this.probing ||
-      this.session !== session ||
-      now - this.lastAliveAt(session) < this.options.silenceProbeMs
-    )
-      return;
-    if (now - this.lastPingAt < (this.options.minPingIntervalMs ?? 0)) return;
-    this.probing = true;
-    this.sendPing(session, this.options.silenceProbeMs, () => {
-      this.probing = false;
-    });
+    if (this.outstanding !== undefined || this.session !== session) return;
+    const silentMs = now - this.lastAliveAt(session);
+    if (silentMs < this.options.silenceProbeMs) return;
+    const waiting = this.unaryStreams > 0;
+    if (!waiting && now - this.lastUnaryAt > silentMs + this.options.silenceProbeMs) return;
+    const allowed = waiting
+      ? this.budget.allows(now, session.serverWrites, this.streams)
+      : this.budget.free(now, session.serverWrites, this.streams);
+    if (allowed) this.sendPing(session, "probe");
   }
 
   private schedulePing(): void {
@@ -319,35 +380,82 @@ export class Http2Connection {
     const session = this.session;
     if (session === undefined || !session.usable) return;
     const quiet = Date.now() - this.lastAliveAt(session) >= this.pingIntervalMs;
-    if (!quiet || (this.streams === 0 && !this.options.permitWithoutStream)) {
+    if (
+      !quiet ||
+      this.outstanding !== undefined ||
+      (this.streams === 0 && !this.options.permitWithoutStream)
+    ) {
       this.schedulePing();
       return;
     }
-    this.sendPing(session, this.options.keepAliveTimeoutMs, () => {
+    this.sendPing(session, "keepalive");
+  }
+
+  // Pings once. A probe unanswered within the RTT-derived timeout makes the connection
+  // unresponsive; any ping unanswered within keepAliveTimeoutMs kills the session. Each check
+  // runs from setImmediate, after the reads a busy event loop left waiting, and anything read
+  // since the ping (its answer, or data) proves the peer alive.
+  private sendPing(session: Http2Session, kind: "probe" | "keepalive"): void {
+    const sentAt = Date.now();
+    this.budget.sent(sentAt, session.serverWrites, this.streams);
+    const ping: OutstandingPing = { id: 0, sentAt, suspect: undefined, dead: undefined };
+    if (kind === "probe") {
+      ping.suspect = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (this.outstanding !== ping || session.lastReadAt > sentAt) return;
+            this.rtt.backoff();
+            this.setResponsive(false);
+          }),
+        this.rtt.timeoutMs(),
+      ).unref();
+    }
+    ping.dead = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (this.outstanding !== ping) return;
+          this.dropPing(session);
+          if (session.lastReadAt > sentAt || session.destroyed) {
+            if (this.session === session) this.schedulePing();
+            return;
+          }
+          session.destroy(
+            new ConnectError(
+              `PING to ${this.authority} not answered within keepAliveTimeoutMs (${this.options.keepAliveTimeoutMs} ms)`,
+              Code.Unavailable,
+            ),
+          );
+        }),
+      this.options.keepAliveTimeoutMs,
+    ).unref();
+    this.outstanding = ping;
+    ping.id = session.ping(() => {
+      if (this.outstanding !== ping) return;
+      this.outstanding = undefined;
+      clearTimeout(ping.suspect);
+      clearTimeout(ping.dead);
+      this.budget.acked(session.serverWrites);
+      this.rtt.sample(Date.now() - sentAt);
+      this.setResponsive(true);
       if (this.session === session) this.schedulePing();
     });
   }
 
-  // Pings once; no answer within timeoutMs kills the session. onAnswer runs on an answer.
-  private sendPing(session: Http2Session, timeoutMs: number, onAnswer: () => void): void {
-    const sentAt = Date.now();
-    this.lastPingAt = sentAt;
-    const timeout = setTimeout(
-      () =>
-        setImmediate(() => {
-          // The answer is no longer awaited (its callback would only hold memory).
-          session.cancelPing(id);
-          // Anything read since the ping (its answer, or data) proves the peer alive; reads
-          // waiting behind a busy event loop are processed before this check runs.
-          if (session.lastReadAt > sentAt || session.destroyed) return;
-          session.destroy(new ConnectError(`PING to ${this.authority} timed out`, Code.Unavailable));
-        }),
-      timeoutMs,
-    ).unref();
-    const id = session.ping(() => {
-      clearTimeout(timeout);
-      onAnswer();
-    });
+  // The outstanding ping's answer is no longer awaited (its callback would only hold memory).
+  private dropPing(session: Http2Session): void {
+    const ping = this.outstanding;
+    if (ping === undefined) return;
+    this.outstanding = undefined;
+    clearTimeout(ping.suspect);
+    clearTimeout(ping.dead);
+    session.cancelPing(ping.id);
+    this.budget.abandoned(session.serverWrites);
+  }
+
+  private setResponsive(responsive: boolean): void {
+    if (this.isResponsive === responsive) return;
+    this.isResponsive = responsive;
+    this.options.onResponsive?.(responsive);
   }
 
   private scheduleIdleClose(): void {
@@ -370,6 +478,14 @@ export class Http2Connection {
       session.destroy(undefined);
     }
   }
+}
+
+// Our PING in flight and its two timers: suspicion (probes only) and death.
+interface OutstandingPing {
+  id: number;
+  readonly sentAt: number;
+  suspect: NodeJS.Timeout | undefined;
+  dead: NodeJS.Timeout | undefined;
 }
 
 // An IPv6 host goes into :authority in brackets.

@@ -48,6 +48,11 @@ export interface Http2Request {
   extra?: ReadonlyArray<readonly [string, string]> | undefined;
   /** A unary call: its connection watches it for silence (see `silenceProbeMs`). Default: false. */
   probe?: boolean;
+  /**
+   * The call may be sent again elsewhere without harm (a read): when the peer stops answering
+   * PINGs, the connection fails it at once rather than at its deadline. Default: false.
+   */
+  retrySafe?: boolean;
   /** Written after the headers. */
   body?: Uint8Array | undefined;
   /** Ends our side after `body`. Default: false. */
@@ -81,6 +86,11 @@ export interface Http2SessionEvents {
 export class Http2Session implements Http2StreamOwner {
   /** Date.now() of the last read from the socket: proof that the peer is alive. */
   lastReadAt = Date.now();
+  /**
+   * HEADERS and DATA frames read so far. A gRPC server clears its ping strikes whenever it
+   * writes one (see `ping-budget.ts`), so this tells which of our pings it counts as free.
+   */
+  serverWrites = 0;
   private current: Http2SessionState = "handshake";
   private readonly socket: Socket;
   private readonly events: Http2SessionEvents;
@@ -179,7 +189,7 @@ export class Http2Session implements Http2StreamOwner {
    * `request.end` is set.
    */
   open(request: Http2Request, handler: Http2StreamHandler): Http2Stream {
-    const stream = new Http2Stream(this, handler, request.probe === true);
+    const stream = new Http2Stream(this, handler, request.probe === true, request.retrySafe === true);
     let block = this.prefix(request.path);
     const extra = request.extra;
     if (extra !== undefined && extra.length > 0) {
@@ -374,6 +384,12 @@ export class Http2Session implements Http2StreamOwner {
     return n;
   }
 
+  /** Streams opened and not yet closed, started or waiting for a stream slot. */
+  *openStreams(): IterableIterator<Http2Stream> {
+    yield* this.streams.values();
+    yield* this.waiting;
+  }
+
   /** Forgets a PING whose answer is no longer awaited (it timed out). */
   cancelPing(id: number): void {
     this.pings.delete(id);
@@ -546,9 +562,11 @@ export class Http2Session implements Http2StreamOwner {
     }
     switch (type) {
       case frameType.data:
+        this.serverWrites++;
         this.onData(flags, id, buf, start, end);
         return;
       case frameType.headers:
+        this.serverWrites++;
         this.onHeaders(flags, id, buf, start, end);
         return;
       case frameType.continuation:

@@ -61,11 +61,14 @@ export class Http2Stream {
   readonly handler: Http2StreamHandler;
   /** Unary calls are watched for silence by their connection; long-lived streams are not. */
   readonly probe: boolean;
+  /** The call may run again elsewhere: its connection fails it early when the peer stops answering. */
+  readonly retrySafe: boolean;
 
-  constructor(session: Http2StreamOwner, handler: Http2StreamHandler, probe: boolean) {
+  constructor(session: Http2StreamOwner, handler: Http2StreamHandler, probe: boolean, retrySafe = false) {
     this.session = session;
     this.handler = handler;
     this.probe = probe;
+    this.retrySafe = retrySafe;
   }
 
   /** Sends data, `end` closing our side. False when some of it waits for window: see onDrain. */

@@ -1,0 +1,174 @@
+// Issue 16 §2: a busy process or a busy member is not a dead one. Blocks of our own event
+// loop, and a machine loaded several times over, must not get a lease reported lost, a member
+// ejected or a stream re-created; only evidence from the member or the network may.
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { type Client, createClient, type LeaseKeeper } from "@etcd-connect/client";
+import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
+import { waitFor } from "./load.js";
+
+// etcd's own count of streams started on the member, by method.
+async function streamsStarted(member: EtcdMember, method: string): Promise<number> {
+  const body = await (await fetch(`${member.directClientUrl}/metrics`)).text();
+  const line = body
+    .split("\n")
+    .find((l) => l.startsWith(`grpc_server_started_total{grpc_method="${method}"`));
+  return line === undefined ? 0 : Number(line.split(" ").pop());
+}
+
+// Keeps the event loop busy, as an application's own code or a long GC would.
+function blockEventLoop(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Processes that spin on every core: the machine is loaded `factor` times over.
+function hogCores(count: number): ChildProcess[] {
+  return Array.from({ length: count }, () =>
+    spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }),
+  );
+}
+
+interface Alarms {
+  /** Members reported unhealthy (ejected or unresponsive). */
+  unhealthy: string[];
+  warnings: string[];
+}
+
+function clientWithAlarms(member: EtcdMember): { client: Client; alarms: Alarms } {
+  const alarms: Alarms = { unhealthy: [], warnings: [] };
+  const client = createClient({
+    endpoints: [member.clientUrl],
+    observer: {
+      onEndpointHealth: (url, healthy) => {
+        if (!healthy) alarms.unhealthy.push(url);
+      },
+    },
+    logger: { warn: (message) => alarms.warnings.push(message) },
+  });
+  return { client, alarms };
+}
+
+async function keepLeases(
+  client: Client,
+  count: number,
+  ttl: number,
+): Promise<{ keepers: LeaseKeeper[]; lost: string[] }> {
+  const lost: string[] = [];
+  const grants = await Promise.all(Array.from({ length: count }, () => client.lease.grant(ttl)));
+  const keepers = grants.map(({ ID }) => {
+    const keeper = client.lease.keepAlive(ID);
+    void keeper.lost.then((e) => lost.push(e.message));
+    return keeper;
+  });
+  return { keepers, lost };
+}
+
+describe("a busy process or a busy member is not a dead one", integrationOptions(), () => {
+  let etcd: EtcdMember;
+  const hogs: ChildProcess[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    for (const hog of hogs) hog.kill("SIGKILL");
+    await etcd?.close();
+  });
+
+  it("1,000 kept leases (TTL 10), a watch and a put in flight through five 2.5 s blocks of the event loop", async () => {
+    const { client, alarms } = clientWithAlarms(etcd);
+    try {
+      const { keepers, lost } = await keepLeases(client, 1000, 10);
+      const watcher = client.watch("busy/", { prefix: true });
+      await watcher.ready;
+      const events: string[] = [];
+      const reading = (async () => {
+        for await (const batch of watcher) {
+          for (const e of batch.events) events.push(new TextDecoder().decode(e.kv?.key));
+        }
+      })();
+      await sleep(1000);
+      const watchesBefore = await streamsStarted(etcd, "Watch");
+      const keepAlivesBefore = await streamsStarted(etcd, "LeaseKeepAlive");
+      for (let i = 0; i < 5; i++) {
+        const put = client.put(`busy/${i}`, "v", { timeoutMs: 10_000 });
+        blockEventLoop(2500);
+        await put;
+        await sleep(1000);
+      }
+      // Every put's event arrives on the same watch.
+      await waitFor(() => events.length >= 5, 10_000, "the watch events of the five puts");
+      const watchesAfter = await streamsStarted(etcd, "Watch");
+      const keepAlivesAfter = await streamsStarted(etcd, "LeaseKeepAlive");
+      console.log(
+        `  figure: five 2.5 s blocks: ${lost.length} leases lost, ${alarms.unhealthy.length} members reported unhealthy, ` +
+          `${watchesAfter - watchesBefore} watch and ${keepAlivesAfter - keepAlivesBefore} keepalive streams re-created`,
+      );
+      assert.deepEqual(lost, []);
+      assert.deepEqual(alarms.unhealthy, []);
+      assert.deepEqual(alarms.warnings, []);
+      assert.equal(watchesAfter, watchesBefore, "no watch stream re-created");
+      assert.equal(keepAlivesAfter, keepAlivesBefore, "no keepalive stream re-created");
+      assert.deepEqual(events, ["busy/0", "busy/1", "busy/2", "busy/3", "busy/4"]);
+      const ttl = await client.lease.timeToLive(keepers[0]?.id ?? 0n);
+      assert.ok(ttl.TTL > 0n);
+      for (const k of keepers) await k.close();
+      await watcher.close();
+      await reading;
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("3,000 leases granted at once at TTL 3 while other processes hog both cores: none lost", async () => {
+    const { client, alarms } = clientWithAlarms(etcd);
+    hogs.push(...hogCores(2));
+    try {
+      const { keepers, lost } = await keepLeases(client, 3000, 3);
+      // Two TTLs and more: every lease needs several renewals on the loaded machine.
+      await sleep(8000);
+      console.log(
+        `  figure: 3,000 leases at TTL 3, cores hogged: ${lost.length} lost, ${alarms.unhealthy.length} members reported unhealthy`,
+      );
+      assert.deepEqual(lost.slice(0, 3), []);
+      for (const k of keepers) await k.close();
+    } finally {
+      for (const hog of hogs.splice(0)) hog.kill("SIGKILL");
+      await client.close();
+    }
+  });
+
+  it("bursts of 3,000 grants on a machine loaded five times over: no ejection, no re-created keepalive stream", async () => {
+    const { client, alarms } = clientWithAlarms(etcd);
+    hogs.push(...hogCores(10));
+    try {
+      const { keepers, lost } = await keepLeases(client, 1000, 10);
+      await sleep(500);
+      const keepAlivesBefore = await streamsStarted(etcd, "LeaseKeepAlive");
+      const burstLeases: LeaseKeeper[] = [];
+      for (let burst = 0; burst < 3; burst++) {
+        const { keepers: more } = await keepLeases(client, 3000, 10);
+        burstLeases.push(...more);
+        await sleep(2000);
+      }
+      const keepAlivesAfter = await streamsStarted(etcd, "LeaseKeepAlive");
+      console.log(
+        `  figure (false alarms under 5x load): ${alarms.unhealthy.length} members reported unhealthy, ` +
+          `${keepAlivesAfter - keepAlivesBefore} keepalive streams re-created, ${lost.length} leases lost`,
+      );
+      assert.deepEqual(alarms.unhealthy, []);
+      assert.equal(keepAlivesAfter, keepAlivesBefore);
+      assert.deepEqual(lost.slice(0, 3), []);
+      for (const k of [...keepers, ...burstLeases]) await k.close();
+    } finally {
+      for (const hog of hogs.splice(0)) hog.kill("SIGKILL");
+      await client.close();
+    }
+  });
+});

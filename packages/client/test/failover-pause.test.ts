@@ -1,0 +1,192 @@
+// Issue 16 §1: a member SIGSTOPped while a sequential loop of puts runs costs at most one
+// put, and the first put to succeed afterwards ends within 100 ms of the later of the first
+// put's deadline and the election of a new leader.
+
+import assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { type Client, createClient, EtcdError } from "@etcd-connect/client";
+import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-connect/testing";
+import { useFaultCluster } from "./load.js";
+
+const putTimeoutMs = 2000;
+const pauseMs = 6000;
+// How much later than the bound the first success may come.
+const slackMs = 100;
+
+interface PauseFigure {
+  role: "leader" | "follower";
+  /** The paused member took calls before the pause (always so with round-robin). */
+  inUse: boolean;
+  failed: number;
+  /** First successful put started after the member stopped, in ms after the pause began. */
+  firstSuccessMs: number;
+  /** The later of the first put's deadline and the election, in ms after the pause began. */
+  boundMs: number;
+  electionMs: number | undefined;
+}
+
+// The first moment a member other than `paused` reports a leader other than `paused`.
+async function watchElection(
+  cluster: EtcdCluster,
+  paused: EtcdMember,
+  pausedId: bigint,
+  until: Promise<void>,
+): Promise<number | undefined> {
+  let done = false;
+  void until.then(() => {
+    done = true;
+  });
+  const others = cluster.members.filter((m) => m !== paused);
+  while (!done) {
+    const reports = await Promise.allSettled(others.map((m) => m.status({ timeoutMs: 500 })));
+    const at = Date.now();
+    for (const r of reports) {
+      if (r.status === "fulfilled" && r.value.leader !== 0n && r.value.leader !== pausedId) return at;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return undefined;
+}
+
+interface LoopRecord {
+  start: number;
+  end: number;
+  ok: boolean;
+  error?: EtcdError;
+}
+
+// Puts one after another until `stop` says so; every put has its own deadline.
+async function putLoop(client: Client, prefix: string, stop: () => boolean): Promise<LoopRecord[]> {
+  const records: LoopRecord[] = [];
+  for (let n = 0; !stop(); n++) {
+    const start = Date.now();
+    try {
+      await client.put(`${prefix}${n}`, "v", { timeoutMs: putTimeoutMs });
+      records.push({ start, end: Date.now(), ok: true });
+    } catch (error) {
+      if (!(error instanceof EtcdError)) throw error;
+      records.push({ start, end: Date.now(), ok: false, error });
+    }
+  }
+  return records;
+}
+
+async function pauseOne(
+  cluster: EtcdCluster,
+  client: Client,
+  target: EtcdMember,
+  role: "leader" | "follower",
+  inUse: boolean,
+  prefix: string,
+): Promise<PauseFigure> {
+  const targetId = await target.memberId();
+  let stop = false;
+  const loop = putLoop(client, prefix, () => stop);
+  // Let the loop run warm on every endpoint first.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const pausedAt = Date.now();
+  await target.pause();
+  // pause() resolves once every thread of the member is stopped: a put that starts later
+  // cannot be answered by it.
+  const stoppedAt = Date.now();
+  let resumed!: () => void;
+  const resumedAt = new Promise<void>((resolve) => {
+    resumed = resolve;
+  });
+  const election = role === "leader" ? watchElection(cluster, target, targetId, resumedAt) : undefined;
+  await new Promise((resolve) => setTimeout(resolve, pauseMs));
+  stop = true;
+  const records = await loop;
+  target.resume();
+  resumed();
+  const electedAt = election === undefined ? undefined : await election;
+  const during = records.filter((r) => r.end >= pausedAt);
+  const firstPut = during[0];
+  assert.ok(firstPut, "a put ran during the pause");
+  const firstSuccess = during.find((r) => r.ok && r.start >= stoppedAt);
+  assert.ok(firstSuccess, "some put succeeded during the pause");
+  const failures = during.filter((r) => !r.ok);
+  for (const f of failures) assert.ok(f.error instanceof EtcdError);
+  const boundAt = Math.max(firstPut.start + putTimeoutMs, electedAt ?? pausedAt);
+  return {
+    role,
+    inUse,
+    failed: failures.length,
+    firstSuccessMs: firstSuccess.end - pausedAt,
+    boundMs: boundAt - pausedAt,
+    electionMs: electedAt === undefined ? undefined : electedAt - pausedAt,
+  };
+}
+
+function report(f: PauseFigure): string {
+  const election = f.electionMs === undefined ? "" : `, election after ${f.electionMs} ms`;
+  return (
+    `  figure: ${f.role} pause${f.inUse ? "" : " (member not in use)"}: first success after ${f.firstSuccessMs} ms ` +
+    `(bound ${f.boundMs} ms${election}), ${f.failed} failed put(s)`
+  );
+}
+
+describe("a paused member costs one put (3 members, 2 s deadlines, 6 s pauses)", integrationOptions(), () => {
+  let client: Client | undefined;
+  const suite = useFaultCluster(async () => {
+    await client?.close();
+    client = undefined;
+  });
+  let cluster: EtcdCluster;
+  before(() => {
+    cluster = suite.cluster;
+  });
+
+  const figures: PauseFigure[] = [];
+
+  async function check(figure: PauseFigure): Promise<void> {
+    figures.push(figure);
+    console.log(report(figure));
+    assert.ok(figure.failed <= 1, `${figure.failed} puts failed during one pause`);
+    assert.ok(
+      figure.firstSuccessMs <= figure.boundMs + slackMs,
+      `first success ${figure.firstSuccessMs} ms after the pause, bound ${figure.boundMs} ms`,
+    );
+  }
+
+  it("the leader, with round-robin over all members", async () => {
+    client = createClient({ endpoints: cluster.clientUrls });
+    await check(await pauseOne(cluster, client, await cluster.leader(), "leader", true, "p1/"));
+  });
+
+  it("a follower, with round-robin over all members", async () => {
+    client = createClient({ endpoints: cluster.clientUrls });
+    const leader = await cluster.leader();
+    const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
+    await check(await pauseOne(cluster, client, follower, "follower", true, "p2/"));
+  });
+
+  it("the leader while the client is pinned to a follower", async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
+    const urls = [
+      follower.clientUrl,
+      ...cluster.members.filter((m) => m !== follower).map((m) => m.clientUrl),
+    ];
+    client = createClient({ endpoints: urls, balancer: "pinned" });
+    await check(await pauseOne(cluster, client, leader, "leader", false, "p3/"));
+  });
+
+  it("the follower the client is pinned to", async () => {
+    const leader = await cluster.leader();
+    const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
+    const urls = [
+      follower.clientUrl,
+      ...cluster.members.filter((m) => m !== follower).map((m) => m.clientUrl),
+    ];
+    client = createClient({ endpoints: urls, balancer: "pinned" });
+    await check(await pauseOne(cluster, client, follower, "follower", true, "p4/"));
+  });
+
+  it("the leader the client is pinned to", async () => {
+    const leader = await cluster.leader();
+    const urls = [leader.clientUrl, ...cluster.members.filter((m) => m !== leader).map((m) => m.clientUrl)];
+    client = createClient({ endpoints: urls, balancer: "pinned" });
+    await check(await pauseOne(cluster, client, leader, "leader", true, "p5/"));
+  });
+});
