@@ -50,7 +50,7 @@ function clientWithAlarms(member: EtcdMember): { client: Client; alarms: Alarms 
         if (!healthy) alarms.unhealthy.push(url);
       },
     },
-    logger: { warn: (message) => alarms.warnings.push(message) },
+    logger: { warn: (message, attrs) => alarms.warnings.push(`${message} ${JSON.stringify(attrs)}`) },
   });
   return { client, alarms };
 }
@@ -144,7 +144,7 @@ describe("a busy process or a busy member is not a dead one", integrationOptions
     }
   });
 
-  it("bursts of 3,000 grants on a machine loaded five times over: no ejection, no re-created keepalive stream", async () => {
+  it("bursts of 3,000 grants on a machine loaded five times over: no ejection, no keepalive stream given up", async () => {
     const { client, alarms } = clientWithAlarms(etcd);
     hogs.push(...hogCores(10));
     try {
@@ -158,12 +158,21 @@ describe("a busy process or a busy member is not a dead one", integrationOptions
         await sleep(2000);
       }
       const keepAlivesAfter = await streamsStarted(etcd, "LeaseKeepAlive");
+      // etcd itself may end the stream when it falls behind ("request timed out, waiting for the
+      // applied index"): the client must re-create it then. What it must not do is give up on a
+      // stream or a member because answers are slow.
+      const gaveUp = alarms.warnings.filter((w) => w.includes("no keepalive answer within"));
+      const endedByEtcd = alarms.warnings.filter(
+        (w) => w.includes("re-creating") && w.includes("etcdserver"),
+      );
       console.log(
         `  figure (false alarms under 5x load): ${alarms.unhealthy.length} members reported unhealthy, ` +
-          `${keepAlivesAfter - keepAlivesBefore} keepalive streams re-created, ${lost.length} leases lost`,
+          `${gaveUp.length} keepalive streams given up by the client, ${endedByEtcd.length} ended by etcd ` +
+          `(${keepAlivesAfter - keepAlivesBefore} re-created in all), ${lost.length} leases lost`,
       );
       assert.deepEqual(alarms.unhealthy, []);
-      assert.equal(keepAlivesAfter, keepAlivesBefore);
+      assert.deepEqual(gaveUp, []);
+      assert.equal(keepAlivesAfter - keepAlivesBefore, endedByEtcd.length);
       assert.deepEqual(lost.slice(0, 3), []);
       for (const k of [...keepers, ...burstLeases]) await k.close();
     } finally {

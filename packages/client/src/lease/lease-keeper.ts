@@ -149,10 +149,12 @@ export class LeaseKeepAliveEngine {
         id,
         ttlMs: granted?.ttlMs ?? 0,
         pending: [],
-        // A lease this client just granted has its whole TTL: its first renewal falls at a random
-        // point of the first third, so a burst of grants is not renewed in one burst either.
+        // A lease this client granted has time left: its first renewal falls at a random point of
+        // the first third of what is left, so a burst of grants is not renewed in one burst.
         nextSendAt:
-          granted === undefined ? 0 : granted.sentAt + (granted.ttlMs / 3) * (0.25 + 0.75 * Math.random()),
+          granted === undefined
+            ? 0
+            : Date.now() + (Math.random() * Math.max(0, granted.sentAt + granted.ttlMs - Date.now())) / 3,
         deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
         keepers: new Set(),
       };
@@ -174,7 +176,9 @@ export class LeaseKeepAliveEngine {
     // The stream opens now even when the first renewal is later: its connection is what keeps
     // the process alive while leases are kept.
     if (this.stream === undefined && Date.now() >= this.restartAt) this.start();
-    this.tick();
+    // Only this lease: a tick over every lease per keepAlive would make a burst of n keepAlives cost n².
+    const now = Date.now();
+    if (kept.pending.length === 0 && now >= kept.nextSendAt) this.send(kept, now);
     return keeper;
   }
 
