@@ -2,12 +2,15 @@
 //
 //   ETCD_ENDPOINTS=http://127.0.0.1:2379 PORT=9464 node --conditions=source --import tsx examples/metrics-server/server.ts
 //
-// It makes a few calls at start so the first scrape has something to show; a real service would
-// use the client for its own work and scrape the same registry.
+// At start it opens a watch, keeps a lease alive and makes a few calls (one of which fails on
+// purpose), so that every panel of the bundled Grafana dashboard
+// (packages/prometheus/dashboards/etcd-connect.json) has data from the first scrape on. A real
+// service would use the client for its own work and scrape the same registry.
+// prometheus.test.ts runs it under a real Prometheus and checks every dashboard query.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { createClient } from "@etcd-connect/client";
+import { bytesToText, createClient, EtcdError, EventType } from "@etcd-connect/client";
 import { createClientMetrics, type MetricsRegistry } from "@etcd-connect/prometheus";
 import { Registry } from "prom-client";
 
@@ -67,15 +70,56 @@ async function main(): Promise<void> {
   const endpoints = (process.env.ETCD_ENDPOINTS ?? "http://127.0.0.1:2379").split(",");
   const port = Number(process.env.PORT ?? 9464);
   const registry = new Registry();
-  const metrics = createClientMetrics({ registry, handlingTimeHistogram: true });
-  const client = createClient({ endpoints, interceptors: [metrics.interceptor] });
-  await client.put("metrics-server/greeting", "hello");
+  const metrics = createClientMetrics({ registry, handlingTimeHistogram: true, streamHistograms: true });
+  // The interceptor feeds grpc_client_*; the observer feeds etcd_client_* (retries, endpoint
+  // health, watches, kept leases, keepalive round trips, re-authentications).
+  const client = createClient({ endpoints, interceptors: [metrics.interceptor], observer: metrics.observer });
+
+  // A lease kept alive for as long as the server runs, as a service registration would be.
+  const { ID } = await client.lease.grant(10);
+  const keeper = client.lease.keepAlive(ID);
+  void keeper.lost.then((reason) => console.error("lease lost:", reason.message));
+
+  const watcher = client.watch("metrics-server/", { prefix: true });
+  const watching = (async () => {
+    for await (const batch of watcher) {
+      for (const event of batch.events) {
+        const kind = event.type === EventType.PUT ? "put" : "delete";
+        console.log("watch:", kind, bytesToText(event.kv?.key ?? new Uint8Array()));
+      }
+    }
+  })().catch((error: unknown) => {
+    console.error("watch ended:", error instanceof Error ? error.message : error);
+  });
+  await watcher.ready;
+
+  await client.put("metrics-server/greeting", "hello", { lease: ID });
   console.log("read back:", await client.getText("metrics-server/greeting"));
   await client.delete("metrics-server/greeting");
+  // A read of a revision etcd has not reached fails (OutOfRange, reason future_revision): the
+  // dashboard's error panel then has a series to show.
+  try {
+    await client.get("metrics-server/greeting", { revision: Number.MAX_SAFE_INTEGER });
+  } catch (error) {
+    if (!EtcdError.is(error, "future_revision")) throw error;
+    console.log("expected failure:", error.reason);
+  }
+
   const server = await startMetricsServer({ registry, port });
   console.log(`serving ${server.url}`);
-  const stop = () => {
-    Promise.all([server.close(), client.close()]).then(
+  const stop = async () => {
+    await server.close();
+    await keeper.close();
+    // Revoked at once rather than left to expire; best effort, etcd expires it anyway.
+    await client.lease.revoke(ID, { timeoutMs: 2_000 }).catch((error: unknown) => {
+      console.error("lease revoke failed:", error instanceof Error ? error.message : error);
+    });
+    await watcher.close();
+    await watching;
+    await client.close();
+  };
+  const onSignal = () => {
+    stop().then(
       () => process.exit(0),
       (error: unknown) => {
         console.error(error);
@@ -83,8 +127,8 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

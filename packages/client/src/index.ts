@@ -1,3 +1,11 @@
+/**
+ * The etcd v3 client: KV, Txn, Watch, Lease, Auth, Cluster and Maintenance over balanced, failing-over connections to the members.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/client
+ */
+
 // The generated messages the facades take and return, so users never import from gen/.
 
 export type { Permission } from "@etcd-connect/api/authpb";

@@ -1,3 +1,11 @@
+/**
+ * Session, mutex, election and STM, interoperable with Go's concurrency package and etcdctl.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/concurrency
+ */
+
 export type { ConcurrencyErrorReason } from "./concurrency-error.js";
 export { ConcurrencyError } from "./concurrency-error.js";
 export type { Election, ElectionCallOptions } from "./election.js";

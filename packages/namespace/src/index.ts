@@ -1,3 +1,11 @@
+/**
+ * Prefix isolation of KV, Txn, Watch and Lease for multi-tenant apps.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/namespace
+ */
+
 export type { Namespace, NamespaceTarget } from "./namespace.js";
 export { namespace } from "./namespace.js";
 export { namespaceKV } from "./namespace-kv.js";

@@ -1,3 +1,11 @@
+/**
+ * RPC metrics on prom-client, compatible with go-grpc-prometheus, client observer metrics, etcd metrics and a dashboard.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/prometheus
+ */
+
 export type { ClientMetrics } from "./client-metrics.js";
 export { createClientMetrics } from "./client-metrics.js";
 export type {

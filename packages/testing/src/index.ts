@@ -1,3 +1,11 @@
+/**
+ * Real etcd members and clusters, with faults, for tests.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/testing
+ */
+
 export { type ClusterWaitOptions, EtcdCluster } from "./cluster.js";
 export {
   describeReadmeExamples,

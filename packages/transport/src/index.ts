@@ -1,3 +1,11 @@
+/**
+ * A Connect `Transport` for gRPC over our own HTTP/2 framing, HPACK and compiled protobuf codec, bounded against hostile peers.
+ *
+ * @document ../README.md
+ * @packageDocumentation
+ * @module @etcd-connect/transport
+ */
+
 // @etcd-connect/transport: gRPC over our own HTTP/2 framing, under Connect's Transport interface.
 // Layers, bottom up: http2/ (frames, HPACK, sessions, connections), grpc/ (envelopes, status,
 // unary and streaming calls), codec/ (the compiled protobuf codec). It knows nothing of etcd.

@@ -201,7 +201,7 @@ export class Http2Connection {
 
   /**
    * Opens a gRPC stream now on the session that is ready, or returns undefined when there is
-   * none (the caller then awaits {@link request}). Arguments as {@link Http2Session.open}.
+   * none (the caller then awaits {@link Http2Connection.request}). Arguments as {@link Http2Session.open}.
    */
   openStream(request: Http2Request, handler: Http2StreamHandler): Http2Stream | undefined {
     const session = this.session;
