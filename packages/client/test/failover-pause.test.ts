@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { type Client, createClient, EtcdError } from "@etcd-connect/client";
 import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-connect/testing";
-import { useFaultCluster } from "./load.js";
+import { useFaultCluster, waitFor } from "./load.js";
 
 const putTimeoutMs = 2000;
 const pauseMs = 6000;
@@ -154,11 +154,24 @@ describe("a paused member costs one put (3 members, 2 s deadlines, 6 s pauses)",
     await check(await pauseOne(cluster, client, await cluster.leader(), "leader", true, "p1/"));
   });
 
-  it("a follower, with round-robin over all members", async () => {
-    client = createClient({ endpoints: cluster.clientUrls });
+  it("a follower, with round-robin over all members; resumed, it takes calls again", async () => {
+    const c = createClient({ endpoints: cluster.clientUrls });
+    client = c;
     const leader = await cluster.leader();
     const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
-    await check(await pauseOne(cluster, client, follower, "follower", true, "p2/"));
+    await check(await pauseOne(cluster, c, follower, "follower", true, "p2/"));
+    // Dialled again in the background once its ejection ends, it rejoins the rotation.
+    const followerId = await follower.memberId();
+    let answeredBy = 0n;
+    await waitFor(
+      async () => {
+        answeredBy = (await c.get("p2/0", { serializable: true, timeoutMs: 2000 })).header?.memberId ?? 0n;
+        return answeredBy === followerId;
+      },
+      20_000,
+      "a call answered by the resumed member",
+    );
+    assert.equal(answeredBy, followerId);
   });
 
   it("the leader while the client is pinned to a follower", async () => {

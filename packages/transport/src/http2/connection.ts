@@ -322,6 +322,9 @@ export class Http2Connection {
     this.dropPing(session);
     this.streams = 0;
     this.unaryStreams = 0;
+    // What the probes found was about this session; the next one is judged afresh. (A session
+    // that died was reported through onDead, which is what ejects the member.)
+    this.isResponsive = true;
   }
 
   private opened(session: Http2Session, stream: Http2Stream): void {
