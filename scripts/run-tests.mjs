@@ -30,19 +30,33 @@ if (files.length === 0) {
   console.error("run-tests: no test files found");
   process.exit(1);
 }
-// Integration suites mostly wait on etcd, so more files than cores run at once.
+// Integration suites mostly wait on etcd, so more files than cores run at once. Files named
+// `*.solo.test.ts` load the machine on purpose (CPU hogs, bursts of 10,000 calls): they run
+// first, one at a time, so that their load tests them and not every other suite beside them.
 const concurrency = process.env.TEST_CONCURRENCY ?? "3";
-const child = spawn(
-  process.execPath,
-  [
-    "--conditions=source",
-    "--import",
-    "tsx",
-    "--test",
-    "--test-reporter=spec",
-    `--test-concurrency=${concurrency}`,
-    ...files,
-  ],
-  { stdio: "inherit" },
-);
-child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+const solo = files.filter((f) => f.endsWith(".solo.test.ts"));
+const shared = files.filter((f) => !f.endsWith(".solo.test.ts"));
+
+function runTests(list, filesAtOnce) {
+  return new Promise((resolvePromise) => {
+    const child = spawn(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        "tsx",
+        "--test",
+        "--test-reporter=spec",
+        `--test-concurrency=${filesAtOnce}`,
+        ...list,
+      ],
+      { stdio: "inherit" },
+    );
+    child.on("exit", (code, signal) => resolvePromise(signal ? 1 : (code ?? 1)));
+  });
+}
+
+// The shared run comes last, so the log ends with node's summary; a failed solo run still fails the whole.
+const soloCode = solo.length > 0 ? await runTests(solo, "1") : 0;
+const sharedCode = shared.length > 0 ? await runTests(shared, concurrency) : 0;
+process.exit(soloCode !== 0 ? soloCode : sharedCode);

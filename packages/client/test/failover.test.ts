@@ -185,11 +185,13 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     const failures: Array<{ key: string; error: EtcdError }> = [];
     let acked = 0;
     // Bounded by time, not by a count: under resets most writes wait out their deadline, so a
-    // count would make the test's length depend on how the resets fall.
-    const until = Date.now() + 10_000;
+    // count would make the test's length depend on how the resets fall. 10 s, longer only until
+    // some writes got through (a loaded machine gets fewer through the resets), at most 60 s.
+    const started = Date.now();
+    const more = () => Date.now() - started < 10_000 || (acked < 10 && Date.now() - started < 60_000);
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
-        for (let n = w; Date.now() < until; n += 8) {
+        for (let n = w; more(); n += 8) {
           const key = `f5/${n}`;
           try {
             await client.put(key, `unique-${n}`, { timeoutMs: 3000 });
@@ -203,6 +205,7 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     );
     resetting = false;
     await resetter;
+    console.log(`  figure: writes ran for ${Date.now() - started} ms under resets`);
     const versions = new Map<string, bigint>();
     for await (const page of client.getAll("f5/")) {
       for (const kv of page.kvs) versions.set(new TextDecoder().decode(kv.key), kv.version);
