@@ -62,6 +62,26 @@ describe("retry interceptor over a router transport", () => {
     assert.equal(calls, 3);
   });
 
+  it("a call without a deadline keeps retrying 'too many requests' past waitForEndpointMs", async () => {
+    // An overloaded etcd answers late and refuses: the member is there, only busy, so the wait
+    // for a member does not bound these retries (maxRetries and the growing pauses do).
+    let calls = 0;
+    const kv = routerKv(
+      ({ service }) =>
+        service(KV, {
+          async put() {
+            calls++;
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            if (calls <= 3) throw new ConnectError("etcdserver: too many requests", Code.Unknown);
+            return create(PutResponseSchema, {});
+          },
+        }),
+      { waitForEndpointMs: 10 },
+    );
+    await kv.put({ key, value: key });
+    assert.equal(calls, 4);
+  });
+
   it("stops after maxRetries retries", async () => {
     let calls = 0;
     const kv = routerKv(

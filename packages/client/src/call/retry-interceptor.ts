@@ -50,12 +50,15 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
         return await next(req);
       } catch (error) {
         const etcdError = toEtcdError(error);
+        // A call without a deadline stops looking for a member after waitForEndpointMs; an
+        // overloaded member that answered "too many requests" is there, only busy: its retries
+        // are bounded by maxRetries and their growing pauses, not by how long the queue took.
         const giveUp =
           req.signal.aborted ||
           retries >= maxRetries ||
           attempt.permanent ||
           !isRetryable(etcdError, repeatable, attempt.progress !== "sent") ||
-          (!hasDeadline && Date.now() - start > waitForEndpointMs);
+          (!hasDeadline && !isOverload(etcdError) && Date.now() - start > waitForEndpointMs);
         if (giveUp) {
           throw setCallOutcome(ConnectError.from(error), {
             endpoint: attempt.endpoint,
