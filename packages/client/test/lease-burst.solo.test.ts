@@ -61,8 +61,9 @@ describe("a burst of 10,000 kept leases", integrationOptions(), () => {
     const ids = new Set(alive.leases.map((l) => l.ID));
     assert.equal(grants.filter((g) => !ids.has(g.ID)).length, 0, "every granted lease is alive");
     assert.equal(first.length, 10_000);
-    // One burst would put all 10,000 in one window; spread over ~2.5 s, a window holds ~1,000.
-    assert.ok(busiest <= 2000, `${busiest} of 10,000 first renewals within 250 ms`);
+    // One burst would put all 10,000 in one window. Spread over ~2.5 s a window holds ~1,000 on a
+    // quiet machine (1,361 measured); on a loaded one the writes clump more (2,378 measured).
+    assert.ok(busiest <= 3000, `${busiest} of 10,000 first renewals within 250 ms`);
     assert.ok(span >= 1500, `first renewals spread over only ${span} ms`);
     for (const k of keepers) await k.close();
   });
