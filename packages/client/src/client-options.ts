@@ -124,8 +124,8 @@ export interface ClientOptions {
   watchMaxBufferedEvents?: number;
   /**
    * The shortest wait for a lease keepalive's answer, in ms. The wait follows the round trips
-   * keepalives have taken (smoothed RTT plus four deviations, doubling after each late answer),
-   * up to a third of the shortest kept TTL. A later answer has the member's connection checked
+   * keepalives have taken (smoothed RTT plus four deviations), up to a third of the shortest
+   * kept TTL. A later answer has the member's connection checked
    * with a ping, and the keepalive stream re-created on another member (every kept lease renewed
    * there) when there is one; being slow does not get a member ejected. Default: 1000.
    */

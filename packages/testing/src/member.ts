@@ -297,8 +297,12 @@ export class EtcdMember {
 
   #signal(signal: NodeJS.Signals): void {
     this.#log.note(`sending ${signal}`);
+    const pid = this.#child?.pid;
+    if (pid === undefined || this.#exited) return;
     try {
-      this.#child?.kill(signal);
+      // process.kill, not ChildProcess.kill: Deno's ChildProcess.kill ignores every call after
+      // the first, so a paused member could never be resumed or stopped there.
+      process.kill(pid, signal);
     } catch {
       // Already gone: the exit handler records it.
     }

@@ -242,8 +242,8 @@ export class LeaseKeepAliveEngine {
 
   // An answer is late: a busy member or a dead one, and lateness alone cannot tell. The member's
   // connection is asked for evidence (a PING: a dead connection fails the stream and is ejected),
-  // the next wait is longer, and the stream moves only where another member can take it. A late
-  // answer never ejects a member by itself.
+  // and the stream moves where another member can take it; with none, the client waits longer
+  // for the same one. A late answer never ejects a member by itself.
   private checkOverdue(stream: Stream): void {
     stream.checking = false;
     if (this.stream !== stream) return;
@@ -254,12 +254,14 @@ export class LeaseKeepAliveEngine {
     }
     const timeoutMs = this.responseTimeoutMs();
     if (Date.now() - oldestPending <= timeoutMs) return;
-    this.rtt.backoff();
     const endpoint = stream.attempt.endpoint;
     const members = this.options.members;
     if (endpoint !== undefined && members !== undefined) {
       members.probe(endpoint);
       if (!members.hasAlternative(endpoint)) {
+        // Waiting on the same member: the next wait is longer (a stream that moves keeps its
+        // timeout, since another member is another path).
+        this.rtt.backoff();
         stream.nextCheckAt = Date.now() + this.responseTimeoutMs();
         this.options.logger?.warn?.("etcd lease keepalive answers are late; waiting for the only member", {
           endpoint,

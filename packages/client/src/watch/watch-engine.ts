@@ -349,12 +349,13 @@ export class WatchEngine {
       const timeoutMs = this.rtt.timeoutMs();
       const waitedMs = now - stream.progressSentAt;
       if (waitedMs < timeoutMs) return;
-      this.rtt.backoff();
       const endpoint = stream.attempt.endpoint;
       const members = this.options.members;
       if (endpoint !== undefined && members !== undefined) {
         members.probe(endpoint);
         if (!members.hasAlternative(endpoint)) {
+          // Waiting on the same member: the next wait is longer.
+          this.rtt.backoff();
           this.options.logger?.warn?.("etcd watch stream is silent; waiting for the only member", {
             endpoint,
             waitedMs,
