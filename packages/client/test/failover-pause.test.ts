@@ -175,32 +175,29 @@ describe("a paused member costs one put (3 members, 2 s deadlines, 6 s pauses)",
     assert.equal(answeredBy, followerId);
   });
 
+  // A pinned client starts on its first endpoint: `member`'s.
+  function pinnedTo(member: EtcdMember): Client {
+    const others = cluster.members.filter((m) => m !== member).map((m) => m.clientUrl);
+    return createClient({ endpoints: [member.clientUrl, ...others], balancer: "pinned" });
+  }
+
   it("the leader while the client is pinned to a follower", async () => {
     const leader = await cluster.leader();
     const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
-    const urls = [
-      follower.clientUrl,
-      ...cluster.members.filter((m) => m !== follower).map((m) => m.clientUrl),
-    ];
-    client = createClient({ endpoints: urls, balancer: "pinned" });
+    client = pinnedTo(follower);
     await check(await pauseOne(cluster, client, leader, "leader", false, "p3/"));
   });
 
   it("the follower the client is pinned to", async () => {
     const leader = await cluster.leader();
     const follower = cluster.members.find((m) => m !== leader) as EtcdMember;
-    const urls = [
-      follower.clientUrl,
-      ...cluster.members.filter((m) => m !== follower).map((m) => m.clientUrl),
-    ];
-    client = createClient({ endpoints: urls, balancer: "pinned" });
+    client = pinnedTo(follower);
     await check(await pauseOne(cluster, client, follower, "follower", true, "p4/"));
   });
 
   it("the leader the client is pinned to", async () => {
     const leader = await cluster.leader();
-    const urls = [leader.clientUrl, ...cluster.members.filter((m) => m !== leader).map((m) => m.clientUrl)];
-    client = createClient({ endpoints: urls, balancer: "pinned" });
+    client = pinnedTo(leader);
     await check(await pauseOne(cluster, client, leader, "leader", true, "p5/"));
   });
 });

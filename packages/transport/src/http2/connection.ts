@@ -111,8 +111,10 @@ export class Http2Connection {
   private dialing: Promise<Http2Session> | undefined;
   private unaryStreams = 0;
   private streams = 0;
-  // Date.now() when the last unary call opened or closed: a connection in use is probed when it goes quiet.
-  private lastUnaryAt = 0;
+  // Unary calls opened so far, and how many had been when the last probe went out: a connection
+  // that served calls since is probed when it goes quiet (counted, so no clock read per call).
+  private unaryOpened = 0;
+  private unaryOpenedAtProbe = 0;
   // A call that starts now has heard nothing yet: silence counts from the later of this and the last read.
   private quietSince = 0;
   // At most one PING of ours is in flight, keepalive or probe.
@@ -334,18 +336,15 @@ export class Http2Connection {
       clearTimeout(this.idleTimer);
     }
     if (stream.probe) {
-      this.lastUnaryAt = Date.now();
-      if (this.unaryStreams++ === 0) this.quietSince = this.lastUnaryAt;
+      this.unaryOpened++;
+      if (this.unaryStreams++ === 0) this.quietSince = Date.now();
     }
   }
 
   private closedStream(session: Http2Session, stream: Http2Stream): void {
     // Counts belong to the current session; forget() zeroed them for a replaced one.
     if (this.session !== session) return;
-    if (stream.probe) {
-      this.unaryStreams--;
-      this.lastUnaryAt = Date.now();
-    }
+    if (stream.probe) this.unaryStreams--;
     if (--this.streams === 0) {
       session.unref();
       this.scheduleIdleClose();
@@ -367,11 +366,13 @@ export class Http2Connection {
     const silentMs = now - this.lastAliveAt(session);
     if (silentMs < this.options.silenceProbeMs) return;
     const waiting = this.unaryStreams > 0;
-    if (!waiting && now - this.lastUnaryAt > silentMs + this.options.silenceProbeMs) return;
+    if (!waiting && this.unaryOpened === this.unaryOpenedAtProbe) return;
     const allowed = waiting
       ? this.budget.allows(now, session.serverWrites, this.streams)
       : this.budget.free(now, session.serverWrites, this.streams);
-    if (allowed) this.sendPing(session, "probe");
+    if (!allowed) return;
+    this.unaryOpenedAtProbe = this.unaryOpened;
+    this.sendPing(session, "probe");
   }
 
   private schedulePing(): void {
