@@ -23,6 +23,11 @@ export interface Attempt {
    * (reads): the transport may then end the attempt early on a member that stopped answering.
    */
   retrySafe: boolean;
+  /**
+   * A member to pass over when another can take the attempt: set by a stream that moves away
+   * from a member that stopped answering it, which is no reason to eject that member.
+   */
+  avoid?: string | undefined;
 }
 
 // Travels in the call's contextValues, which Connect hands from the interceptors to the transport.

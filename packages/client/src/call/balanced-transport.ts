@@ -72,7 +72,10 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
     try {
       // A call with a deadline waits for a member as long as its deadline allows.
       const waitMs = hasDeadline ? Number.POSITIVE_INFINITY : options.waitForEndpointMs;
-      entry = options.pin === undefined ? await pool.acquire(signal, waitMs) : pool.pinned(options.pin);
+      entry =
+        options.pin === undefined
+          ? await pool.acquire(signal, waitMs, attempt?.avoid)
+          : pool.pinned(options.pin);
     } catch (error) {
       // Closed, or no endpoint came back within the wait: another attempt cannot do better.
       if (attempt) attempt.permanent = true;

@@ -144,12 +144,12 @@ export class EndpointPool implements MemberHealth {
    * The endpoint for the next attempt (see {@link pick}). When all are ejected, waits for the
    * first to come back, bounded by the signal and `waitMs`.
    */
-  async acquire(signal: AbortSignal | undefined, waitMs: number): Promise<PooledEndpoint> {
+  async acquire(signal: AbortSignal | undefined, waitMs: number, avoid?: string): Promise<PooledEndpoint> {
     const giveUpAt = Date.now() + waitMs;
     for (;;) {
       if (this.closed) throw new ClientClosedError();
       const now = Date.now();
-      const picked = this.pick(now, false);
+      const picked = this.pick(now, false, avoid);
       if (picked !== undefined) return picked;
       const soonest = Math.min(...this.entries.map((e) => e.ejectedUntil));
       if (soonest > giveUpAt || this.entries.length === 0) {
@@ -179,15 +179,20 @@ export class EndpointPool implements MemberHealth {
    * members that are not ready are dialled in the background meanwhile, so a paused member
    * costs a dial timeout of nobody's call. Round-robin moves on with every pick; pinned stays.
    */
-  private pick(now: number, readyOnly: boolean): PooledEndpoint | undefined {
+  private pick(now: number, readyOnly: boolean, avoid?: string): PooledEndpoint | undefined {
     const n = this.entries.length;
     const round = this.options.balancer === "round-robin";
     let toDial = -1;
     let unanswering = -1;
+    let avoided = -1;
     for (let i = 0; i < n; i++) {
       const index = (this.next + i) % n;
       const entry = this.entries[index] as PooledEndpoint;
       if (entry.ejectedUntil > now) continue;
+      if (entry.endpoint.url === avoid) {
+        avoided = index;
+        continue;
+      }
       const connection = entry.connection;
       if (!connection.responsive) {
         if (unanswering < 0) unanswering = index;
@@ -202,7 +207,7 @@ export class EndpointPool implements MemberHealth {
       if (round && connection.state === "idle") this.warm(entry);
     }
     if (readyOnly) return undefined;
-    const index = toDial >= 0 ? toDial : unanswering;
+    const index = toDial >= 0 ? toDial : unanswering >= 0 ? unanswering : avoided;
     if (index < 0) return undefined;
     this.next = round ? (index + 1) % n : index;
     return this.entries[index];

@@ -112,6 +112,8 @@ export class LeaseKeepAliveEngine {
   private closed = false;
   // Round trips of keepalives on the streams: how long an answer may take before it is late.
   private readonly rtt: RttEstimator;
+  // The member the last stream left for not answering: the next one goes elsewhere if it can.
+  private avoid: string | undefined;
 
   constructor(rpc: ConnectClient<typeof LeaseService>, options: LeaseKeepAliveEngineOptions) {
     this.rpc = rpc;
@@ -270,8 +272,21 @@ export class LeaseKeepAliveEngine {
         return;
       }
     }
-    // Canceled, not Unavailable: the member is not reported failed for being slow.
-    stream.abort.abort(new Error(`no keepalive answer within ${Math.round(timeoutMs)} ms from ${endpoint}`));
+    // Canceled, not Unavailable: the member is not reported failed for being slow; the next
+    // stream only passes it over.
+    this.avoid = endpoint;
+    const reason = `no keepalive answer within ${Math.round(timeoutMs)} ms from ${endpoint}`;
+    this.options.logger?.warn?.("etcd lease keepalive stream moves to another member", { error: reason });
+    // Let go of the stream now rather than when its call has wound down (a call stuck on its
+    // member can take seconds to end): the next tick renews every lease on a new one.
+    this.stream = undefined;
+    stream.requests.end();
+    stream.abort.abort(new Error(reason));
+    for (const lease of this.leases.values()) {
+      lease.pending = [];
+      lease.nextSendAt = 0;
+    }
+    this.restartAt = 0;
   }
 
   private send(lease: KeptLease, now: number): void {
@@ -287,10 +302,13 @@ export class LeaseKeepAliveEngine {
 
   private start(): void {
     const contextValues = createContextValues();
+    const attempt = beginAttempt(contextValues);
+    attempt.avoid = this.avoid;
+    this.avoid = undefined;
     const stream: Stream = {
       abort: new AbortController(),
       requests: new AsyncQueue<LeaseKeepAliveRequest>(),
-      attempt: beginAttempt(contextValues),
+      attempt,
       checking: false,
       nextCheckAt: 0,
     };

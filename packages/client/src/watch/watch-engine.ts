@@ -127,6 +127,8 @@ export class WatchEngine {
   private closed = false;
   // Round trips of silence checks: how long a progress answer may take before it is late.
   private readonly rtt: RttEstimator;
+  // The member the last stream left for going silent: the next one goes elsewhere if it can.
+  private avoid: string | undefined;
 
   constructor(rpc: ConnectClient<typeof WatchService>, options: WatchEngineOptions) {
     this.rpc = rpc;
@@ -259,13 +261,16 @@ export class WatchEngine {
     const abort = new AbortController();
     const requests = new AsyncQueue<WatchRequest>();
     const contextValues = createContextValues();
+    const attempt = beginAttempt(contextValues);
+    attempt.avoid = this.avoid;
+    this.avoid = undefined;
     const stream: Stream = {
       abort,
       requests,
       pendingCreates: [],
       lastHeardAt: Date.now(),
       progressSentAt: 0,
-      attempt: beginAttempt(contextValues),
+      attempt,
     };
     this.stream = stream;
     this.options.observer?.onWatchStreams?.(1);
@@ -365,7 +370,9 @@ export class WatchEngine {
           return;
         }
       }
-      // Canceled, not Unavailable: the member is not reported failed for being slow.
+      // Canceled, not Unavailable: the member is not reported failed for being slow; the next
+      // stream only passes it over.
+      this.avoid = endpoint;
       stream.abort.abort(
         new Error(`watch stream silent: no progress answer within ${Math.round(timeoutMs)} ms`),
       );
