@@ -51,6 +51,17 @@ export function startDeadline(
 }
 
 /**
+ * An error status as the caller should read it: one that the server sent after the call's own
+ * deadline had passed is the deadline's. The server's timer starts when our request arrives, so
+ * it fires after ours; a busy event loop can still read its answer before our timer runs, and etcd
+ * ends a watch at its deadline with Unknown ("context deadline exceeded"), not DeadlineExceeded.
+ */
+export function statusAfterDeadline(error: ConnectError, deadline: number | undefined): ConnectError {
+  if (deadline === undefined || error.code === Code.DeadlineExceeded || Date.now() < deadline) return error;
+  return new ConnectError("the operation timed out", Code.DeadlineExceeded, error.metadata, undefined, error);
+}
+
+/**
  * The call's deadline as data, in its `contextValues`: epoch ms, or undefined for a call without
  * one. Layers above the transport (a retry interceptor, a balancer waiting for a member) read it
  * here rather than inferring it from the `grpc-timeout` header.

@@ -20,7 +20,14 @@ import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
-import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import {
+  applyInterceptors,
+  clampTimeoutMs,
+  deadlineKey,
+  methodPath,
+  startDeadline,
+  statusAfterDeadline,
+} from "./call-chain.js";
 import { encodeEnvelope } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { MessageSizeError } from "./message-size-error.js";
@@ -189,9 +196,11 @@ class StreamCall<O extends DescMessage = DescMessage>
   private done = false;
   private error: ConnectError | undefined = undefined;
   private unlink: (() => void) | undefined = undefined;
+  private readonly deadline: number | undefined;
 
   constructor(req: StreamRequest, readMaxBytes: number) {
     this.output = req.method.output as O;
+    this.deadline = req.contextValues.get(deadlineKey);
     this.reader = new EnvelopeReader(readMaxBytes);
     this.responded = new Promise((resolve, reject) => {
       this.resolveResponded = resolve;
@@ -238,7 +247,7 @@ class StreamCall<O extends DescMessage = DescMessage>
       this.statusFields = fields;
       const error = grpcStatus(fields, fields);
       if (error !== undefined) {
-        this.finish(error);
+        this.finish(statusAfterDeadline(error, this.deadline));
         return;
       }
     }
@@ -283,7 +292,8 @@ class StreamCall<O extends DescMessage = DescMessage>
       this.finish(new ConnectError("protocol error: the stream ended inside a message", Code.Internal));
       return;
     }
-    this.finish(grpcStatus(this.statusFields, this.responseFields));
+    const status = grpcStatus(this.statusFields, this.responseFields);
+    this.finish(status === undefined ? undefined : statusAfterDeadline(status, this.deadline));
   }
 
   private deliver(message: Uint8Array): void {

@@ -18,7 +18,14 @@ import {
 import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
-import { applyInterceptors, clampTimeoutMs, deadlineKey, methodPath, startDeadline } from "./call-chain.js";
+import {
+  applyInterceptors,
+  clampTimeoutMs,
+  deadlineKey,
+  methodPath,
+  startDeadline,
+  statusAfterDeadline,
+} from "./call-chain.js";
 import { encodeEnvelope } from "./envelope.js";
 import { onAbort } from "./on-abort.js";
 import { grpcStatus } from "./status.js";
@@ -64,6 +71,8 @@ export function createUnaryCall(options: UnaryCallOptions) {
     const payload = messageCodec(method.input).encode(req.message);
     const frame = encodeEnvelope(payload);
     const answer = await send(req, frame, methodPath(method));
+    const failure = grpcStatus(answer.status, answer.headers);
+    if (failure !== undefined) throw statusAfterDeadline(failure, req.contextValues.get(deadlineKey));
     const message = decodeAnswer(method.output, answer);
     return new Response(req, message, answer.headers, answer.trailers);
   };
@@ -148,9 +157,8 @@ export function abortError(signal: AbortSignal): ConnectError {
   );
 }
 
+// The answer's message, once its status said OK.
 function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): MessageShape<O> {
-  const failure = grpcStatus(answer.status, answer.headers);
-  if (failure !== undefined) throw failure;
   const message = answer.message;
   if (message === undefined) {
     throw new ConnectError("protocol error: missing output message for unary method", Code.Internal);
