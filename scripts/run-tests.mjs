@@ -9,11 +9,13 @@ import { join, relative, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
 const skip = new Set(["node_modules", "dist", ".turbo", ".git", "results"]);
+// `npm run docs` copies files the READMEs link to (a test among them) into the API reference.
+const generated = new Set([join(root, "docs", "api")]);
 
 function collect(dir, out) {
   for (const name of readdirSync(dir)) {
-    if (skip.has(name)) continue;
     const path = join(dir, name);
+    if (skip.has(name) || generated.has(path)) continue;
     if (statSync(path).isDirectory()) collect(path, out);
     else if (name.endsWith(".test.ts")) out.push(path);
   }

@@ -27,6 +27,12 @@ export interface LoadOptions {
   /** Stop once this many writes were acknowledged and `until` resolved. */
   minAcked: number;
   until: Promise<unknown>;
+  /**
+   * Workers that only read (linearizable gets), besides the put/get ones. A read can move to
+   * another member when its own stops answering; a write in flight cannot (it may have been
+   * applied), so a load of writers alone shows a pause only when their deadlines run out.
+   */
+  readers?: number;
 }
 
 /** Runs puts of unique keys, each followed by a linearizable get, from several workers. */
@@ -70,7 +76,21 @@ export async function runLoad(client: Client, options: LoadOptions): Promise<Loa
       }
     }
   };
-  await Promise.all(Array.from({ length: options.workers }, (_, w) => worker(w)));
+  const reader = async () => {
+    while (!(done && result.acked.length >= options.minAcked)) {
+      try {
+        const res = await timed(() => client.get(`${options.prefix}0/0`, { timeoutMs: options.timeoutMs }));
+        result.answers.push({ at: Date.now(), memberId: res.header?.memberId ?? 0n });
+      } catch (error) {
+        if (!(error instanceof EtcdError)) throw error;
+        result.failedReads.push(error);
+      }
+    }
+  };
+  await Promise.all([
+    ...Array.from({ length: options.workers }, (_, w) => worker(w)),
+    ...Array.from({ length: options.readers ?? 0 }, reader),
+  ]);
   return result;
 }
 
