@@ -4,8 +4,10 @@
 // Node 20 takes no globs, hence the file walk. Sources run through tsx with the
 // "source" export condition, so tests never depend on a stale dist/.
 import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { devNull } from "node:os";
 import { join, relative, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const root = resolve(import.meta.dirname, "..");
 const skip = new Set(["node_modules", "dist", ".turbo", ".git", "results"]);
@@ -36,8 +38,23 @@ if (files.length === 0) {
 // `*.solo.test.ts` load the machine on purpose (CPU hogs, bursts of 10,000 calls): they run
 // first, one at a time, so that their load tests them and not every other suite beside them.
 const concurrency = process.env.TEST_CONCURRENCY ?? "3";
-const solo = files.filter((f) => f.endsWith(".solo.test.ts"));
-const shared = files.filter((f) => !f.endsWith(".solo.test.ts"));
+// Longest first: node starts files in the order given, so a long file started last would run on
+// alone after the others finished. Durations come from the last recorded run; a file not in the
+// record yet goes first, as if long.
+const recorded = join(root, "scripts", "test-durations.json");
+const durations = existsSync(recorded) ? JSON.parse(readFileSync(recorded, "utf8")) : {};
+const expected = (file) => durations[relative(root, resolve(file))] ?? Number.POSITIVE_INFINITY;
+const longestFirst = (a, b) => expected(b) - expected(a) || a.localeCompare(b);
+const solo = files.filter((f) => f.endsWith(".solo.test.ts")).sort(longestFirst);
+const shared = files.filter((f) => !f.endsWith(".solo.test.ts")).sort(longestFirst);
+// TEST_DURATIONS_OUT=scripts/test-durations.json refreshes the record.
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: set by hand, never by turbo.
+const recording = process.env.TEST_DURATIONS_OUT
+  ? [
+      `--test-reporter=${pathToFileURL(join(root, "scripts", "test-durations-reporter.mjs")).href}`,
+      `--test-reporter-destination=${devNull}`,
+    ]
+  : [];
 
 function runTests(list, filesAtOnce) {
   return new Promise((resolvePromise) => {
@@ -49,10 +66,12 @@ function runTests(list, filesAtOnce) {
         "tsx",
         "--test",
         "--test-reporter=spec",
+        "--test-reporter-destination=stdout",
+        ...recording,
         `--test-concurrency=${filesAtOnce}`,
         ...list,
       ],
-      { stdio: "inherit" },
+      { stdio: "inherit", env: { ...process.env, TEST_DURATIONS_FILES: JSON.stringify(list) } },
     );
     child.on("exit", (code, signal) => resolvePromise(signal ? 1 : (code ?? 1)));
   });

@@ -38,7 +38,7 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
       readers: 2,
       prefix: "f1/",
       timeoutMs: 5000,
-      minAcked: 10_000,
+      minAcked: 3000,
       until: pause,
     });
     inUse.resume();
@@ -55,7 +55,7 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     assert.ok(failoverMs < 3000, `failover took ${failoverMs} ms`);
     assert.ok(Math.max(0, ...load.overruns) <= 500, "no call outlived its deadline by more than 0.5 s");
     assert.equal(missing.length, 0);
-    assert.ok(load.acked.length >= 10_000);
+    assert.ok(load.acked.length >= 3000);
   });
 
   it("2. SIGKILL and restart of the leader: reads go on, writes fail only as indeterminate or unavailable, none applied twice", async () => {
@@ -189,9 +189,10 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     let acked = 0;
     // Bounded by time, not by a count: under resets most writes wait out their deadline, so a
     // count would make the test's length depend on how the resets fall. 10 s, longer only until
-    // some writes got through (a loaded machine gets fewer through the resets), at most 60 s.
+    // a few writes got through (a loaded machine gets fewer through the resets), at most 30 s.
+    // Writes that failed and were applied anyway count too: every key in the store is checked.
     const started = Date.now();
-    const more = () => Date.now() - started < 10_000 || (acked < 10 && Date.now() - started < 60_000);
+    const more = () => Date.now() - started < 10_000 || (acked < 3 && Date.now() - started < 30_000);
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         for (let n = w; more(); n += 8) {

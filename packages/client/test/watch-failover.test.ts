@@ -5,7 +5,9 @@ import { type EtcdCluster, type EtcdMember, integrationOptions } from "@etcd-con
 import { useFaultCluster, waitFor } from "./load.js";
 import { metric, strictlyIncreasing } from "./watch-helpers.js";
 
-const keys = 10_000;
+// Enough writes that the stream is busy before, during and after the fault (the fault comes at a
+// fifth of them).
+const keys = 5000;
 
 type Fault = (cluster: EtcdCluster, member: EtcdMember) => Promise<void>;
 

@@ -1,10 +1,4 @@
-import { create } from "@bufbuild/protobuf";
-import {
-  type Compare,
-  Compare_CompareResult,
-  Compare_CompareTarget,
-  CompareSchema,
-} from "@etcd-connect/api/etcdserverpb";
+import { type Compare, Compare_CompareResult, Compare_CompareTarget } from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, toBytes } from "../bytes.js";
 import { invalidArgument } from "../errors.js";
 import { type Int64Like, toInt64 } from "../int64.js";
@@ -30,8 +24,17 @@ function build(
   if (!Object.hasOwn(results, operator)) {
     throw invalidArgument(`compare operator must be =, !=, < or >, got ${String(operator)}`);
   }
-  const result = results[operator];
-  return create(CompareSchema, { ...keyRange(key, range), result, target, targetUnion });
+  const { key: k, rangeEnd } = keyRange(key, range);
+  // A literal, not create() over a spread: protobuf-es walks the schema on every create(), which
+  // made a compare cost ~8 µs (a put request ~1 µs). op.test.ts holds it equal to create()'s.
+  return {
+    $typeName: "etcdserverpb.Compare",
+    result: results[operator],
+    target,
+    key: k,
+    rangeEnd,
+    targetUnion,
+  };
 }
 
 /**

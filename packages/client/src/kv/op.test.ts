@@ -4,11 +4,13 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import {
   type Compare,
   CompareSchema,
+  DeleteRangeRequestSchema,
   PutRequestSchema,
   RangeRequest_SortOrder,
   RangeRequest_SortTarget,
   RangeRequestSchema,
   type RequestOp,
+  RequestOpSchema,
   TxnRequestSchema,
 } from "@etcd-connect/api/etcdserverpb";
 import { EtcdError } from "../errors.js";
@@ -330,8 +332,39 @@ describe("txnRequest", () => {
 });
 
 describe("request literals", () => {
-  // rangeRequest and putRequest build their messages as literals for speed: they must be what
+  // Requests, compares and txn ops are built as literals for speed: they must be what
   // protobuf-es's create() would build, field for field.
+  const sameAsCreate = <T extends object>(schema: Parameters<typeof create>[0], built: T) => {
+    assert.deepEqual(built, create(schema, { ...built } as never));
+    assert.deepEqual(Object.keys(built).sort(), Object.keys(create(schema)).sort());
+  };
+
+  it("deleteRequest equals create(DeleteRangeRequestSchema) for every option", () => {
+    for (const options of [{}, { prefix: true, prevKv: true }, { rangeEnd: "z" }, { fromKey: true }]) {
+      sameAsCreate(DeleteRangeRequestSchema, deleteRequest("k", options));
+    }
+  });
+
+  it("every compare equals create(CompareSchema), with and without a range", () => {
+    for (const range of [undefined, { prefix: true }, { rangeEnd: "z" }]) {
+      for (const built of [
+        compare.value("k", "=", "v", range),
+        compare.version("k", ">", 1, range),
+        compare.createRevision("k", "<", 2n, range),
+        compare.modRevision("k", "!=", 3, range),
+        compare.lease("k", "=", 4n, range),
+      ]) {
+        sameAsCreate(CompareSchema, built);
+      }
+    }
+  });
+
+  it("txnRequest and every op equal create()", () => {
+    const ops = [opGet("k", { prefix: true }), opPut("k", "v", { lease: 1n }), opDelete("k"), opTxn([], [])];
+    for (const op of ops) sameAsCreate(RequestOpSchema, op);
+    sameAsCreate(TxnRequestSchema, txnRequest([compare.version("k", ">", 0)], ops, [opGet("x")]));
+  });
+
   it("rangeRequest equals create(RangeRequestSchema) for every option", () => {
     const cases: GetOptions[] = [
       {},

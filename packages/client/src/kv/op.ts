@@ -1,16 +1,12 @@
-import { create } from "@bufbuild/protobuf";
 import {
   type Compare,
   type DeleteRangeRequest,
-  DeleteRangeRequestSchema,
   type PutRequest,
   type RangeRequest,
   RangeRequest_SortOrder,
   RangeRequest_SortTarget,
   type RequestOp,
-  RequestOpSchema,
   type TxnRequest,
-  TxnRequestSchema,
 } from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, toBytes } from "../bytes.js";
 import { invalidArgument } from "../errors.js";
@@ -122,7 +118,14 @@ export function putRequest(key: Bytes, value: Bytes, options: PutOptions = {}): 
 
 /** Builds and validates a DeleteRangeRequest. */
 export function deleteRequest(key: Bytes, options: DeleteOptions = {}): DeleteRangeRequest {
-  return create(DeleteRangeRequestSchema, { ...keyRange(key, options), prevKv: options.prevKv ?? false });
+  const range = keyRange(key, options);
+  // A literal, not create(), as in rangeRequest.
+  return {
+    $typeName: "etcdserverpb.DeleteRangeRequest",
+    key: range.key,
+    rangeEnd: range.rangeEnd,
+    prevKv: options.prevKv ?? false,
+  };
 }
 
 /** etcd's default `--max-txn-ops`. */
@@ -141,29 +144,32 @@ export function txnRequest(compare: Compare[], success: RequestOp[], failure: Re
       );
     }
   }
-  return create(TxnRequestSchema, { compare, success, failure });
+  // A literal, not create(): the lists hold messages already (compare.*, op*), which create()
+  // would walk again.
+  return { $typeName: "etcdserverpb.TxnRequest", compare, success, failure };
 }
 
 /** A get inside a txn. */
 export function opGet(key: Bytes, options?: GetOptions): RequestOp {
-  return create(RequestOpSchema, { request: { case: "requestRange", value: rangeRequest(key, options) } });
+  return requestOp({ case: "requestRange", value: rangeRequest(key, options) });
 }
 
 /** A put inside a txn. */
 export function opPut(key: Bytes, value: Bytes, options?: PutOptions): RequestOp {
-  return create(RequestOpSchema, { request: { case: "requestPut", value: putRequest(key, value, options) } });
+  return requestOp({ case: "requestPut", value: putRequest(key, value, options) });
 }
 
 /** A delete inside a txn. */
 export function opDelete(key: Bytes, options?: DeleteOptions): RequestOp {
-  return create(RequestOpSchema, {
-    request: { case: "requestDeleteRange", value: deleteRequest(key, options) },
-  });
+  return requestOp({ case: "requestDeleteRange", value: deleteRequest(key, options) });
 }
 
 /** A nested txn inside a txn (etcd 3.3+). */
 export function opTxn(compare: Compare[], success: RequestOp[], failure: RequestOp[] = []): RequestOp {
-  return create(RequestOpSchema, {
-    request: { case: "requestTxn", value: txnRequest(compare, success, failure) },
-  });
+  return requestOp({ case: "requestTxn", value: txnRequest(compare, success, failure) });
+}
+
+// A literal, not create(), as in rangeRequest.
+function requestOp(request: RequestOp["request"]): RequestOp {
+  return { $typeName: "etcdserverpb.RequestOp", request };
 }

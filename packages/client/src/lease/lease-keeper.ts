@@ -1,15 +1,13 @@
-import { create } from "@bufbuild/protobuf";
 import {
   Code,
   type Client as ConnectClient,
   type ContextValues,
   createContextValues,
 } from "@connectrpc/connect";
-import {
-  type LeaseKeepAliveRequest,
-  LeaseKeepAliveRequestSchema,
-  type LeaseKeepAliveResponse,
-  type Lease as LeaseService,
+import type {
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  Lease as LeaseService,
 } from "@etcd-connect/api/etcdserverpb";
 import { onAbort as onAbortOf, RttEstimator } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
@@ -18,6 +16,7 @@ import { exponentialBackoff } from "../call/backoff.js";
 import type { MemberHealth } from "../call/endpoint-pool.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
 import { EtcdError, toEtcdError } from "../errors.js";
+import { keepAliveRequest } from "./keep-alive-request.js";
 
 /**
  * A lease kept alive by the client: an AsyncIterable of keepalive answers (a reader that
@@ -297,7 +296,7 @@ export class LeaseKeepAliveEngine {
     lease.pending.push(now);
     // Until an answer says otherwise, renew a third of the TTL later (1 s when unknown).
     lease.nextSendAt = now + (lease.ttlMs > 0 ? lease.ttlMs / 3 : 1_000);
-    this.stream.requests.push(create(LeaseKeepAliveRequestSchema, { ID: lease.id }));
+    this.stream.requests.push(keepAliveRequest(lease.id));
   }
 
   private start(): void {

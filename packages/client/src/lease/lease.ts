@@ -1,18 +1,18 @@
-import { create } from "@bufbuild/protobuf";
 import { Code, type Client as ConnectClient } from "@connectrpc/connect";
-import {
-  type LeaseGrantResponse,
-  LeaseKeepAliveRequestSchema,
-  type LeaseKeepAliveResponse,
-  type LeaseLeasesResponse,
-  type LeaseRevokeResponse,
-  type Lease as LeaseService,
-  type LeaseTimeToLiveResponse,
+import type {
+  LeaseGrantResponse,
+  LeaseKeepAliveRequest,
+  LeaseKeepAliveResponse,
+  LeaseLeasesResponse,
+  LeaseRevokeResponse,
+  Lease as LeaseService,
+  LeaseTimeToLiveResponse,
 } from "@etcd-connect/api/etcdserverpb";
 import { AsyncQueue } from "../async-queue.js";
 import { type CallOptions, callEtcd } from "../call-options.js";
 import { EtcdError, invalidArgument } from "../errors.js";
 import { type Int64Like, toInt64 } from "../int64.js";
+import { keepAliveRequest } from "./keep-alive-request.js";
 import type { LeaseKeepAliveEngine, LeaseKeeper } from "./lease-keeper.js";
 
 /**
@@ -88,8 +88,8 @@ export function createLease(rpc: ConnectClient<typeof LeaseService>, engine: Lea
         const abort = new AbortController();
         const signal =
           call.signal === undefined ? abort.signal : AbortSignal.any([call.signal, abort.signal]);
-        const requests = new AsyncQueue<ReturnType<typeof create<typeof LeaseKeepAliveRequestSchema>>>();
-        requests.push(create(LeaseKeepAliveRequestSchema, { ID }));
+        const requests = new AsyncQueue<LeaseKeepAliveRequest>();
+        requests.push(keepAliveRequest(ID));
         try {
           const responses = rpc.leaseKeepAlive(requests, { ...call, signal });
           for await (const res of responses) {

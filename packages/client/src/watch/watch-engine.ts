@@ -1,4 +1,3 @@
-import { create } from "@bufbuild/protobuf";
 import {
   Code,
   type Client as ConnectClient,
@@ -9,9 +8,7 @@ import {
 import {
   type WatchCreateRequest,
   WatchCreateRequest_FilterType,
-  WatchCreateRequestSchema,
   type WatchRequest,
-  WatchRequestSchema,
   type WatchResponse,
   type Watch as WatchService,
 } from "@etcd-connect/api/etcdserverpb";
@@ -35,6 +32,7 @@ import {
   type WatchOptions,
   type WatchStatus,
 } from "./watch.js";
+import { cancelMessage, createMessage, progressMessage, watchCreateRequest } from "./watch-requests.js";
 
 /** Options of the {@link WatchEngine}. */
 export interface WatchEngineOptions {
@@ -143,8 +141,10 @@ export class WatchEngine {
     if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
     const startRevision =
       options.startRevision === undefined ? 0n : toInt64("startRevision", options.startRevision);
-    const createRequest = create(WatchCreateRequestSchema, {
-      ...keyRange(toBytes(key), options),
+    const range = keyRange(toBytes(key), options);
+    const createRequest = watchCreateRequest({
+      key: range.key,
+      rangeEnd: range.rangeEnd,
       startRevision,
       prevKv: options.prevKv ?? false,
       progressNotify: options.progressNotify ?? false,
@@ -227,9 +227,7 @@ export class WatchEngine {
       };
       this.progressWaiters.push(done);
       // Without a stream yet, start() sends it after the creates.
-      stream?.requests.push(
-        create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
-      );
+      stream?.requests.push(progressMessage());
     });
   }
 
@@ -283,9 +281,7 @@ export class WatchEngine {
       if (!state.paused) this.sendCreate(stream, state);
     }
     if (this.progressWaiters.length > 0) {
-      stream.requests.push(
-        create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
-      );
+      stream.requests.push(progressMessage());
     }
     // Checked from setImmediate: messages that arrived while the event loop was busy are read
     // first, so a late timer is not mistaken for a silent member.
@@ -383,9 +379,7 @@ export class WatchEngine {
 
   private askProgress(stream: Stream, now: number): void {
     stream.progressSentAt = now;
-    stream.requests.push(
-      create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
-    );
+    stream.requests.push(progressMessage());
   }
 
   private sendCreate(stream: Stream, state: WatchState): void {
@@ -394,9 +388,7 @@ export class WatchEngine {
     state.create.watchId = id;
     this.byId.set(id, state);
     stream.pendingCreates.push(state);
-    stream.requests.push(
-      create(WatchRequestSchema, { requestUnion: { case: "createRequest", value: state.create } }),
-    );
+    stream.requests.push(createMessage(state.create));
   }
 
   private sendCancel(state: WatchState): void {
@@ -404,9 +396,7 @@ export class WatchEngine {
     if (id === undefined) return;
     state.id = undefined;
     state.cancelPending = id;
-    this.stream?.requests.push(
-      create(WatchRequestSchema, { requestUnion: { case: "cancelRequest", value: { watchId: id } } }),
-    );
+    this.stream?.requests.push(cancelMessage(id));
   }
 
   private handle(stream: Stream, response: WatchResponse): void {
