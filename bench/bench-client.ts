@@ -1,7 +1,19 @@
-/** The two clients under test; each runs in its own worker process. */
-export type ClientName = "ours" | "etcd3";
+/**
+ * The clients under test, each in its own worker process: ours, etcd3 (npm) and Go's clientv3
+ * (`go/main.go`, which runs the same workloads but does not implement `BenchClient`).
+ */
+export type ClientName = "ours" | "etcd3" | "go";
 
-export const clientNames: readonly ClientName[] = ["ours", "etcd3"];
+/** The order the clients run in within a round. */
+export const clientNames: readonly ClientName[] = ["ours", "etcd3", "go"];
+
+/** The clients ours is compared with: every ratio is ours / one of them. */
+export type Rival = Exclude<ClientName, "ours">;
+
+export const rivals: readonly Rival[] = ["etcd3", "go"];
+
+/** The clients that run in the Node worker (`worker.ts`) behind `BenchClient`. */
+export type NodeClientName = Exclude<ClientName, "go">;
 
 /** Stops what a workload started (a watch stream, lease keepalives). */
 export type Closer = () => Promise<void>;
@@ -20,8 +32,11 @@ export interface BenchClient {
   txnPut(key: string, value: Buffer): Promise<void>;
   /** Puts every key in one txn (one revision, one event per key); the fan-in writer's call. */
   putBatch(keys: readonly string[], value: Buffer): Promise<void>;
-  /** One watcher on a prefix; `onEvents` gets the number of events each time some arrive. */
-  watchPrefix(prefix: string, onEvents: (count: number) => void): Promise<Closer>;
+  /**
+   * One watcher on a prefix; `onEvent` gets each event's value as it arrives (the worker reads the
+   * writer's send time from it). One call per event for both clients, so neither pays more for it.
+   */
+  watchPrefix(prefix: string, onEvent: (value: Uint8Array) => void): Promise<Closer>;
   /** One watcher per key; resolves once etcd has confirmed every one. */
   watchKeys(keys: readonly string[]): Promise<Closer>;
   /**

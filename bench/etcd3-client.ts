@@ -28,14 +28,14 @@ async function etcd3PutBatch(client: Etcd3, keys: readonly string[], value: Buff
     .commit();
 }
 
-/** Workload watch-fan-in: a prefix watcher counting `put` events. */
+/** Workloads watch-fan-in and watch-fan-in-1: a prefix watcher with a `put` listener. */
 async function etcd3WatchPrefix(
   client: Etcd3,
   prefix: string,
-  onEvents: (count: number) => void,
+  onEvent: (value: Uint8Array) => void,
 ): Promise<Closer> {
   const watcher = await client.watch().prefix(prefix).create();
-  watcher.on("put", () => onEvents(1));
+  watcher.on("put", (kv) => onEvent(kv.value));
   return () => watcher.cancel();
 }
 
@@ -48,7 +48,7 @@ async function etcd3WatchKeys(client: Etcd3, keys: readonly string[]): Promise<C
   };
 }
 
-/** Workload leases-1k: etcd3 leases with automatic keepalive (one stream per lease). */
+/** Workloads leases-1k and leases-ttl10: etcd3 leases, kept alive automatically (a stream per lease). */
 async function etcd3KeepLeases(
   client: Etcd3,
   count: number,
@@ -86,7 +86,7 @@ export function createEtcd3Client(endpoint: string): BenchClient {
     get: (key, serializable) => etcd3Get(client, key, serializable),
     txnPut: (key, value) => etcd3TxnPut(client, key, value),
     putBatch: (keys, value) => etcd3PutBatch(client, keys, value),
-    watchPrefix: (prefix, onEvents) => etcd3WatchPrefix(client, prefix, onEvents),
+    watchPrefix: (prefix, onEvent) => etcd3WatchPrefix(client, prefix, onEvent),
     watchKeys: (keys) => etcd3WatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, onKeepAlive) => etcd3KeepLeases(client, count, ttlSeconds, onKeepAlive),
     close: async () => client.close(),

@@ -20,7 +20,7 @@ async function oursTxnPut(client: Client, key: string, value: Buffer): Promise<v
     .commit();
 }
 
-/** The fan-in writer: many puts in one txn, so etcd produces events faster than one put at a time. */
+/** The writer of watch-fan-in: many puts in one txn, so etcd makes events faster than put by put. */
 async function oursPutBatch(client: Client, keys: readonly string[], value: Buffer): Promise<void> {
   await client
     .txn()
@@ -28,15 +28,19 @@ async function oursPutBatch(client: Client, keys: readonly string[], value: Buff
     .commit();
 }
 
-/** Workload watch-fan-in: one prefix watcher, read batch by batch. */
+const noValue = new Uint8Array(0);
+
+/** Workloads watch-fan-in and watch-fan-in-1: one prefix watcher, read batch by batch. */
 async function oursWatchPrefix(
   client: Client,
   prefix: string,
-  onEvents: (count: number) => void,
+  onEvent: (value: Uint8Array) => void,
 ): Promise<Closer> {
   const watcher = client.watch(prefix, { prefix: true });
   const reading = (async () => {
-    for await (const batch of watcher) onEvents(batch.events.length);
+    for await (const batch of watcher) {
+      for (const event of batch.events) onEvent(event.kv?.value ?? noValue);
+    }
   })();
   await Promise.race([watcher.ready, reading]);
   return async () => {
@@ -55,8 +59,8 @@ async function oursWatchKeys(client: Client, keys: readonly string[]): Promise<C
 }
 
 /**
- * Workload leases-1k: grant, then `client.lease.keepAlive` (one stream for all). Answers are
- * counted through the client's observer (see createOursClient), so no per-lease reader runs.
+ * Workloads leases-1k and leases-ttl10: grant, then `client.lease.keepAlive` (one stream for all).
+ * Answers are counted through the client's observer (see createOursClient), so no per-lease reader runs.
  */
 async function oursKeepLeases(client: Client, count: number, ttlSeconds: number): Promise<Closer> {
   const grants = await Promise.all(Array.from({ length: count }, () => client.lease.grant(ttlSeconds)));
@@ -86,7 +90,7 @@ export function createOursClient(endpoint: string): BenchClient {
     get: (key, serializable) => oursGet(client, key, serializable),
     txnPut: (key, value) => oursTxnPut(client, key, value),
     putBatch: (keys, value) => oursPutBatch(client, keys, value),
-    watchPrefix: (prefix, onEvents) => oursWatchPrefix(client, prefix, onEvents),
+    watchPrefix: (prefix, onEvent) => oursWatchPrefix(client, prefix, onEvent),
     watchKeys: (keys) => oursWatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, callback) => {
       onKeepAlive = callback;

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from "node:fs/promises";
-import type { BenchResults } from "./results.js";
-import type { Spread } from "./stats.js";
+import type { Rival } from "./bench-client.js";
+import { type BenchResults, goNotAvailable } from "./results.js";
+import type { Run, Spread, Verdict } from "./stats.js";
 import { type MetricSpec, type Target, workloads } from "./workloads.js";
 
 const startMarker = "<!-- results:start -->";
@@ -11,8 +12,17 @@ export function formatNumber(value: number, digits: number): string {
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
-function formatSpread(value: Spread | undefined, metric: MetricSpec): string {
-  if (value === undefined) return "failed";
+/** How each rival is named in the table and chart. */
+export const rivalLabels: Record<Rival, string> = { etcd3: "etcd3", go: "Go" };
+
+// A cell without a figure says why: "–" when the client did not run or does not take this
+// figure (goroutine stacks are Go's alone), "failed" when every round failed, "n/a" when its
+// rounds could not take it (no event delivered, say).
+function formatSpread(value: Spread | undefined, metric: MetricSpec, runs: readonly Run[]): string {
+  if (value === undefined) {
+    if (runs.length > 0 && runs.every((run) => "error" in run)) return "failed";
+    return runs.some((run) => "metrics" in run && metric.id in run.metrics) ? "n/a" : "–";
+  }
   const median = formatNumber(value.median, metric.digits);
   if (value.rounds < 2) return median;
   return `${median} (${formatNumber(value.min, metric.digits)}–${formatNumber(value.max, metric.digits)})`;
@@ -27,28 +37,46 @@ export function alignedTable(rows: string[][]): string[] {
   return [line(header), line(widths.map((width) => "-".repeat(width))), ...body.map(line)];
 }
 
-/** "≥ 2x" for a ratio target, "ours ≤ 8 KB" for an absolute one. */
+/** "≥ 2x etcd3" for a ratio target, "ours ≤ 8 KB" for an absolute one. */
 export function formatTarget(target: Target): string {
   const op = target.op === ">=" ? "≥" : "≤";
   return target.on === "ratio"
-    ? `${op} ${target.value}x`
+    ? `${op} ${target.value}x ${rivalLabels[target.vs]}`
     : `ours ${op} ${target.value} ${target.unit ?? ""}`.trim();
+}
+
+/** "PASS", "FAIL", or "n/a" when there was nothing to judge. */
+export function formatVerdict(verdict: Verdict): string {
+  return verdict.pass === undefined ? "n/a" : verdict.pass ? "PASS" : "FAIL";
+}
+
+// In the table a FAIL stands out.
+function verdictCell(verdict: Verdict): string {
+  const text = formatVerdict(verdict);
+  return text === "FAIL" ? "**FAIL**" : text;
+}
+
+/** "2.58x", or "–" when a client has no median. */
+export function formatRatio(ratio: number | undefined): string {
+  return ratio === undefined ? "–" : `${ratio.toFixed(2)}x`;
 }
 
 /** The results as a markdown table, with a line on how and where they were taken. */
 export function markdownTable(results: BenchResults): string {
   const specs = new Map(workloads(results.quick).map((w) => [w.id, w.metrics]));
   const m = results.machine;
+  // The reason may hold a build's stderr: one line, so the header stays a paragraph.
+  const go = m.go.startsWith(goNotAvailable) ? `Go client ${m.go.replace(/\s+/g, " ")}` : `Go ${m.go}`;
   const lines = [
     `Run ${results.startedAt.slice(0, 16).replace("T", " ")} UTC${results.quick ? " (quick mode)" : ""}: ` +
-      `${m.cpus} × ${m.cpuModel}, Node ${m.node}, etcd ${m.etcd} (data on tmpfs), etcd3 ${m.etcd3}; ` +
+      `${m.cpus} × ${m.cpuModel}, Node ${m.node}, etcd ${m.etcd} (data on tmpfs), etcd3 ${m.etcd3}, ${go}; ` +
       `${results.rounds} round(s) per client, alternating; load ${m.loadStart.toFixed(2)} → ` +
       `${m.loadEnd.toFixed(2)}; took ${Math.round(results.durationS)} s. ` +
-      "Cells: median (min–max over rounds). Ratio: ours/etcd3 of the medians.",
+      "Cells: median (min–max over rounds). Ratios: ours/etcd3 and ours/Go of the medians.",
     "",
   ];
   const rows: string[][] = [
-    ["workload", "metric", "ours (median, spread)", "etcd3 (median, spread)", "ratio", "target", "pass"],
+    ["workload", "metric", "ours", "etcd3", "Go", "ours/etcd3", "ours/Go", "targets", "pass"],
   ];
   const failures: string[] = [];
   for (const workload of results.workloads) {
@@ -56,20 +84,18 @@ export function markdownTable(results: BenchResults): string {
     for (const metric of specs.get(workload.id) ?? []) {
       const s = workload.summary[metric.id];
       if (s === undefined) continue;
-      const ratio = s.ratio === undefined ? "–" : `${s.ratio.toFixed(2)}x`;
-      const target = s.target === undefined ? "" : formatTarget(s.target);
-      const pass =
-        s.pass === undefined ? (s.target === undefined ? "" : "n/a") : s.pass ? "PASS" : "**FAIL**";
       const name = first ? workload.title : "";
       first = false;
       rows.push([
         name,
         metric.label,
-        formatSpread(s.ours, metric),
-        formatSpread(s.etcd3, metric),
-        ratio,
-        target,
-        pass,
+        formatSpread(s.ours, metric, workload.runs.ours),
+        formatSpread(s.etcd3, metric, workload.runs.etcd3),
+        formatSpread(s.go, metric, workload.runs.go),
+        formatRatio(s.ratios.etcd3),
+        formatRatio(s.ratios.go),
+        s.verdicts.map((v) => formatTarget(v.target)).join("; "),
+        s.verdicts.map(verdictCell).join("; "),
       ]);
     }
     for (const [client, runs] of Object.entries(workload.runs)) {
@@ -82,8 +108,8 @@ export function markdownTable(results: BenchResults): string {
     }
   }
   lines.push(...alignedTable(rows));
-  const targeted = results.workloads.flatMap((w) => Object.values(w.summary)).filter((s) => s.target);
-  lines.push("", `Targets met: ${targeted.filter((s) => s.pass === true).length} of ${targeted.length}.`);
+  const verdicts = results.workloads.flatMap((w) => Object.values(w.summary).flatMap((s) => s.verdicts));
+  lines.push("", `Targets met: ${verdicts.filter((v) => v.pass === true).length} of ${verdicts.length}.`);
   if (failures.length > 0) lines.push("", "Failed runs:", "", ...failures);
   return `${lines.join("\n")}\n`;
 }

@@ -1,6 +1,9 @@
 import type { MetricSummary, Runs } from "./stats.js";
 import type { WorkloadParams } from "./workloads.js";
 
+/** How `MachineInfo.go` starts when the bench ran without Go. */
+export const goNotAvailable = "not available: ";
+
 export interface MachineInfo {
   cpus: number;
   cpuModel: string;
@@ -9,6 +12,8 @@ export interface MachineInfo {
   node: string;
   etcd: string;
   etcd3: string;
+  /** Go's client, as `clientv3 3.4.23 (go1.19.8)`, or `not available: <why>` (then Go has no runs). */
+  go: string;
   /** 1-minute load average when the run started and ended: other work on the machine skews figures. */
   loadStart: number;
   loadEnd: number;

@@ -7,10 +7,11 @@ import { startEtcd } from "@etcd-connect/testing";
 import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
 import { compact, prepopulate } from "./etcd-seed.js";
+import { type GoWorker, prepareGoWorker } from "./go-worker.js";
 import { markdownTable, updateReadme } from "./report.js";
-import type { BenchResults, WorkloadResult } from "./results.js";
+import { type BenchResults, goNotAvailable, type WorkloadResult } from "./results.js";
 import { type Runs, summarize } from "./stats.js";
-import { killWorkers, startWorker } from "./worker-process.js";
+import { killWorkers, startWorker, type WorkerCommand } from "./worker-process.js";
 import { fanWriter, type Metrics, rounds, type Workload, workloads } from "./workloads.js";
 
 export interface BenchOptions {
@@ -29,14 +30,15 @@ export interface BenchOptions {
 const workerTimeoutMs = 120_000;
 const etcd3Package = createRequire(import.meta.url)("etcd3/package.json") as { version: string };
 
-async function runOnce(workload: Workload, client: ClientName, endpoint: string): Promise<Metrics> {
-  if (workload.params.kind !== "fan-in") {
-    return startWorker(client, workload.id, endpoint, workload.params, workerTimeoutMs).result;
-  }
+async function runOnce(workload: Workload, command: WorkerCommand, endpoint: string): Promise<Metrics> {
+  const { params } = workload;
+  const start = (as: WorkerCommand, id: string) =>
+    startWorker({ command: as, workload: id, endpoint, params, timeoutMs: workerTimeoutMs });
+  if (params.kind !== "fan-in") return start(command, workload.id).result;
   // Fan-in: the watcher (the client under test) and a writer (always ours) in separate
   // processes; the watcher counts events between "start" and "stop".
-  const watcher = startWorker(client, workload.id, endpoint, workload.params, workerTimeoutMs);
-  const writer = startWorker("ours", fanWriter, endpoint, workload.params, workerTimeoutMs);
+  const watcher = start(command, workload.id);
+  const writer = start({ client: "ours" }, fanWriter);
   try {
     await Promise.all([watcher.ready, writer.ready]);
     watcher.send("start");
@@ -52,10 +54,14 @@ async function runOnce(workload: Workload, client: ClientName, endpoint: string)
   }
 }
 
-function headline(metrics: Metrics): string {
-  return Object.entries(metrics)
+// The workload's first three figures, in its order (Go's worker prints its figures sorted by name).
+function headline(workload: Workload, metrics: Metrics): string {
+  return workload.metrics
     .slice(0, 3)
-    .map(([name, value]) => `${name} ${Number.isFinite(value) ? value.toFixed(value >= 100 ? 0 : 2) : "n/a"}`)
+    .map(({ id }) => {
+      const value = metrics[id] ?? Number.NaN;
+      return `${id} ${Number.isFinite(value) ? value.toFixed(value >= 100 ? 0 : 2) : "n/a"}`;
+    })
     .join(", ");
 }
 
@@ -79,9 +85,16 @@ export async function writeReports(
   }
 }
 
+/** How to start a client's worker; undefined when it cannot run (Go not available). */
+function commandFor(client: ClientName, go: GoWorker): WorkerCommand | undefined {
+  if (client !== "go") return { client };
+  return go.available ? { client, bin: go.bin } : undefined;
+}
+
 /**
- * Starts etcd, runs every workload for both clients in alternating worker processes, and
- * writes latest.json, latest.md and latest.svg (and the README block when asked).
+ * Starts etcd, runs every workload for every client (ours, etcd3, Go when it could be built) in
+ * alternating worker processes, and writes latest.json, latest.md and latest.svg (and the
+ * README block when asked).
  */
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const log = options.log ?? (() => undefined);
@@ -92,6 +105,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     (w) => options.only === undefined || options.only.includes(w.id),
   );
   if (plan.length === 0) throw new Error(`no workload matches ${options.only?.join(", ")}`);
+  const go = await prepareGoWorker(log);
+  log(
+    go.available ? `Go client: ${go.version}` : `Go client ${goNotAvailable}${go.reason}; running without it`,
+  );
   const etcd = await startEtcd();
   const admin = createClient({ endpoints: [etcd.clientUrl] });
   try {
@@ -100,14 +117,16 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     await prepopulate(admin, 10_000, 256);
     const results: WorkloadResult[] = [];
     for (const workload of plan) {
-      const runs: Runs = { ours: [], etcd3: [] };
+      const runs: Runs = { ours: [], etcd3: [], go: [] };
       for (let round = 1; round <= roundCount; round++) {
         for (const client of clientNames) {
+          const command = commandFor(client, go);
+          if (command === undefined) continue;
           const started = performance.now();
           const took = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
           let metrics: Metrics | undefined;
           try {
-            metrics = await runOnce(workload, client, etcd.clientUrl);
+            metrics = await runOnce(workload, command, etcd.clientUrl);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             runs[client].push({ round, error: message });
@@ -116,7 +135,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           // Logged outside the try: a round is recorded once, whatever its log line does.
           if (metrics !== undefined) {
             runs[client].push({ round, metrics });
-            log(`${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(metrics)}`);
+            log(
+              `${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(workload, metrics)}`,
+            );
           }
           await compact(admin);
         }
@@ -145,6 +166,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         node: process.version,
         etcd: status.version,
         etcd3: etcd3Package.version,
+        go: go.available ? go.version : `${goNotAvailable}${go.reason}`,
         loadStart,
         loadEnd: os.loadavg()[0] ?? 0,
       },

@@ -1,4 +1,4 @@
-import type { ClientName } from "./bench-client.js";
+import type { ClientName, Rival } from "./bench-client.js";
 import type { Metrics, Target, Workload } from "./workloads.js";
 
 /** Median and range of one metric over the rounds. */
@@ -9,19 +9,27 @@ export interface Spread {
   rounds: number;
 }
 
+/** One target and whether ours met it. */
+export interface Verdict {
+  target: Target;
+  /** Undefined when there is no data to judge it (the rival did not run, a size read below zero). */
+  pass: boolean | undefined;
+}
+
 export interface MetricSummary {
   ours: Spread | undefined;
   etcd3: Spread | undefined;
-  /** ours median / etcd3 median. */
-  ratio: number | undefined;
-  target: Target | undefined;
-  /** Undefined when there is no target (or no data to judge it). */
-  pass: boolean | undefined;
+  go: Spread | undefined;
+  /** ours median / the rival's median; undefined when either has no median. */
+  ratios: Record<Rival, number | undefined>;
+  /** One per target on this metric, in the workload's order; a metric may have several. */
+  verdicts: Verdict[];
 }
 
 /** One round of one client: its figures, or why it failed. */
 export type Run = { round: number; metrics: Metrics } | { round: number; error: string };
 
+/** Every round of every client; a client that did not run (Go not available) has none. */
 export type Runs = Record<ClientName, Run[]>;
 
 export function spread(values: readonly number[]): Spread | undefined {
@@ -40,8 +48,9 @@ export function spread(values: readonly number[]): Spread | undefined {
   };
 }
 
-function judge(target: Target, ours: Spread | undefined, ratio: number | undefined): boolean | undefined {
-  const value = target.on === "ratio" ? ratio : ours?.median;
+function judge(target: Target, summary: Omit<MetricSummary, "verdicts">): boolean | undefined {
+  const { ours } = summary;
+  const value = target.on === "ratio" ? summary.ratios[target.vs] : ours?.median;
   if (value === undefined || !Number.isFinite(value)) return undefined;
   // Our absolute targets are sizes: a round below zero means the reading's noise is larger than
   // what it measures, and such a median proves nothing either way.
@@ -49,22 +58,26 @@ function judge(target: Target, ours: Spread | undefined, ratio: number | undefin
   return target.op === ">=" ? value >= target.value : value <= target.value;
 }
 
-/** Per metric: both clients' spreads, the ratio, and the verdict against its target. */
+/** Per metric: every client's spread, ours' ratio to each rival, and a verdict per target. */
 export function summarize(workload: Workload, runs: Runs): Record<string, MetricSummary> {
   const values = (client: ClientName, metric: string) =>
     runs[client].flatMap((run) => ("metrics" in run ? [run.metrics[metric] ?? Number.NaN] : []));
+  // A round of ours that failed fails every target: the medians of the others would flatter it.
+  const oursFailed = runs.ours.some((run) => "error" in run);
   const summary: Record<string, MetricSummary> = {};
   for (const metric of workload.metrics) {
     const ours = spread(values("ours", metric.id));
     const etcd3 = spread(values("etcd3", metric.id));
-    const ratio =
-      ours !== undefined && etcd3 !== undefined && etcd3.median !== 0
-        ? ours.median / etcd3.median
+    const go = spread(values("go", metric.id));
+    const ratio = (theirs: Spread | undefined) =>
+      ours !== undefined && theirs !== undefined && theirs.median !== 0
+        ? ours.median / theirs.median
         : undefined;
-    const target = workload.targets.find((t) => t.metric === metric.id);
-    const failed = runs.ours.some((run) => "error" in run);
-    const pass = target === undefined ? undefined : failed ? false : judge(target, ours, ratio);
-    summary[metric.id] = { ours, etcd3, ratio, target, pass };
+    const figures = { ours, etcd3, go, ratios: { etcd3: ratio(etcd3), go: ratio(go) } };
+    const verdicts = workload.targets
+      .filter((target) => target.metric === metric.id)
+      .map((target) => ({ target, pass: oursFailed ? false : judge(target, figures) }));
+    summary[metric.id] = { ...figures, verdicts };
   }
   return summary;
 }

@@ -1,7 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import {
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  type SpawnOptionsWithoutStdio,
+  spawn,
+} from "node:child_process";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { ClientName } from "./bench-client.js";
+import type { NodeClientName } from "./bench-client.js";
 import { deferred } from "./deferred.js";
 import type { Metrics, WorkloadParams } from "./workloads.js";
 
@@ -15,6 +20,21 @@ export function killWorkers(): void {
 }
 process.on("exit", killWorkers);
 
+/**
+ * What to start for a client: `worker.ts` for a Node client, or the Go program that
+ * `prepareGoWorker` built. Both speak the same JSON lines.
+ */
+export type WorkerCommand = { client: NodeClientName } | { client: "go"; bin: string };
+
+export interface WorkerOptions {
+  command: WorkerCommand;
+  workload: string;
+  endpoint: string;
+  params: WorkloadParams;
+  /** A worker with no result after this long is SIGKILLed and its run fails. */
+  timeoutMs: number;
+}
+
 /** A worker process: `ready` for the fan-in handshake, `result` for its figures. */
 export interface WorkerProcess {
   readonly ready: Promise<void>;
@@ -22,18 +42,16 @@ export interface WorkerProcess {
   send(line: string): void;
 }
 
-/**
- * Starts `worker.ts` for one client and workload. The worker exits by itself when its stdin
- * closes, so even a SIGKILLed bench leaves no worker behind; `timeoutMs` bounds a stuck one.
- */
-export function startWorker(
-  client: ClientName,
+function spawnWorker(
+  command: WorkerCommand,
   workload: string,
   endpoint: string,
   params: WorkloadParams,
-  timeoutMs: number,
-): WorkerProcess {
-  const child = spawn(
+): ChildProcessWithoutNullStreams {
+  const args = [workload, endpoint, JSON.stringify(params)];
+  const options: SpawnOptionsWithoutStdio = { cwd: import.meta.dirname, stdio: "pipe" };
+  if (command.client === "go") return spawn(command.bin, args, options);
+  return spawn(
     process.execPath,
     [
       // The clients run as users run them: compiled JavaScript from dist/ (`npm run bench` builds
@@ -44,13 +62,33 @@ export function startWorker(
       "tsx",
       "--expose-gc",
       workerPath,
-      client,
-      workload,
-      endpoint,
-      JSON.stringify(params),
+      command.client,
+      ...args,
     ],
-    { cwd: import.meta.dirname, stdio: ["pipe", "pipe", "pipe"] },
+    options,
   );
+}
+
+// JSON has no NaN: a figure that could not be taken arrives as null and becomes NaN again.
+function toMetrics(result: Record<string, number | null>): Metrics {
+  const metrics: Metrics = {};
+  for (const [name, value] of Object.entries(result)) metrics[name] = value ?? Number.NaN;
+  return metrics;
+}
+
+/**
+ * Starts a worker for one client and workload. The worker exits by itself when its stdin
+ * closes, so even a SIGKILLed bench leaves no worker behind; `timeoutMs` bounds a stuck one.
+ */
+export function startWorker({
+  command,
+  workload,
+  endpoint,
+  params,
+  timeoutMs,
+}: WorkerOptions): WorkerProcess {
+  const client = command.client;
+  const child = spawnWorker(command, workload, endpoint, params);
   running.add(child);
   const ready = deferred<void>();
   const result = deferred<Metrics>();
@@ -66,14 +104,14 @@ export function startWorker(
     stderr = (stderr + chunk).slice(-4000);
   });
   createInterface({ input: child.stdout }).on("line", (line) => {
-    let message: { ready?: boolean; result?: Metrics; error?: string };
+    let message: { ready?: boolean; result?: Record<string, number | null>; error?: string };
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
       return; // not ours: a library printing to stdout
     }
     if (message.ready === true) ready.resolve();
-    if (message.result !== undefined) result.resolve(message.result);
+    if (message.result !== undefined) result.resolve(toMetrics(message.result));
     if (message.error !== undefined) fail(new Error(`${client} ${workload}: ${message.error}`));
   });
   const timer = setTimeout(() => {
@@ -85,6 +123,12 @@ export function startWorker(
     clearTimeout(timer);
     running.delete(child);
     fail(new Error(`${client} ${workload}: worker exited (${signal ?? code}) without a result\n${stderr}`));
+  });
+  // A binary that cannot be started (the Go build removed from its cache) never exits.
+  child.on("error", (error) => {
+    clearTimeout(timer);
+    running.delete(child);
+    fail(new Error(`${client} ${workload}: could not start the worker: ${error.message}`));
   });
   return {
     ready: ready.promise,

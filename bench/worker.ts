@@ -3,8 +3,10 @@
 //   node --import tsx --expose-gc worker.ts <client> <workload> <endpoint> <params JSON>
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BenchClient, ClientName } from "./bench-client.js";
+import type { BenchClient, NodeClientName } from "./bench-client.js";
+import { fanInValue, sentAtMs } from "./fan-in-value.js";
 import { cpuMicros, peakRssMb, quantile, settle } from "./measure.js";
+import { createWallClock } from "./wall-clock.js";
 import {
   type FanInParams,
   fanPrefix,
@@ -120,40 +122,57 @@ async function kvWorkload(client: BenchClient, params: KvParams): Promise<Metric
   };
 }
 
+// Delivery latency: this process's wall clock when the event arrives minus the send time the
+// writer put in the value, both read on the same machine's clock. Go's watcher does the same.
 async function fanInWatcher(client: BenchClient): Promise<Metrics> {
+  const now = createWallClock();
+  let counting = false;
   let events = 0;
-  const close = await client.watchPrefix(fanPrefix, (count) => {
-    events += count;
+  const delays: number[] = [];
+  const close = await client.watchPrefix(fanPrefix, (value) => {
+    if (!counting) return;
+    events++;
+    const sent = sentAtMs(value);
+    if (!Number.isNaN(sent)) delays.push(now() - sent);
   });
   emit({ ready: true });
   await waitForLine("start");
-  events = 0;
+  counting = true;
   const started = performance.now();
   const cpuStart = cpuMicros();
   await waitForLine("stop");
+  counting = false;
   const delivered = events;
   const cpuUs = cpuMicros() - cpuStart;
   const seconds = (performance.now() - started) / 1000;
   await close();
+  const latencies = Float64Array.from(delays).sort();
   return {
     eventsPerSec: delivered / seconds,
     cpuUsPerEvent: delivered > 0 ? cpuUs / delivered : Number.NaN,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
     peakRssMb: peakRssMb(),
   };
 }
 
 async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Metrics> {
   const keys = randomKeys(fanPrefix, params.keys);
-  const value = Buffer.alloc(params.valueBytes, "f");
+  const now = createWallClock();
   await client.warm();
   emit({ ready: true });
   await waitForLine("start");
-  // Each call writes a run of consecutive keys from a random start: one revision, many events.
-  const batch = (key: string) => {
-    const start = Number(key.slice(fanPrefix.length)) % (keys.length - params.writerBatch);
-    return client.putBatch(keys.slice(start, start + params.writerBatch), value);
-  };
-  const run = await runCallers(params.writerConcurrency, keys, batch, 0, params.durationMs);
+  // A fresh value per call: it carries the time the call was made.
+  const write =
+    params.writerBatch === 1
+      ? (key: string) => client.put(key, fanInValue(now(), params.valueBytes))
+      : (key: string) => {
+          // A run of consecutive keys from a random start: one revision, many events.
+          const start = Number(key.slice(fanPrefix.length)) % (keys.length - params.writerBatch);
+          const value = fanInValue(now(), params.valueBytes);
+          return client.putBatch(keys.slice(start, start + params.writerBatch), value);
+        };
+  const run = await runCallers(params.writerConcurrency, keys, write, 0, params.durationMs);
   return { writesPerSec: (run.ops * params.writerBatch) / run.seconds };
 }
 
@@ -237,9 +256,9 @@ function runWorkload(client: BenchClient, workload: string, params: WorkloadPara
 
 // Only the client under test is loaded, so the other one adds nothing to this process's RSS.
 async function createBenchClient(name: string, endpoint: string): Promise<BenchClient> {
-  if (name === ("ours" satisfies ClientName))
+  if (name === ("ours" satisfies NodeClientName))
     return (await import("./ours-client.js")).createOursClient(endpoint);
-  if (name === ("etcd3" satisfies ClientName))
+  if (name === ("etcd3" satisfies NodeClientName))
     return (await import("./etcd3-client.js")).createEtcd3Client(endpoint);
   throw new Error(`unknown client ${name}`);
 }
