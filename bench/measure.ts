@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** User + system CPU of this process so far, in microseconds. */
@@ -8,8 +9,12 @@ export function cpuMicros(): number {
 
 /** The highest resident set size this process has had, in MB. */
 export function peakRssMb(): number {
-  // maxRSS is in kilobytes.
-  return process.resourceUsage().maxRSS / 1024;
+  // VmHWM, the high-water mark of this process's own memory. Not getrusage's maxRSS: Linux keeps
+  // it across exec, so a worker would report its parent's RSS at the fork when that was larger
+  // (the orchestrator's, with TypeScript loaded, is over 70 MB).
+  const status = readFileSync("/proc/self/status", "utf8");
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  return kb === undefined ? process.resourceUsage().maxRSS / 1024 : Number(kb) / 1024;
 }
 
 /** The value at quantile `q` (0..1) of an ascending array; NaN when empty. */

@@ -8,6 +8,7 @@ import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
 import { compact, prepopulate } from "./etcd-seed.js";
 import { type GoWorker, prepareGoWorker } from "./go-worker.js";
+import { type NodeWorker, prepareNodeWorker } from "./node-worker.js";
 import { markdownTable, updateReadme } from "./report.js";
 import { type BenchResults, goNotAvailable, type WorkloadResult } from "./results.js";
 import { type Runs, summarize } from "./stats.js";
@@ -30,7 +31,12 @@ export interface BenchOptions {
 const workerTimeoutMs = 120_000;
 const etcd3Package = createRequire(import.meta.url)("etcd3/package.json") as { version: string };
 
-async function runOnce(workload: Workload, command: WorkerCommand, endpoint: string): Promise<Metrics> {
+async function runOnce(
+  workload: Workload,
+  command: WorkerCommand,
+  node: NodeWorker,
+  endpoint: string,
+): Promise<Metrics> {
   const { params } = workload;
   const start = (as: WorkerCommand, id: string) =>
     startWorker({ command: as, workload: id, endpoint, params, timeoutMs: workerTimeoutMs });
@@ -38,7 +44,7 @@ async function runOnce(workload: Workload, command: WorkerCommand, endpoint: str
   // Fan-in: the watcher (the client under test) and a writer (always ours) in separate
   // processes; the watcher counts events between "start" and "stop".
   const watcher = start(command, workload.id);
-  const writer = start({ client: "ours" }, fanWriter);
+  const writer = start({ client: "ours", node }, fanWriter);
   try {
     await Promise.all([watcher.ready, writer.ready]);
     watcher.send("start");
@@ -86,8 +92,8 @@ export async function writeReports(
 }
 
 /** How to start a client's worker; undefined when it cannot run (Go not available). */
-function commandFor(client: ClientName, go: GoWorker): WorkerCommand | undefined {
-  if (client !== "go") return { client };
+function commandFor(client: ClientName, node: NodeWorker, go: GoWorker): WorkerCommand | undefined {
+  if (client !== "go") return { client, node };
   return go.available ? { client, bin: go.bin } : undefined;
 }
 
@@ -105,6 +111,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     (w) => options.only === undefined || options.only.includes(w.id),
   );
   if (plan.length === 0) throw new Error(`no workload matches ${options.only?.join(", ")}`);
+  const node = await prepareNodeWorker();
   const go = await prepareGoWorker(log);
   log(
     go.available ? `Go client: ${go.version}` : `Go client ${goNotAvailable}${go.reason}; running without it`,
@@ -120,13 +127,13 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       const runs: Runs = { ours: [], etcd3: [], go: [] };
       for (let round = 1; round <= roundCount; round++) {
         for (const client of clientNames) {
-          const command = commandFor(client, go);
+          const command = commandFor(client, node, go);
           if (command === undefined) continue;
           const started = performance.now();
           const took = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
           let metrics: Metrics | undefined;
           try {
-            metrics = await runOnce(workload, command, etcd.clientUrl);
+            metrics = await runOnce(workload, command, node, etcd.clientUrl);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             runs[client].push({ round, error: message });

@@ -4,13 +4,12 @@ import {
   type SpawnOptionsWithoutStdio,
   spawn,
 } from "node:child_process";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { NodeClientName } from "./bench-client.js";
 import { deferred } from "./deferred.js";
+import type { NodeWorker } from "./node-worker.js";
 import type { Metrics, WorkloadParams } from "./workloads.js";
 
-const workerPath = join(import.meta.dirname, "worker.ts");
 const running = new Set<ChildProcess>();
 
 /** SIGKILLs every worker still running; run-bench calls it in `finally` and on exit. */
@@ -24,7 +23,7 @@ process.on("exit", killWorkers);
  * What to start for a client: `worker.ts` for a Node client, or the Go program that
  * `prepareGoWorker` built. Both speak the same JSON lines.
  */
-export type WorkerCommand = { client: NodeClientName } | { client: "go"; bin: string };
+export type WorkerCommand = { client: NodeClientName; node: NodeWorker } | { client: "go"; bin: string };
 
 export interface WorkerOptions {
   command: WorkerCommand;
@@ -51,20 +50,11 @@ function spawnWorker(
   const args = [workload, endpoint, JSON.stringify(params)];
   const options: SpawnOptionsWithoutStdio = { cwd: import.meta.dirname, stdio: "pipe" };
   if (command.client === "go") return spawn(command.bin, args, options);
+  // The clients run as users run them: compiled JavaScript, without a TypeScript loader (see
+  // node-worker.ts).
   return spawn(
     process.execPath,
-    [
-      // The clients run as users run them: compiled JavaScript from dist/ (`npm run bench` builds
-      // first). BENCH_SOURCE=1 measures the TypeScript sources through tsx instead, whose helpers
-      // (function naming, for one) cost a few percent.
-      ...(process.env.BENCH_SOURCE === "1" ? ["--conditions=source"] : []),
-      "--import",
-      "tsx",
-      "--expose-gc",
-      workerPath,
-      command.client,
-      ...args,
-    ],
+    [...command.node.execArgv, command.node.script, command.client, ...args],
     options,
   );
 }

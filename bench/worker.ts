@@ -1,6 +1,6 @@
 // One client, one workload, one process: prints JSON lines on stdout, the last one
 // `{"result": {...}}` or `{"error": "..."}`. Started by run-bench.ts:
-//   node --import tsx --expose-gc worker.ts <client> <workload> <endpoint> <params JSON>
+//   node --expose-gc .worker/worker.js <client> <workload> <endpoint> <params JSON>  (see node-worker.ts)
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchClient, NodeClientName } from "./bench-client.js";

@@ -99,7 +99,21 @@ func cpuMicros() float64 {
 }
 
 // peakRssMb is the highest resident set size so far (maxrss is in KB on Linux).
+// peakRssMb is VmHWM, the high-water mark of this process's own memory. Not getrusage's maxrss:
+// Linux keeps that across exec, so it would report the orchestrator's RSS at the fork.
 func peakRssMb() float64 {
+	status, err := ioutil.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmHWM:") {
+				fields := strings.Fields(line)
+				if len(fields) >= 2 {
+					kb, _ := strconv.ParseFloat(fields[1], 64)
+					return kb / 1024
+				}
+			}
+		}
+	}
 	var usage syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
 	return float64(usage.Maxrss) / 1024
