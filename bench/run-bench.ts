@@ -26,6 +26,8 @@ export interface BenchOptions {
   log?: (line: string) => void;
   /** Runs only the workloads with these ids (a partial run never rewrites the README). */
   only?: readonly string[] | undefined;
+  /** Adds the scale ramp (100,000 watchers and leases) to the default plan. */
+  scale?: boolean;
 }
 
 const workerTimeoutMs = 120_000;
@@ -107,8 +109,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const startedAt = new Date();
   const loadStart = os.loadavg()[0] ?? 0;
   const roundCount = rounds(options.quick);
-  const plan = workloads(options.quick).filter(
-    (w) => options.only === undefined || options.only.includes(w.id),
+  const plan = workloads(options.quick).filter((w) =>
+    options.only === undefined ? w.scale !== true || options.scale === true : options.only.includes(w.id),
   );
   if (plan.length === 0) throw new Error(`no workload matches ${options.only?.join(", ")}`);
   const node = await prepareNodeWorker();

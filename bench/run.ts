@@ -13,7 +13,9 @@ const quick = process.env.BENCH_QUICK === "1";
 // BENCH_ONLY=put-128,watch-fan-in runs those workloads only, written to the temp folder.
 const only = process.env.BENCH_ONLY?.split(",").map((id) => id.trim());
 const resultsDir = join(import.meta.dirname, "results");
-const partial = quick || only !== undefined;
+// BENCH_SCALE=1 adds the scale ramp (watchers-1k/100k, leases-10k/100k-ttl10), in the temp folder.
+const scale = process.env.BENCH_SCALE === "1";
+const partial = quick || only !== undefined || scale;
 const outDir = process.env.BENCH_OUT ?? (partial ? join(tmpdir(), "etcd-connect-bench") : resultsDir);
 const readmePath = partial ? undefined : join(import.meta.dirname, "README.md");
 
@@ -29,7 +31,14 @@ if (process.env.BENCH_RENDER === "1") {
   await writeReports(results, resultsDir, join(import.meta.dirname, "README.md"));
   console.log(markdownTable(results));
 } else {
-  const results = await runBench({ quick, outDir, readmePath, only, log: (line) => console.log(line) });
+  const results = await runBench({
+    quick,
+    outDir,
+    readmePath,
+    only,
+    scale,
+    log: (line) => console.log(line),
+  });
   console.log(`\n${markdownTable(results)}`);
   console.log(`Wrote ${join(outDir, "latest.{json,md,svg}")} in ${Math.round(results.durationS)} s`);
 }

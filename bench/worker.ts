@@ -192,6 +192,7 @@ async function watchersWorkload(client: BenchClient, params: WatchersParams): Pr
     rssKbPerWatcher: (after.rss - before.rss) / 1024 / params.count,
     heapKbPerWatcher: (after.heapUsed - before.heapUsed) / 1024 / params.count,
     createCpuMs,
+    createCpuUsPerWatcher: (createCpuMs * 1000) / params.count,
     peakRssMb: peakRssMb(),
   };
 }

@@ -66,6 +66,11 @@ export interface Workload {
   params: WorkloadParams;
   metrics: MetricSpec[];
   targets: Target[];
+  /**
+   * Part of the scale ramp: run only when named (BENCH_ONLY) or with BENCH_SCALE=1, not in the
+   * default run (a round of 100,000 leases takes minutes per client).
+   */
+  scale?: true;
 }
 
 const opsPerSecond: MetricSpec = { id: "opsPerSec", label: "ops/s", better: "higher", digits: 0 };
@@ -94,6 +99,15 @@ const fanInMetrics: MetricSpec[] = [
   { id: "p50Ms", label: "p50 delivery latency (ms)", better: "lower", digits: 2 },
   { id: "p99Ms", label: "p99 delivery latency (ms)", better: "lower", digits: 2 },
   { id: "cpuUsPerEvent", label: "CPU/event (µs)", better: "lower", digits: 2 },
+  { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
+];
+const watchersMetrics: MetricSpec[] = [
+  { id: "createS", label: "creation time (s)", better: "lower", digits: 2 },
+  { id: "rssKbPerWatcher", label: "RSS/watcher (KB)", better: "lower", digits: 2 },
+  { id: "heapKbPerWatcher", label: "heap/watcher (KB)", better: "lower", digits: 2 },
+  { id: "stacksKbPerWatcher", label: "goroutine stacks/watcher (KB)", better: "lower", digits: 2 },
+  { id: "createCpuMs", label: "creation CPU (ms)", better: "lower", digits: 0 },
+  { id: "createCpuUsPerWatcher", label: "creation CPU/watcher (µs)", better: "lower", digits: 1 },
   { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
 ];
 const leasesMetrics: MetricSpec[] = [
@@ -178,14 +192,8 @@ export function workloads(quick: boolean): Workload[] {
       id: "watchers-10k",
       title: `${quick ? "2,000" : "10,000"} watchers on distinct keys`,
       params: { kind: "watchers", count: quick ? 2000 : 10_000 },
-      metrics: [
-        { id: "createS", label: "creation time (s)", better: "lower", digits: 2 },
-        { id: "rssKbPerWatcher", label: "RSS/watcher (KB)", better: "lower", digits: 2 },
-        { id: "heapKbPerWatcher", label: "heap/watcher (KB)", better: "lower", digits: 2 },
-        { id: "stacksKbPerWatcher", label: "goroutine stacks/watcher (KB)", better: "lower", digits: 2 },
-        { id: "createCpuMs", label: "creation CPU (ms)", better: "lower", digits: 0 },
-        { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
-      ],
+      metrics: watchersMetrics,
+
       targets: [
         { metric: "rssKbPerWatcher", on: "ours", op: "<=", value: 8, unit: "KB" },
         { metric: "heapKbPerWatcher", on: "ratio", vs: "go", op: "<=", value: 1 },
@@ -209,6 +217,29 @@ export function workloads(quick: boolean): Workload[] {
       metrics: leasesMetrics,
       targets: leasesVsGo,
     },
+    // The scale ramp: watchers at 1k, 10k (above) and 100k; kept leases (TTL 10 s) at 1k (above),
+    // 10k and 100k. Per-item memory should stay flat as the count grows, and so should per-item
+    // CPU; a figure that grows with the count is a cost that is not linear.
+    ...[1000, 100_000].map(
+      (count): Workload => ({
+        id: `watchers-${count / 1000}k`,
+        title: `${count.toLocaleString("en-US")} watchers on distinct keys (scale)`,
+        params: { kind: "watchers", count },
+        metrics: watchersMetrics,
+        targets: [],
+        scale: true,
+      }),
+    ),
+    ...[10_000, 100_000].map(
+      (count): Workload => ({
+        id: `leases-${count / 1000}k-ttl10`,
+        title: `${count.toLocaleString("en-US")} leases kept alive, TTL 10 s (scale)`,
+        params: { kind: "leases", count, ttlSeconds: 10, windowMs: 7000 },
+        metrics: leasesMetrics,
+        targets: [],
+        scale: true,
+      }),
+    ),
   ];
 }
 

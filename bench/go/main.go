@@ -391,12 +391,13 @@ func watchersWorkload(client *clientv3.Client, p params) (metrics, error) {
 	cancel()
 	count := float64(p.Count)
 	return metrics{
-		"createS":            createS,
-		"rssKbPerWatcher":    (rssAfter - rssBefore) / 1024 / count,
-		"heapKbPerWatcher":   (heapAfter - heapBefore) / 1024 / count,
-		"stacksKbPerWatcher": (stacksAfter - stacksBefore) / 1024 / count,
-		"createCpuMs":        createCpuMs,
-		"peakRssMb":          peakRssMb(),
+		"createS":               createS,
+		"rssKbPerWatcher":       (rssAfter - rssBefore) / 1024 / count,
+		"heapKbPerWatcher":      (heapAfter - heapBefore) / 1024 / count,
+		"stacksKbPerWatcher":    (stacksAfter - stacksBefore) / 1024 / count,
+		"createCpuMs":           createCpuMs,
+		"createCpuUsPerWatcher": createCpuMs * 1000 / count,
+		"peakRssMb":             peakRssMb(),
 	}, nil
 }
 
