@@ -39,7 +39,7 @@ if (files.length === 0) {
 // first, one at a time, so that their load tests them and not every other suite beside them.
 // Four at once on 2 cores: the longest files mostly wait (idle streams for 60 s, members paused,
 // TTLs running out), and every test is written to pass on a loaded machine. The whole suite: 5 min
-// 23 s on the project's 2-core machine kind, against 7 min at three.
+// 23 s on the project's 2-core machine kind, 6 min 10 s with a CPU hog on one of the cores.
 const concurrency = process.env.TEST_CONCURRENCY ?? "4";
 // Longest first: node starts files in the order given, so a long file started last would run on
 // alone after the others finished. Durations come from the last recorded run; a file not in the
