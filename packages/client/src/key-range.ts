@@ -33,6 +33,10 @@ export interface RangeSelector {
   fromKey?: boolean;
 }
 
+// One empty range end for every single-key request: it has no bytes to change, and 10,000
+// watchers (or requests in flight) need not hold 10,000 empty arrays.
+const noRangeEnd = new Uint8Array(0);
+
 /**
  * Resolves a key and selector into etcd's (key, range_end) pair.
  * An empty key is rejected unless a prefix or from-key range makes it mean "all keys".
@@ -57,6 +61,6 @@ export function keyRange(
   if (k.length === 0) throw invalidArgument("key must not be empty");
   return {
     key: k,
-    rangeEnd: selector.rangeEnd === undefined ? new Uint8Array(0) : toBytes(selector.rangeEnd),
+    rangeEnd: selector.rangeEnd === undefined ? noRangeEnd : toBytes(selector.rangeEnd),
   };
 }

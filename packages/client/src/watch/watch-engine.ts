@@ -81,8 +81,10 @@ interface WatchState {
   /** Whether etcd serves the watch now; see {@link WatchStatus}. */
   status: WatchStatus;
   /** Readers of `statusChanged()` waiting for the next change. */
-  statusWaiters: Array<(status: WatchStatus) => void>;
+  statusWaiters: Array<(status: WatchStatus) => void> | undefined;
 }
+
+const noFilters: WatchCreateRequest_FilterType[] = [];
 
 interface Stream {
   readonly abort: AbortController;
@@ -136,9 +138,13 @@ export class WatchEngine {
 
   /** Starts a watch; validates its options before anything is sent. */
   watch(key: Bytes, options: WatchOptions = {}): Watcher {
-    const filters: WatchCreateRequest_FilterType[] = [];
-    if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
-    if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
+    // Shared when empty, as most are: 10,000 watchers need not hold 10,000 empty arrays.
+    let filters = noFilters;
+    if (options.noPut || options.noDelete) {
+      filters = [];
+      if (options.noPut) filters.push(WatchCreateRequest_FilterType.NOPUT);
+      if (options.noDelete) filters.push(WatchCreateRequest_FilterType.NODELETE);
+    }
     const startRevision =
       options.startRevision === undefined ? 0n : toInt64("startRevision", options.startRevision);
     const range = keyRange(toBytes(key), options);
@@ -170,19 +176,9 @@ export class WatchEngine {
       fragments: undefined,
       fragmentBytes: 0,
       status: { state: "connecting", since: Date.now(), revision: startRevision },
-      statusWaiters: [],
+      statusWaiters: undefined,
     };
-    const handle: WatchHandle = {
-      queue: state.queue,
-      ready,
-      consumed: (batch) => this.consumed(state, batch),
-      close: () => this.remove(state),
-      status: () => this.statusOf(state),
-      statusChanged: () =>
-        state.status.state === "closed"
-          ? Promise.resolve(state.status)
-          : new Promise((resolve) => state.statusWaiters.push(resolve)),
-    };
+    const handle = new EngineWatchHandle(this, state, ready);
     if (this.closed) {
       this.end(state, new EtcdError("etcd-connect: client is closed", Code.Canceled, "closed"));
       return new WatcherImpl(handle);
@@ -515,7 +511,8 @@ export class WatchEngine {
     }
   }
 
-  private consumed(state: WatchState, batch: WatchBatch): void {
+  /** The reader took a batch; see {@link WatchHandle.consumed}. */
+  consumed(state: WatchState, batch: WatchBatch): void {
     state.buffered -= batch.events.length;
     this.maybeResume(state);
   }
@@ -540,8 +537,8 @@ export class WatchEngine {
     if (this.watches.size === 0) this.stopStream();
   }
 
-  // The status with the revision the watch goes on from (start revision moves with deliveries).
-  private statusOf(state: WatchState): WatchStatus {
+  /** The status with the revision the watch goes on from (start revision moves with deliveries). */
+  statusOf(state: WatchState): WatchStatus {
     return state.status.revision === state.create.startRevision
       ? state.status
       : { ...state.status, revision: state.create.startRevision };
@@ -550,14 +547,55 @@ export class WatchEngine {
   private setStatus(state: WatchState, next: WatchStatus["state"]): void {
     if (state.status.state === next || state.status.state === "closed") return;
     state.status = { state: next, since: Date.now(), revision: state.create.startRevision };
-    const waiters = state.statusWaiters.splice(0);
-    for (const waiter of waiters) waiter(state.status);
+    const waiters = state.statusWaiters;
+    state.statusWaiters = undefined;
+    for (const waiter of waiters ?? []) waiter(state.status);
   }
 
-  private remove(state: WatchState, error?: unknown): void {
+  /** Ends a watch: cancelled on the server, its reader finished (with `error`, if any). */
+  remove(state: WatchState, error?: unknown): void {
     if (!this.watches.has(state)) return;
     this.sendCancel(state);
     this.end(state, error);
+  }
+}
+
+// The watcher's side of one watch, as methods over the engine and the watch's state rather than
+// closures made per watch: 10,000 watchers held 50,000 closures.
+class EngineWatchHandle implements WatchHandle {
+  private readonly engine: WatchEngine;
+  private readonly state: WatchState;
+  readonly ready: Promise<void>;
+
+  constructor(engine: WatchEngine, state: WatchState, ready: Promise<void>) {
+    this.engine = engine;
+    this.state = state;
+    this.ready = ready;
+  }
+
+  get queue(): AsyncQueue<WatchBatch> {
+    return this.state.queue;
+  }
+
+  consumed(batch: WatchBatch): void {
+    this.engine.consumed(this.state, batch);
+  }
+
+  close(): void {
+    this.engine.remove(this.state);
+  }
+
+  status(): WatchStatus {
+    return this.engine.statusOf(this.state);
+  }
+
+  statusChanged(): Promise<WatchStatus> {
+    const state = this.state;
+    if (state.status.state === "closed") return Promise.resolve(state.status);
+    return new Promise((resolve) => {
+      state.statusWaiters ??= [];
+      state.statusWaiters.push(resolve);
+    });
   }
 }
 
