@@ -46,3 +46,14 @@ export interface BenchClient {
   keepLeases(count: number, ttlSeconds: number, onKeepAlive: () => void): Promise<Closer>;
   close(): Promise<void>;
 }
+
+/**
+ * Client TLS for a workload against the mutual-TLS member: files (PEM) of the CA that signed the
+ * member's certificate, and of the client certificate and its key. Each client reads them its
+ * own way (ours and etcd3 from the contents, Go from the paths).
+ */
+export interface BenchTls {
+  ca: string;
+  cert: string;
+  key: string;
+}

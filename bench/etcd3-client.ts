@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { Etcd3, type Lease } from "etcd3";
-import type { BenchClient, Closer } from "./bench-client.js";
+import type { BenchClient, BenchTls, Closer } from "./bench-client.js";
 import { deferred } from "./deferred.js";
 
 // etcd3 1.1.2 (npm, on grpc-js), used the way its README shows.
@@ -78,8 +79,16 @@ async function etcd3KeepLeases(
 }
 
 /** etcd3 (npm) behind the workloads' interface. */
-export function createEtcd3Client(endpoint: string): BenchClient {
-  const client = new Etcd3({ hosts: endpoint });
+export function createEtcd3Client(endpoint: string, tls: BenchTls | undefined): BenchClient {
+  const credentials =
+    tls === undefined
+      ? undefined
+      : {
+          rootCertificate: readFileSync(tls.ca),
+          certChain: readFileSync(tls.cert),
+          privateKey: readFileSync(tls.key),
+        };
+  const client = new Etcd3({ hosts: endpoint, ...(credentials === undefined ? {} : { credentials }) });
   return {
     warm: () => etcd3Get(client, "warm-up", false),
     put: (key, value) => etcd3Put(client, key, value),

@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { type Client, compare, createClient, opPut } from "@etcd-connect/client";
-import type { BenchClient, Closer } from "./bench-client.js";
+import type { BenchClient, BenchTls, Closer } from "./bench-client.js";
 
 /** Workload put-*: one KV put. */
 async function oursPut(client: Client, key: string, value: Buffer): Promise<void> {
@@ -78,10 +79,13 @@ async function oursKeepLeases(client: Client, count: number, ttlSeconds: number)
 }
 
 /** @etcd-connect/client behind the workloads' interface. */
-export function createOursClient(endpoint: string): BenchClient {
+export function createOursClient(endpoint: string, tls: BenchTls | undefined): BenchClient {
   let onKeepAlive: (() => void) | undefined;
   const client = createClient({
     endpoints: [endpoint],
+    ...(tls === undefined
+      ? {}
+      : { tls: { ca: readFileSync(tls.ca), cert: readFileSync(tls.cert), key: readFileSync(tls.key) } }),
     observer: { onKeepAliveRoundTrip: () => onKeepAlive?.() },
   });
   return {

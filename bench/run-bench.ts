@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { join } from "node:path";
-import { createClient } from "@etcd-connect/client";
+import { type Client, createClient } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
 import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
@@ -13,7 +13,14 @@ import { markdownTable, updateReadme } from "./report.js";
 import { type BenchResults, goNotAvailable, type WorkloadResult } from "./results.js";
 import { type Runs, summarize } from "./stats.js";
 import { killWorkers, startWorker, type WorkerCommand } from "./worker-process.js";
-import { fanWriter, type Metrics, rounds, type Workload, workloads } from "./workloads.js";
+import {
+  fanWriter,
+  type Metrics,
+  rounds,
+  type Workload,
+  type WorkloadParams,
+  workloads,
+} from "./workloads.js";
 
 export interface BenchOptions {
   /** ~30 s smoke run: one round, short windows, fewer watchers and leases. */
@@ -33,13 +40,19 @@ export interface BenchOptions {
 const workerTimeoutMs = 120_000;
 const etcd3Package = createRequire(import.meta.url)("etcd3/package.json") as { version: string };
 
+/** Where a workload runs: the member, its admin client, and the parameters as the worker gets them. */
+interface Target {
+  endpoint: string;
+  admin: Client;
+  params: WorkloadParams;
+}
+
 async function runOnce(
   workload: Workload,
   command: WorkerCommand,
   node: NodeWorker,
-  endpoint: string,
+  { endpoint, params }: Target,
 ): Promise<Metrics> {
-  const { params } = workload;
   const start = (as: WorkerCommand, id: string) =>
     startWorker({ command: as, workload: id, endpoint, params, timeoutMs: workerTimeoutMs });
   if (params.kind !== "fan-in") return start(command, workload.id).result;
@@ -120,12 +133,39 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   );
   const etcd = await startEtcd();
   const admin = createClient({ endpoints: [etcd.clientUrl] });
+  // A second member that serves mutual TLS, only when a workload needs it.
+  const secure = plan.some((w) => w.mtls === true)
+    ? await startEtcd({ tls: { clientCertAuth: true } })
+    : undefined;
+  const secureAdmin =
+    secure === undefined
+      ? undefined
+      : createClient({
+          endpoints: [secure.clientUrl],
+          ...(secure.clientTls ? { tls: secure.clientTls } : {}),
+        });
   try {
     const status = await admin.maintenance.status(etcd.clientUrl);
     log(`etcd ${status.version} at ${etcd.clientUrl}, data dir ${etcd.dataDir}`);
     await prepopulate(admin, 10_000, 256);
+    if (secure !== undefined && secureAdmin !== undefined) {
+      log(`etcd with mutual TLS at ${secure.clientUrl}`);
+      await prepopulate(secureAdmin, 10_000, 256);
+    }
+    const targetOf = (workload: Workload): Target => {
+      const files = secure?.certificates;
+      if (workload.mtls !== true) return { endpoint: etcd.clientUrl, admin, params: workload.params };
+      if (secure === undefined || secureAdmin === undefined || files === undefined)
+        throw new Error(`${workload.id} needs the mutual-TLS member`);
+      const { params } = workload;
+      if (params.kind === "fan-in" || params.kind === "watchers" || params.kind === "leases")
+        throw new Error(`${workload.id}: mutual TLS is measured on KV workloads only`);
+      const tls = { ca: files.ca.certPath, cert: files.client.certPath, key: files.client.keyPath };
+      return { endpoint: secure.clientUrl, admin: secureAdmin, params: { ...params, tls } };
+    };
     const results: WorkloadResult[] = [];
     for (const workload of plan) {
+      const target = targetOf(workload);
       const runs: Runs = { ours: [], etcd3: [], go: [] };
       for (let round = 1; round <= roundCount; round++) {
         for (const client of clientNames) {
@@ -135,7 +175,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
           const took = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
           let metrics: Metrics | undefined;
           try {
-            metrics = await runOnce(workload, command, node, etcd.clientUrl);
+            metrics = await runOnce(workload, command, node, target);
           } catch (error) {
             const message = error instanceof Error ? error.message : String(error);
             runs[client].push({ round, error: message });
@@ -148,7 +188,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
               `${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(workload, metrics)}`,
             );
           }
-          await compact(admin);
+          await compact(target.admin);
         }
       }
       results.push({
@@ -186,6 +226,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   } finally {
     killWorkers();
     await admin.close();
+    await secureAdmin?.close();
     await etcd.close();
+    await secure?.close();
   }
 }

@@ -3,7 +3,7 @@
 //   node --expose-gc .worker/worker.js <client> <workload> <endpoint> <params JSON>  (see node-worker.ts)
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { BenchClient, NodeClientName } from "./bench-client.js";
+import type { BenchClient, BenchTls, NodeClientName } from "./bench-client.js";
 import { fanInValue, sentAtMs } from "./fan-in-value.js";
 import { cpuMicros, peakRssMb, quantile, settle } from "./measure.js";
 import { createWallClock } from "./wall-clock.js";
@@ -256,19 +256,24 @@ function runWorkload(client: BenchClient, workload: string, params: WorkloadPara
 }
 
 // Only the client under test is loaded, so the other one adds nothing to this process's RSS.
-async function createBenchClient(name: string, endpoint: string): Promise<BenchClient> {
+async function createBenchClient(
+  name: string,
+  endpoint: string,
+  tls: BenchTls | undefined,
+): Promise<BenchClient> {
   if (name === ("ours" satisfies NodeClientName))
-    return (await import("./ours-client.js")).createOursClient(endpoint);
+    return (await import("./ours-client.js")).createOursClient(endpoint, tls);
   if (name === ("etcd3" satisfies NodeClientName))
-    return (await import("./etcd3-client.js")).createEtcd3Client(endpoint);
+    return (await import("./etcd3-client.js")).createEtcd3Client(endpoint, tls);
   throw new Error(`unknown client ${name}`);
 }
 
 async function main(): Promise<number> {
   const [name = "", workload = "", endpoint = "", paramsJson = "{}"] = process.argv.slice(2);
-  const client = await createBenchClient(name, endpoint);
+  const params = JSON.parse(paramsJson) as WorkloadParams;
+  const client = await createBenchClient(name, endpoint, "tls" in params ? params.tls : undefined);
   try {
-    const result = await runWorkload(client, workload, JSON.parse(paramsJson) as WorkloadParams);
+    const result = await runWorkload(client, workload, params);
     emit({ result });
     return 0;
   } catch (error) {

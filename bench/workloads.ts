@@ -1,4 +1,4 @@
-import type { Rival } from "./bench-client.js";
+import type { BenchTls, Rival } from "./bench-client.js";
 
 /** The fan-in writer: not a workload of its own, it feeds the watcher of the fan-in workloads. */
 export const fanWriter = "fan-writer";
@@ -26,6 +26,8 @@ export type Target =
 
 export interface KvParams {
   kind: "put" | "get-linearizable" | "get-serializable" | "txn";
+  /** Set by the orchestrator for a workload against the mutual-TLS member (see `Workload.mtls`). */
+  tls?: BenchTls;
   concurrency: number;
   keys: number;
   valueBytes: number;
@@ -71,6 +73,11 @@ export interface Workload {
    * default run (a round of 100,000 leases takes minutes per client).
    */
   scale?: true;
+  /**
+   * Runs against a second member that serves TLS and asks for a client certificate
+   * (`--client-cert-auth`), as production etcd often does.
+   */
+  mtls?: true;
 }
 
 const opsPerSecond: MetricSpec = { id: "opsPerSec", label: "ops/s", better: "higher", digits: 0 };
@@ -174,6 +181,22 @@ export function workloads(quick: boolean): Workload[] {
       metrics: kvMetrics,
       targets: [{ metric: "opsPerSec", on: "ratio", vs: "etcd3", op: ">=", value: 1.5 }, ...kvVsGo],
     },
+    // The KV workloads where the transport's share of the CPU is largest, over mutual TLS.
+    ...(
+      [
+        ["put-128-mtls", "put, 128 callers, mutual TLS", "put"],
+        ["get-serializable-128-mtls", "get serializable, 128 callers, mutual TLS", "get-serializable"],
+      ] as const
+    ).map(
+      ([id, title, kind]): Workload => ({
+        id,
+        title,
+        params: kv(kind, 128),
+        metrics: kvMetrics,
+        targets: [...at128, ...kvVsGo],
+        mtls: true,
+      }),
+    ),
     {
       id: "watch-fan-in",
       title: "watch fan-in (one prefix watcher)",
