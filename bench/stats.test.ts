@@ -159,13 +159,19 @@ describe("fan-in values", () => {
     assert.equal(sentAtMs(Buffer.from("42;x")), 42);
   });
 
-  it("are stamped by a clock that agrees with Date.now() to its millisecond", () => {
+  it("are stamped by a clock that agrees with Date.now()", () => {
     const now = createWallClock();
     for (let i = 0; i < 1000; i++) {
+      // Bracketed by Date.now() on both sides, so a pause of this thread between the reads widens
+      // the bracket instead of failing the check. What is left is the calibration's own error:
+      // within 2 ms, where performance.timeOrigin was once 19 ms off.
+      const before = Date.now();
       const stamp = now();
-      const wall = Date.now();
-      // Date.now() is the stamp's millisecond, or the next if it turned between the two reads.
-      assert.ok(stamp - wall > -0.5 && stamp - wall < 1.05, `clock ${stamp} against Date.now() ${wall}`);
+      const after = Date.now();
+      assert.ok(
+        stamp >= before - 2 && stamp < after + 1 + 2,
+        `clock ${stamp} outside Date.now() ${before} .. ${after}`,
+      );
     }
   });
 });
