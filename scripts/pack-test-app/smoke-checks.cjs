@@ -10,8 +10,19 @@ function expectEqual(actual, expected, what) {
 }
 
 async function runChecks({ format, endpoint, resolveEntry, loadOtherClient, packages }) {
-  const { api, client, concurrency, connect, mvccpb, namespace, prometheus, promClient, testing, transport } =
-    packages;
+  const {
+    api,
+    client,
+    concurrency,
+    connect,
+    discovery,
+    mvccpb,
+    namespace,
+    prometheus,
+    promClient,
+    testing,
+    transport,
+  } = packages;
   const prefix = `pack-test/${format}/`;
   let failures = 0;
 
@@ -32,6 +43,7 @@ async function runChecks({ format, endpoint, resolveEntry, loadOtherClient, pack
       "@etcd-connect/api/etcdserverpb",
       "@etcd-connect/client",
       "@etcd-connect/concurrency",
+      "@etcd-connect/discovery",
       "@etcd-connect/namespace",
       "@etcd-connect/prometheus",
       "@etcd-connect/testing",
@@ -101,6 +113,17 @@ async function runChecks({ format, endpoint, resolveEntry, loadOtherClient, pack
       } finally {
         await session.close();
       }
+    });
+
+    await check("@etcd-connect/discovery: add and list an endpoint in Go's layout", async () => {
+      const manager = discovery.createEndpointManager(etcd, `${prefix}svc`);
+      await manager.add(`${prefix}svc/a`, { addr: "10.0.0.1:80" });
+      expectEqual(
+        await etcd.getText(`${prefix}svc/a`),
+        '{"Op":0,"Addr":"10.0.0.1:80","Metadata":null}',
+        "Go's JSON",
+      );
+      expectEqual((await manager.list()).get(`${prefix}svc/a`)?.addr, "10.0.0.1:80", "the listed address");
     });
   } finally {
     await etcd.close();

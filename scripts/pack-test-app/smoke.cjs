@@ -5,6 +5,7 @@ const api = require("@etcd-connect/api/etcdserverpb");
 const mvccpb = require("@etcd-connect/api/mvccpb");
 const client = require("@etcd-connect/client");
 const concurrency = require("@etcd-connect/concurrency");
+const discovery = require("@etcd-connect/discovery");
 const namespace = require("@etcd-connect/namespace");
 const prometheus = require("@etcd-connect/prometheus");
 const testing = require("@etcd-connect/testing");
@@ -21,6 +22,7 @@ runChecks({
     api,
     client,
     concurrency,
+    discovery,
     connect,
     mvccpb,
     namespace,

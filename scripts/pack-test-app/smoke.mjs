@@ -7,6 +7,7 @@ import * as api from "@etcd-connect/api/etcdserverpb";
 import * as mvccpb from "@etcd-connect/api/mvccpb";
 import * as client from "@etcd-connect/client";
 import * as concurrency from "@etcd-connect/concurrency";
+import * as discovery from "@etcd-connect/discovery";
 import * as namespace from "@etcd-connect/namespace";
 import * as prometheus from "@etcd-connect/prometheus";
 import * as testing from "@etcd-connect/testing";
@@ -23,6 +24,7 @@ const failures = await checks.runChecks({
     api,
     client,
     concurrency,
+    discovery,
     connect,
     mvccpb,
     namespace,
