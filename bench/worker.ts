@@ -216,6 +216,7 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   started = performance.now();
   const closeSecond = await client.keepLeases(params.count - half, params.ttlSeconds, onKeepAlive);
   createS += (performance.now() - started) / 1000;
+  await sleep(params.warmMs);
   // Collect the grants' garbage first: the window measures keeping alive, not granting.
   await settle();
   const cpuStart = cpuMicros();

@@ -51,6 +51,7 @@ type params struct {
 	Count       int    `json:"count"`
 	TTLSeconds  int64  `json:"ttlSeconds"`
 	WindowMs    int    `json:"windowMs"`
+	WarmMs      int    `json:"warmMs"`
 	TLS         *struct {
 		CA   string `json:"ca"`
 		Cert string `json:"cert"`
@@ -475,6 +476,7 @@ func leasesWorkload(client *clientv3.Client, p params) (metrics, error) {
 		return nil, err
 	}
 	createS += time.Since(started).Seconds()
+	time.Sleep(time.Duration(p.WarmMs) * time.Millisecond)
 	settle()
 	cpuStart := cpuMicros()
 	windowStart := time.Now()

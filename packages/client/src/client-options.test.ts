@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { Transport } from "@connectrpc/connect";
 import { type ClientOptions, maxTimeoutMs, parseEndpoint, validateClientOptions } from "./client-options.js";
 import { EtcdError } from "./errors.js";
+
+// Only its shape is checked; nothing is sent through it.
+const fakeTransport: Transport = {
+  unary: () => Promise.reject(new Error("not used")),
+  stream: () => Promise.reject(new Error("not used")),
+};
 
 function assertInvalid(call: () => unknown, message: RegExp): EtcdError {
   let caught: unknown;
@@ -15,7 +22,9 @@ function assertInvalid(call: () => unknown, message: RegExp): EtcdError {
 }
 
 describe("parseEndpoint", () => {
-  const accepted: Array<[string, { url: string; tls: boolean; host: string; port: number }]> = [
+  const accepted: Array<
+    [string, { url: string; tls: boolean; host: string; port: number; socketPath?: string }]
+  > = [
     ["http://127.0.0.1:2379", { url: "http://127.0.0.1:2379", tls: false, host: "127.0.0.1", port: 2379 }],
     [
       "https://etcd-0.example.com:2379",
@@ -29,6 +38,51 @@ describe("parseEndpoint", () => {
     ["HTTP://Etcd:2379", { url: "http://etcd:2379", tls: false, host: "etcd", port: 2379 }],
     ["http://h", { url: "http://h", tls: false, host: "h", port: 80 }],
     ["https://h", { url: "https://h", tls: true, host: "h", port: 443 }],
+    // Unix sockets: an absolute path, or etcd's own host:port form (a file in the working directory).
+    [
+      "unix:///var/run/etcd.sock",
+      {
+        url: "unix:///var/run/etcd.sock",
+        tls: false,
+        host: "localhost",
+        port: 0,
+        socketPath: "/var/run/etcd.sock",
+      },
+    ],
+    [
+      "unixs:///var/run/etcd.sock",
+      {
+        url: "unixs:///var/run/etcd.sock",
+        tls: true,
+        host: "localhost",
+        port: 0,
+        socketPath: "/var/run/etcd.sock",
+      },
+    ],
+    [
+      "unix://localhost:2379",
+      { url: "unix://localhost:2379", tls: false, host: "localhost", port: 0, socketPath: "localhost:2379" },
+    ],
+    [
+      "UNIXS://Etcd-0.example:2379",
+      {
+        url: "unixs://Etcd-0.example:2379",
+        tls: true,
+        host: "etcd-0.example",
+        port: 0,
+        socketPath: "Etcd-0.example:2379",
+      },
+    ],
+    [
+      "unix:///tmp/my%20dir/etcd.sock",
+      {
+        url: "unix:///tmp/my%20dir/etcd.sock",
+        tls: false,
+        host: "localhost",
+        port: 0,
+        socketPath: "/tmp/my dir/etcd.sock",
+      },
+    ],
   ];
   for (const [input, expected] of accepted) {
     it(`parses ${input}`, () => {
@@ -39,8 +93,13 @@ describe("parseEndpoint", () => {
   const rejected: Array<[string, RegExp]> = [
     ["", /invalid endpoint/],
     ["   ", /invalid endpoint/],
-    ["ftp://x:1", /scheme must be http or https/],
-    ["unix:///var/run/etcd.sock", /scheme must be http or https/],
+    ["ftp://x:1", /scheme must be http, https, unix or unixs/],
+    ["unix://", /expected .*unix/],
+    ["unix:///run/etcd.sock?x=1", /expected .*unix/],
+    ["unix:///run/etcd.sock#x", /expected .*unix/],
+    ["unix://user@localhost:2379", /expected .*unix/],
+    ["unix:///run/%zz.sock", /bad percent escape/],
+    ["unix:///run/%00.sock", /must not contain NUL/],
     ["http://h:1/path", /only scheme, host and port/],
     ["http://h:1?x=1", /only scheme, host and port/],
     ["http://h:1#frag", /only scheme, host and port/],
@@ -175,8 +234,10 @@ describe("validateClientOptions", () => {
     ["no options", undefined, /needs options/],
     ["no endpoints", { endpoints: [] }, /at least one/],
     ["endpoints that are not an array", { endpoints: "http://a:1" }, /at least one/],
-    ["a bad endpoint", { endpoints: ["ftp://a:1"] }, /scheme must be http or https/],
+    ["a bad endpoint", { endpoints: ["ftp://a:1"] }, /scheme must be http, https, unix or unixs/],
     ["mixed http and https", { endpoints: ["http://a:1", "https://b:1"] }, /mix http and https/],
+    ["mixed unix and unixs", { endpoints: ["unix:///a.sock", "unixs:///b.sock"] }, /mix http and https/],
+    ["mixed https and unix", { endpoints: ["https://a:1", "unix:///b.sock"] }, /mix http and https/],
     [
       "recv size below send size",
       { ...base, maxCallSendMsgSize: 1000, maxCallRecvMsgSize: 999 },
@@ -198,6 +259,20 @@ describe("validateClientOptions", () => {
     ["an IPv4 servername", { ...tlsBase, tls: { servername: "10.0.0.1" } }, /servername must be a DNS name/],
     ["an IPv6 servername", { ...tlsBase, tls: { servername: "::1" } }, /servername must be a DNS name/],
     ["tls with only http endpoints", { ...base, tls: { ca: "pem" } }, /no endpoint is https/],
+    ["tls with only unix endpoints", { endpoints: ["unix:///a.sock"], tls: { ca: "pem" } }, /or unixs/],
+    ["a signal that is not an AbortSignal", { ...base, signal: {} }, /signal must be an AbortSignal/],
+    ["a transport that is not a Transport", { transport: { unary() {} } }, /transport must be a Connect/],
+    [
+      "a transport with endpoints",
+      { ...base, transport: fakeTransport },
+      /endpoints or a transport, not both/,
+    ],
+    [
+      "a transport with connection options",
+      { transport: fakeTransport, tls: { ca: "pem" }, dialTimeoutMs: 10 },
+      /tls, dialTimeoutMs configure the built-in transport/,
+    ],
+    ["neither endpoints nor transport", {}, /at least one etcd client URL/],
     ["an unknown balancer", { ...base, balancer: "random" }, /balancer must be/],
     ["a fractional dialTimeoutMs", { ...base, dialTimeoutMs: 1.5 }, /dialTimeoutMs must be an integer/],
     ["a zero dialTimeoutMs", { ...base, dialTimeoutMs: 0 }, /dialTimeoutMs must be an integer >= 1/],
@@ -238,6 +313,31 @@ describe("validateClientOptions", () => {
       assertInvalid(() => validateClientOptions(options as ClientOptions), message);
     });
   }
+});
+
+describe("validateClientOptions with a transport or a signal", () => {
+  it("takes a transport instead of endpoints: no endpoints, the transport kept", () => {
+    const resolved = validateClientOptions({ transport: fakeTransport, requestTimeoutMs: 100 });
+    assert.deepEqual(resolved.endpoints, []);
+    assert.equal(resolved.transport, fakeTransport);
+    assert.equal(resolved.requestTimeoutMs, 100);
+  });
+
+  it("refuses a signal that is already aborted, as Go refuses a cancelled context", () => {
+    const controller = new AbortController();
+    controller.abort(new Error("shutting down"));
+    let caught: unknown;
+    assert.throws(
+      () => validateClientOptions({ endpoints: ["127.0.0.1:2379"], signal: controller.signal }),
+      (error: unknown) => {
+        caught = error;
+        return true;
+      },
+    );
+    assert.ok(EtcdError.is(caught, "canceled"), String(caught));
+    assert.match(caught.message, /signal is already aborted/);
+    assert.equal((caught.cause as Error).message, "shutting down");
+  });
 });
 
 describe("validateClientOptions keeps secrets out of errors", () => {

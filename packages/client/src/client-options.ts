@@ -1,10 +1,14 @@
 import { isIP } from "node:net";
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, type Interceptor, type Transport } from "@connectrpc/connect";
 import { maxTimeoutMs } from "@etcd-connect/transport";
+import { type Endpoint, parseEndpoint } from "./endpoint.js";
 import type { EtcdErrorReason } from "./errors.js";
-import { invalidArgument } from "./errors.js";
+import { EtcdError, invalidArgument } from "./errors.js";
 
-/** TLS settings for `https://` endpoints; passed to Node's TLS. */
+// Where endpoints are parsed; re-exported for the modules that read options.
+export { type Endpoint, parseEndpoint };
+
+/** TLS settings for `https://` and `unixs://` endpoints; passed to Node's TLS. */
 export interface ClientTlsOptions {
   /** CA certificates (PEM) that sign the members' certificates. Default: Node's root store. */
   ca?: string | Buffer | Array<string | Buffer>;
@@ -12,7 +16,10 @@ export interface ClientTlsOptions {
   cert?: string | Buffer;
   /** Private key (PEM) of the client certificate. */
   key?: string | Buffer;
-  /** Server name to verify; must be a DNS name, never an IP address. Default: the endpoint's host name when it is not an IP. */
+  /**
+   * Server name to verify; must be a DNS name, never an IP address. Default: the endpoint's host
+   * name when it is not an IP; for `unixs://`, the host of `unixs://host:port`, else `localhost`.
+   */
   servername?: string;
   /** Verify the members' certificates. Default: true. */
   rejectUnauthorized?: boolean;
@@ -50,13 +57,34 @@ export interface ClientObserver {
   onClose?(): void;
 }
 
-/** Options of {@link createClient}. Only `endpoints` is required. */
+/** Options of {@link createClient}. `endpoints` (or a `transport`) is required. */
 export interface ClientOptions {
   /**
-   * Member client URLs: `http://host:port` or `https://host:port`; a bare `host:port` means http.
-   * At least one.
+   * Member client URLs, at least one: `http://host:port` or `https://host:port` (a bare
+   * `host:port` means http), or a Unix socket: `unix:///absolute/path`, `unixs:///absolute/path`
+   * (TLS), or etcd's own `unix://host:port` (the socket file `host:port` in the working
+   * directory). See {@link parseEndpoint}. Required unless `transport` is given.
    */
-  endpoints: string[];
+  endpoints?: string[];
+  /**
+   * Send every call over this Connect `Transport` instead of connections of our own, e.g.
+   * connect-node's `createGrpcTransport`, or `createRouterTransport` to test code without etcd.
+   * User interceptors, retries, auth, `requestTimeoutMs` and `requireLeader` still apply; the
+   * built-in transport's endpoint balancing, failover, silence probes and size checks do not
+   * (the README compares them). Excludes `endpoints` and every option that configures
+   * connections (`tls`, `dialTimeoutMs`, `keepAliveTimeMs`, `keepAliveTimeoutMs`,
+   * `permitWithoutStream`, `silenceProbeMs`, `maxCallSendMsgSize`, `maxCallRecvMsgSize`,
+   * `balancer`, `autoSyncIntervalMs`, `rejectOldCluster`): set those on the transport. The client
+   * never closes it. Default: none (the built-in transport over `endpoints`).
+   */
+  transport?: Transport;
+  /**
+   * Closes the client when aborted, as `close()` does (Go's `Config.Context`): calls in flight
+   * and later ones fail with reason `closed`, watches and keepalives end. A signal already
+   * aborted makes `createClient` throw (reason `canceled`), as Go's `clientv3.New` fails with a
+   * cancelled context. Default: none.
+   */
+  signal?: AbortSignal;
   /** Bound on establishing a connection to one endpoint, in ms. Default: 5000. */
   dialTimeoutMs?: number;
   /**
@@ -96,7 +124,7 @@ export interface ClientOptions {
   password?: string;
   /** A ready auth token (instead of username/password); never logged nor put in errors. */
   token?: string;
-  /** TLS settings for `https://` endpoints. Never falls back to plaintext. */
+  /** TLS settings for `https://` and `unixs://` endpoints. Never falls back to plaintext. */
   tls?: ClientTlsOptions;
   /** User interceptors (metrics, tracing); outermost first, they see one call however often it is retried. */
   interceptors?: Interceptor[];
@@ -130,7 +158,10 @@ export interface ClientOptions {
    * there) when there is one; being slow does not get a member ejected. Default: 1000.
    */
   leaseKeepAliveTimeoutMs?: number;
-  /** Ask members to refuse requests when they have no leader, so calls move on. Default: true. */
+  /**
+   * Ask members to refuse requests when they have no leader, so calls move on. A call's own
+   * `requireLeader` overrides it. Default: true.
+   */
   requireLeader?: boolean;
   /** Refresh `endpoints` from the member list this often, in ms; 0 is off. Default: 0. */
   autoSyncIntervalMs?: number;
@@ -138,20 +169,14 @@ export interface ClientOptions {
   retry?: RetryOptions | false;
 }
 
-/** A parsed endpoint: origin URL and whether it uses TLS. */
-export interface Endpoint {
-  /** Normalised origin, e.g. `http://127.0.0.1:2379`. */
-  readonly url: string;
-  readonly tls: boolean;
-  readonly host: string;
-  readonly port: number;
-}
-
 /** {@link ClientOptions} with every default filled in. *
  * @internal Not part of the public API.
  */
 export interface ResolvedClientOptions {
+  /** Empty with a custom `transport`. */
   endpoints: Endpoint[];
+  transport: Transport | undefined;
+  signal: AbortSignal | undefined;
   dialTimeoutMs: number;
   requestTimeoutMs: number | undefined;
   keepAliveTimeMs: number;
@@ -204,35 +229,86 @@ function validateRetry(retry: RetryOptions | false | undefined): RetryOptions | 
   return out;
 }
 
-/**
- * Parses one endpoint: `http://host:port`, `https://host:port` or a bare `host:port` (http).
- * @throws EtcdError with reason `invalid_argument` for anything else.
- */
-export function parseEndpoint(endpoint: string): Endpoint {
-  // Error messages quote the endpoint without any user info it may carry.
-  const quoted = JSON.stringify(String(endpoint).replace(/\/\/[^/@]*@/, "//***@"));
-  if (typeof endpoint !== "string" || endpoint.trim() === "") {
-    throw invalidArgument(`invalid endpoint ${quoted}: expected http://host:port`);
+// Options that configure the built-in transport's connections: a transport the user brings has
+// its own, so giving them with one is a mistake worth saying.
+const connectionOptionNames = [
+  "tls",
+  "dialTimeoutMs",
+  "keepAliveTimeMs",
+  "keepAliveTimeoutMs",
+  "permitWithoutStream",
+  "silenceProbeMs",
+  "maxCallSendMsgSize",
+  "maxCallRecvMsgSize",
+  "balancer",
+  "autoSyncIntervalMs",
+  "rejectOldCluster",
+] as const satisfies ReadonlyArray<keyof ClientOptions>;
+
+// The members to dial, or the user's transport: exactly one of them.
+function endpointsOrTransport(options: ClientOptions): {
+  endpoints: Endpoint[];
+  transport: Transport | undefined;
+} {
+  const transport: unknown = options.transport;
+  if (transport !== undefined) {
+    const t = transport as Partial<Transport> | null;
+    if (
+      t === null ||
+      typeof t !== "object" ||
+      typeof t.unary !== "function" ||
+      typeof t.stream !== "function"
+    ) {
+      throw invalidArgument(
+        "transport must be a Connect Transport (an object with unary and stream methods)",
+      );
+    }
+    if (options.endpoints !== undefined) {
+      throw invalidArgument("give endpoints or a transport, not both: the transport decides where calls go");
+    }
+    const given = connectionOptionNames.filter((name) => options[name] !== undefined);
+    if (given.length > 0) {
+      throw invalidArgument(
+        `${given.join(", ")} configure${given.length === 1 ? "s" : ""} the built-in transport; with a custom transport, set ${given.length === 1 ? "it" : "them"} on that transport`,
+      );
+    }
+    return { endpoints: [], transport: transport as Transport };
   }
-  const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `http://${endpoint}`;
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalidArgument(`invalid endpoint ${quoted}: expected http://host:port`);
+  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
+    throw invalidArgument("endpoints must list at least one etcd client URL, e.g. http://127.0.0.1:2379");
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw invalidArgument(`invalid endpoint ${quoted}: scheme must be http or https`);
+  const endpoints = [
+    ...new Map(options.endpoints.map((e) => parseEndpoint(e)).map((e) => [e.url, e])).values(),
+  ];
+  if (endpoints.some((e) => e.tls) && endpoints.some((e) => !e.tls)) {
+    throw invalidArgument(
+      "endpoints mix http and https; use TLS for every member or for none (unix:// is plaintext, unixs:// is TLS)",
+    );
   }
-  if (url.username !== "" || url.password !== "" || (url.pathname !== "/" && url.pathname !== "")) {
-    throw invalidArgument(`invalid endpoint ${quoted}: only scheme, host and port are allowed`);
+  return { endpoints, transport: undefined };
+}
+
+function validateSignal(signal: AbortSignal | undefined): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  if (
+    s === null ||
+    typeof s !== "object" ||
+    typeof s.aborted !== "boolean" ||
+    typeof s.addEventListener !== "function"
+  ) {
+    throw invalidArgument("signal must be an AbortSignal");
   }
-  if (url.search !== "" || url.hash !== "" || url.hostname === "") {
-    throw invalidArgument(`invalid endpoint ${quoted}: only scheme, host and port are allowed`);
+  if (signal.aborted) {
+    // As Go's clientv3.New fails with a context that is already cancelled.
+    throw new EtcdError(
+      "createClient: signal is already aborted, so the client would be closed before its first call",
+      Code.Canceled,
+      "canceled",
+      { cause: signal.reason },
+    );
   }
-  const tls = url.protocol === "https:";
-  const port = url.port === "" ? (tls ? 443 : 80) : Number(url.port);
-  return { url: url.origin, tls, host: url.hostname.replace(/^\[|\]$/g, ""), port };
+  return signal;
 }
 
 /**
@@ -245,15 +321,8 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
   if (options === null || typeof options !== "object") {
     throw invalidArgument("createClient needs options with endpoints");
   }
-  if (!Array.isArray(options.endpoints) || options.endpoints.length === 0) {
-    throw invalidArgument("endpoints must list at least one etcd client URL, e.g. http://127.0.0.1:2379");
-  }
-  const endpoints = [
-    ...new Map(options.endpoints.map((e) => parseEndpoint(e)).map((e) => [e.url, e])).values(),
-  ];
-  if (endpoints.some((e) => e.tls) && endpoints.some((e) => !e.tls)) {
-    throw invalidArgument("endpoints mix http and https; use one scheme for all members");
-  }
+  const { endpoints, transport } = endpointsOrTransport(options);
+  const signal = validateSignal(options.signal);
   const maxCallSendMsgSize = positiveInt("maxCallSendMsgSize", options.maxCallSendMsgSize, 2 * 1024 * 1024);
   const maxCallRecvMsgSize = positiveInt("maxCallRecvMsgSize", options.maxCallRecvMsgSize, 2 ** 31 - 1);
   if (maxCallRecvMsgSize < maxCallSendMsgSize) {
@@ -276,7 +345,7 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
     throw invalidArgument("tls.servername must be a DNS name, not an IP address");
   }
   if (options.tls !== undefined && !endpoints.some((e) => e.tls)) {
-    throw invalidArgument("tls options given but no endpoint is https://");
+    throw invalidArgument("tls options given but no endpoint is https:// or unixs://");
   }
   const balancer = options.balancer ?? "round-robin";
   if (balancer !== "round-robin" && balancer !== "pinned") {
@@ -288,6 +357,8 @@ export function validateClientOptions(options: ClientOptions): ResolvedClientOpt
       : Math.min(positiveInt("requestTimeoutMs", options.requestTimeoutMs, 0), maxTimeoutMs);
   return {
     endpoints,
+    transport,
+    signal,
     dialTimeoutMs: positiveInt("dialTimeoutMs", options.dialTimeoutMs, 5_000),
     requestTimeoutMs,
     keepAliveTimeMs,

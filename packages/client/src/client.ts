@@ -8,21 +8,28 @@ import {
   Lease as LeaseService,
   Maintenance as MaintenanceService,
   type RangeResponse,
+  type RequestOp,
   Watch,
 } from "@etcd-connect/api/etcdserverpb";
+import type { KeyValue } from "@etcd-connect/api/mvccpb";
+import { Election } from "@etcd-connect/api/v3electionpb";
+import { Lock } from "@etcd-connect/api/v3lockpb";
 import { type Auth, createAuth } from "./admin/auth.js";
 import { type Cluster, createCluster } from "./admin/cluster.js";
+import { createElectionService, type ElectionService } from "./admin/election-service.js";
+import { createLockService, type LockService } from "./admin/lock-service.js";
 import { createMaintenance, type Maintenance } from "./admin/maintenance.js";
 import type { Bytes } from "./bytes.js";
 import { createAuthInterceptor } from "./call/auth-interceptor.js";
-import { createBalancedTransport } from "./call/balanced-transport.js";
-import { EndpointPool } from "./call/endpoint-pool.js";
-import { rejectOldMember } from "./call/member-version.js";
+import { createCallRouting } from "./call/call-routing.js";
 import { createRetryInterceptor } from "./call/retry-interceptor.js";
-import type { CallOptions } from "./call-options.js";
+import { type CallOptions, callEtcd } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
-import { invalidArgument, toEtcdError } from "./errors.js";
+import { invalidArgument } from "./errors.js";
 import type { EtcdApi } from "./etcd-api.js";
+import { createDo, type OpResponseFor } from "./kv/do-op.js";
+import { type FirstLastOptions, getFirst, getLast } from "./kv/first-last.js";
+import { type GetAllValuesOptions, getAllJson, getAllText } from "./kv/get-all-values.js";
 import { createKV, exists, type GetAllOptions, getAll, getJson, getText, type KV } from "./kv/kv.js";
 import type { GetOptions } from "./kv/op.js";
 import { createLease, type Lease } from "./lease/lease.js";
@@ -45,7 +52,11 @@ export interface Client extends EtcdApi, AsyncDisposable {
   readonly maintenance: Maintenance;
   /** Users, roles and permissions; enabling and disabling auth. */
   readonly auth: Auth;
-  /** The endpoint URLs in use. */
+  /** etcd's lock service: locks the member waits for on the caller's behalf (`lock`, `unlock`). */
+  readonly lockService: LockService;
+  /** etcd's election service: `campaign`, `proclaim`, `leader`, `observe`, `resign`. */
+  readonly electionService: ElectionService;
+  /** The endpoint URLs in use; empty with a custom `transport`. */
   readonly endpoints: string[];
   /** Replaces the endpoints; connections to endpoints that stay are kept. */
   setEndpoints(endpoints: string[]): void;
@@ -62,12 +73,33 @@ export interface Client extends EtcdApi, AsyncDisposable {
   exists(key: Bytes, options?: CallOptions): Promise<boolean>;
   /** Every key under a prefix, page by page, all at one revision. */
   getAll(prefix: Bytes, options?: GetAllOptions): AsyncGenerator<RangeResponse>;
+  /** Every key under a prefix with its value as text, in a Map, all at one revision. */
+  getAllText(prefix: Bytes, options?: GetAllValuesOptions): Promise<Map<string, string>>;
+  /** Every key under a prefix with its value parsed as JSON, in a Map, all at one revision. */
+  getAllJson<T = unknown>(prefix: Bytes, options?: GetAllValuesOptions): Promise<Map<string, T>>;
+  /** The first key under a prefix by key (default), creation or modification revision. */
+  getFirst(prefix: Bytes, options?: FirstLastOptions): Promise<KeyValue | undefined>;
+  /** The last key under a prefix by key (default), creation or modification revision. */
+  getLast(prefix: Bytes, options?: FirstLastOptions): Promise<KeyValue | undefined>;
+  /**
+   * Runs one op built by `opGet`, `opPut`, `opDelete` or `opTxn` as its own request (Go's
+   * `KV.Do`) and answers `{ op: "get" | "put" | "delete" | "txn", response }`; for an op from
+   * a builder, the type names the one response it gets.
+   *
+   * @example
+   * const { response } = await client.do(opGet("config/", { prefix: true }));
+   * console.log(response.count);
+   */
+  do<O extends RequestOp>(op: O, options?: CallOptions): Promise<OpResponseFor<O>>;
   /**
    * The generated Connect clients bound to one member (one of `endpoints`), with the client's
    * interceptors: for per-member calls such as Status, Hash or Defragment.
    */
   rpcAt(endpoint: string): RpcClients;
-  /** Closes every connection and stream; later calls fail with reason `closed`. */
+  /**
+   * Closes every connection and stream; calls in flight and later ones fail with reason
+   * `closed`. Aborting the `signal` option does the same. A custom `transport` is left open.
+   */
   close(): Promise<void>;
 }
 
@@ -82,31 +114,19 @@ export interface Client extends EtcdApi, AsyncDisposable {
  */
 export function createClient(options: ClientOptions): Client {
   const resolved = validateClientOptions(options);
-  const pool = new EndpointPool({
-    ...resolved,
-    verify: resolved.rejectOldCluster ? rejectOldMember : undefined,
-  });
-  const waitForEndpointMs = resolved.dialTimeoutMs;
+  const routing = createCallRouting(resolved);
   const retry =
     resolved.retry === false
       ? undefined
       : createRetryInterceptor({
           ...resolved.retry,
-          endpointCount: () => pool.urls.length,
+          endpointCount: () => routing.urls().length,
           onRetry: resolved.observer?.onRetry?.bind(resolved.observer),
-          waitForEndpointMs,
+          waitForEndpointMs: resolved.dialTimeoutMs,
         });
-  const transportOptions = {
-    pool,
-    writeMaxBytes: resolved.maxCallSendMsgSize,
-    readMaxBytes: resolved.maxCallRecvMsgSize,
-    requestTimeoutMs: resolved.requestTimeoutMs,
-    requireLeader: resolved.requireLeader,
-    waitForEndpointMs,
-  };
   const { username, password } = resolved;
   // Authenticate goes through retry but not through auth itself.
-  const authless = createBalancedTransport({ ...transportOptions, interceptors: retry ? [retry] : [] });
+  const authless = routing.transport(retry ? [retry] : []);
   const authClient = createConnectClient(AuthService, authless);
   const auth =
     username !== undefined && password !== undefined
@@ -134,26 +154,29 @@ export function createClient(options: ClientOptions): Client {
     cluster: createConnectClient(ClusterService, transport),
     maintenance: createConnectClient(MaintenanceService, transport),
     auth: createConnectClient(AuthService, transport),
+    lock: createConnectClient(Lock, transport),
+    election: createConnectClient(Election, transport),
   });
-  const rpc = rpcOn(createBalancedTransport({ ...transportOptions, interceptors }));
+  const rpc = rpcOn(routing.transport(interceptors));
   const pinnedRpc = new Map<string, RpcClients>();
   const kv = createKV(rpc.kv);
   const keepAlives = new LeaseKeepAliveEngine(rpc.lease, {
     responseTimeoutMs: resolved.leaseKeepAliveTimeoutMs,
-    members: pool,
+    members: routing.members,
     reauthenticate: auth?.invalidate,
     logger: resolved.logger,
     observer: resolved.observer,
   });
   const watches = new WatchEngine(rpc.watch, {
     silenceMs: resolved.watchSilenceMs,
-    members: pool,
+    members: routing.members,
     maxBufferedEvents: resolved.watchMaxBufferedEvents,
     maxFragmentBytes: resolved.maxCallRecvMsgSize,
     reauthenticate: auth?.invalidate,
     observer: resolved.observer,
     logger: resolved.logger,
   });
+  const { signal } = resolved;
   let closed: Promise<void> | undefined;
   let autoSync: NodeJS.Timeout | undefined;
   const client: Client = {
@@ -164,33 +187,39 @@ export function createClient(options: ClientOptions): Client {
     maintenance: createMaintenance({
       rpc,
       rpcAt: (endpoint) => client.rpcAt(endpoint),
-      endpoints: () => pool.urls,
+      endpoints: () => routing.urls(),
     }),
     auth: createAuth(rpc.auth),
+    lockService: createLockService(rpc.lock),
+    electionService: createElectionService(rpc.election),
     get endpoints() {
-      return pool.urls;
+      return routing.urls();
     },
     setEndpoints(endpoints) {
-      if (endpoints.length === 0) throw invalidArgument("setEndpoints needs at least one endpoint");
-      pool.setEndpoints(endpoints.map((e) => parseEndpoint(e)));
-    },
-    async sync(opts) {
-      let res: Awaited<ReturnType<typeof rpc.cluster.memberList>>;
-      try {
-        res = await rpc.cluster.memberList({}, opts ?? {});
-      } catch (error) {
-        throw toEtcdError(error);
+      if (!Array.isArray(endpoints) || endpoints.length === 0) {
+        throw invalidArgument("setEndpoints needs at least one endpoint");
       }
-      // Unstarted members have no client URLs yet; learners refuse most requests.
-      const urls = res.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
-      if (urls.length > 0) pool.setEndpoints(urls.map((url) => parseEndpoint(url)));
-      return pool.urls;
+      routing.setEndpoints(endpoints.map((e) => parseEndpoint(e)));
     },
+    sync: (opts) =>
+      callEtcd(opts, async (call) => {
+        // A custom transport has no endpoint list to refresh: refused before any request.
+        if (resolved.transport !== undefined) {
+          throw invalidArgument(
+            "sync needs endpoints; with a custom transport, the transport decides where calls go",
+          );
+        }
+        const res = await rpc.cluster.memberList({}, call);
+        // Unstarted members have no client URLs yet; learners refuse most requests.
+        const urls = res.members.filter((m) => !m.isLearner).flatMap((m) => m.clientURLs);
+        if (urls.length > 0) routing.setEndpoints(urls.map((url) => parseEndpoint(url)));
+        return routing.urls();
+      }),
     rpcAt(endpoint) {
       const url = parseEndpoint(endpoint).url;
       let clients = pinnedRpc.get(url);
       if (clients === undefined) {
-        clients = rpcOn(createBalancedTransport({ ...transportOptions, interceptors, pin: url }));
+        clients = rpcOn(routing.pinned(url, interceptors));
         pinnedRpc.set(url, clients);
       }
       return clients;
@@ -201,18 +230,34 @@ export function createClient(options: ClientOptions): Client {
     getJson: (key, opts) => getJson(kv, key, opts),
     exists: (key, opts) => exists(kv, key, opts),
     getAll: (prefix, opts) => getAll(kv, prefix, opts),
+    getAllText: (prefix, opts) => getAllText(kv, prefix, opts),
+    getAllJson: (prefix, opts) => getAllJson(kv, prefix, opts),
+    getFirst: (prefix, opts) => getFirst(kv, prefix, opts),
+    getLast: (prefix, opts) => getLast(kv, prefix, opts),
+    do: createDo(rpc.kv),
     close() {
-      clearInterval(autoSync);
-      watches.close();
-      keepAlives.close();
-      resolved.observer?.onClose?.();
-      closed ??= Promise.resolve().then(() => pool.close());
+      // Once: the observer hears of one close, however often close() is called (or the signal aborts).
+      if (closed === undefined) {
+        clearInterval(autoSync);
+        signal?.removeEventListener("abort", closeOnAbort);
+        watches.close();
+        keepAlives.close();
+        resolved.observer?.onClose?.();
+        closed = Promise.resolve().then(() => routing.close());
+      }
       return closed;
     },
     [Symbol.asyncDispose]() {
       return client.close();
     },
   };
+  // Go's Config.Context: the client lives as long as the signal. The listener goes in close().
+  function closeOnAbort(): void {
+    client.close().catch((error: unknown) => {
+      resolved.logger?.warn?.("etcd client close on abort failed", { error: String(error) });
+    });
+  }
+  signal?.addEventListener("abort", closeOnAbort, { once: true });
   if (resolved.autoSyncIntervalMs > 0) {
     autoSync = setInterval(() => {
       client.sync().catch((error: unknown) => {

@@ -76,6 +76,8 @@ const allReasons = {
   invalid_downgrade_target_version: true,
   downgrade_in_progress: true,
   no_inflight_downgrade: true,
+  election_not_leader: true,
+  election_no_leader: true,
   unimplemented: true,
   unavailable: true,
   deadline_exceeded: true,
@@ -112,10 +114,10 @@ describe("etcdMessageReasons", () => {
     }
   });
 
-  it("keys every entry by an exact etcdserver message", () => {
+  it("keys every entry by an exact etcdserver (or election service) message", () => {
     for (const message of etcdMessageReasons.keys()) {
       if (message === unprefixed) continue;
-      assert.match(message, /^etcdserver: \S/);
+      assert.match(message, /^(etcdserver|election): \S/);
       assert.equal(message, message.trim());
     }
   });

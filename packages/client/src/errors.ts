@@ -74,6 +74,9 @@ export type EtcdErrorReason =
   | "invalid_downgrade_target_version"
   | "downgrade_in_progress"
   | "no_inflight_downgrade"
+  // the election service (v3electionpb)
+  | "election_not_leader"
+  | "election_no_leader"
   // answered by the server without an etcd message
   | "unimplemented"
   // client side
@@ -156,6 +159,8 @@ export const etcdMessageReasons: ReadonlyMap<string, EtcdErrorReason> = new Map<
   ["etcdserver: invalid downgrade target version", "invalid_downgrade_target_version"],
   ["etcdserver: cluster has a downgrade job in progress", "downgrade_in_progress"],
   ["etcdserver: no inflight downgrade job", "no_inflight_downgrade"],
+  ["election: not leader", "election_not_leader"],
+  ["election: no leader", "election_no_leader"],
 ]);
 
 const codeReasons: Partial<Record<Code, EtcdErrorReason>> = {

@@ -60,10 +60,24 @@ export type {
 export { AlarmType } from "@etcd-connect/api/etcdserverpb";
 export type { Event, KeyValue } from "@etcd-connect/api/mvccpb";
 export { Event_EventType as EventType } from "@etcd-connect/api/mvccpb";
+export type {
+  LeaderKey,
+  LeaderResponse,
+  ProclaimResponse,
+  ResignResponse,
+} from "@etcd-connect/api/v3electionpb";
+export type { LockResponse, UnlockResponse } from "@etcd-connect/api/v3lockpb";
 export type { Auth, PermissionGrant, PermissionType } from "./admin/auth.js";
 export type { Cluster } from "./admin/cluster.js";
+export type { ElectionService } from "./admin/election-service.js";
+export type { LockOptions, LockService } from "./admin/lock-service.js";
 export type { AlarmTarget, Maintenance } from "./admin/maintenance.js";
-export type { SnapshotOptions, SnapshotProgress, SnapshotToFileOptions } from "./admin/snapshot.js";
+export type {
+  SnapshotOptions,
+  SnapshotProgress,
+  SnapshotResult,
+  SnapshotToFileOptions,
+} from "./admin/snapshot.js";
 export { SnapshotVerifier } from "./admin/snapshot.js";
 export type { Bytes } from "./bytes.js";
 export { bytesToJson, bytesToText, toBytes } from "./bytes.js";
@@ -92,12 +106,30 @@ export type { RangeSelector } from "./key-range.js";
 export { fromKeyEnd, keyRange, prefixEnd } from "./key-range.js";
 export type { CompareOperator } from "./kv/compare.js";
 export { compare } from "./kv/compare.js";
+export type { OpResponse, OpResponseFor } from "./kv/do-op.js";
+export type { FirstLastOptions } from "./kv/first-last.js";
+export { getFirst, getLast } from "./kv/first-last.js";
+export type { GetAllValuesOptions } from "./kv/get-all-values.js";
+export { getAllJson, getAllText } from "./kv/get-all-values.js";
 export type { GetAllOptions, KV } from "./kv/kv.js";
 export { exists, firstValue, getAll, getJson, getText } from "./kv/kv.js";
-export type { DeleteOptions, GetOptions, PutOptions } from "./kv/op.js";
+export type { DeleteOptions, GetOptions, PutOptions, RequestOpOf } from "./kv/op.js";
 export { maxTxnOps, opDelete, opGet, opPut, opTxn } from "./kv/op.js";
 export { Txn } from "./kv/txn.js";
 export type { Lease } from "./lease/lease.js";
 export type { LeaseKeeper } from "./lease/lease-keeper.js";
+export { createMirror } from "./mirror/create-mirror.js";
+export type {
+  Mirror,
+  MirrorBatch,
+  MirrorChange,
+  MirrorChangesOptions,
+  MirrorEntry,
+  MirrorOptions,
+  MirrorSource,
+  MirrorStatus,
+} from "./mirror/mirror.js";
+export type { OrderedKV, OrderedKVOptions, OrderViolation } from "./ordering/ordered-kv.js";
+export { createOrderedKV } from "./ordering/ordered-kv.js";
 export type { RpcClients } from "./rpc-clients.js";
 export type { WatchApi, WatchBatch, Watcher, WatchOptions, WatchStatus } from "./watch/watch.js";

@@ -7,6 +7,8 @@ import type {
   Maintenance as MaintenanceService,
   Watch,
 } from "@etcd-connect/api/etcdserverpb";
+import type { Election } from "@etcd-connect/api/v3electionpb";
+import type { Lock } from "@etcd-connect/api/v3lockpb";
 
 /** The generated Connect clients, on the client's transport and interceptors. */
 export interface RpcClients {
@@ -16,6 +18,10 @@ export interface RpcClients {
   cluster: ConnectClient<typeof ClusterService>;
   maintenance: ConnectClient<typeof MaintenanceService>;
   auth: ConnectClient<typeof AuthService>;
+  /** etcd's lock service (v3lockpb). */
+  lock: ConnectClient<typeof Lock>;
+  /** etcd's election service (v3electionpb). */
+  election: ConnectClient<typeof Election>;
 }
 
 /** The generated clients over the balanced transport, and bound to one member. */

@@ -290,7 +290,7 @@ describe("large messages against a real etcd", integrationOptions(), () => {
       t.diagnostic(
         `snapshot took ${Date.now() - transferStart} ms; ${small.calls} small calls succeeded, ${small.failures.length} failed ${summarize(small.failures).join("; ")}`,
       );
-      const bytes = await transfer;
+      const { size: bytes } = await transfer;
       const file = await stat(path);
       assert.equal(file.size, bytes, "the file holds what the client received");
       assert.ok(file.size >= target, `the snapshot is ${file.size} bytes, the database ${size}`);

@@ -157,7 +157,7 @@ describe("Maintenance facade against a real 3-member cluster", integrationOption
     const written = await client.put("snapshot/marker", "in the snapshot");
     const path = join(dir, "etcd.db");
     const progress: number[] = [];
-    const size = await client.maintenance.snapshotToFile(path, {
+    const { size } = await client.maintenance.snapshotToFile(path, {
       onProgress: ({ receivedBytes }) => progress.push(receivedBytes),
       timeoutMs: 30_000,
     });

@@ -67,9 +67,15 @@ function deps(maintenance: MaintenanceFake, perEndpoint: Record<string, Maintena
   };
 }
 
-// A snapshot stream of these messages; records the signal it was opened with.
+// A snapshot stream of these messages; records the signal it was opened with. Its Status
+// (which snapshotToFile asks first, for the member's version) says etcd 3.4.23, member 7.
 function snapshotFake(messages: SnapshotResponse[], opened: { signal?: AbortSignal | undefined }[]) {
   return {
+    status: async () =>
+      create(StatusResponseSchema, {
+        version: "3.4.23",
+        header: create(ResponseHeaderSchema, { memberId: 7n }),
+      }),
     snapshot(_request: unknown, options: CallOptions) {
       opened.push({ signal: options.signal });
       return (async function* () {
@@ -209,11 +215,43 @@ describe("maintenance.snapshotToFile", () => {
     const m = createMaintenance(deps(snapshotFake(blobMessages(chunksOf(bytes, 256)), [])));
     const progress: number[] = [];
     const path = join(dir, "good.db");
-    const size = await m.snapshotToFile(path, { onProgress: (p) => progress.push(p.receivedBytes) });
-    assert.equal(size, bytes.length);
+    const saved = await m.snapshotToFile(path, { onProgress: (p) => progress.push(p.receivedBytes) });
+    assert.deepEqual(saved, {
+      size: bytes.length,
+      version: "3.4.23",
+      storageVersion: undefined,
+      memberId: 7n,
+    });
     assert.deepEqual(new Uint8Array(await readFile(path)), bytes);
     assert.deepEqual(progress, [256, 512, 768, 1024, 1032]);
     assert.deepEqual(await readdir(dir), ["good.db"], "no temporary file left");
+  });
+
+  it("reports the storage version when the stream states one (newer etcd), else none", async () => {
+    const bytes = snapshotBytes(600);
+    const messages = blobMessages(chunksOf(bytes, 256)).map((message) =>
+      create(SnapshotResponseSchema, { ...message, version: "3.6.0" }),
+    );
+    const m = createMaintenance(deps(snapshotFake(messages, [])));
+    const saved = await m.snapshotToFile(join(dir, "versioned.db"));
+    assert.equal(saved.storageVersion, "3.6.0");
+    assert.equal(saved.version, "3.4.23");
+  });
+
+  it("says so when the member's Status fails, and creates no file", async () => {
+    const opened: { signal?: AbortSignal | undefined }[] = [];
+    const m = createMaintenance(
+      deps({
+        ...snapshotFake([], opened),
+        status: async () => {
+          throw new ConnectError("etcdserver: request timed out", Code.Unavailable);
+        },
+      }),
+    );
+    const error = await failure(m.snapshotToFile(join(dir, "no-status.db")));
+    assert.match(error.message, /snapshotToFile failed asking the member for its version/);
+    assert.equal(opened.length, 0, "no snapshot stream was opened");
+    assert.ok(!(await readdir(dir)).some((name) => name.includes("no-status.db")));
   });
 
   it("rejects a corrupted stream: no file at the path, no temporary file left", async () => {

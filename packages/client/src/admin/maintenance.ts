@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
 import { Code } from "@connectrpc/connect";
 import {
   AlarmRequest_AlarmAction,
@@ -29,6 +30,7 @@ import { explainUnimplemented, toMemberId } from "./cluster.js";
 import {
   mapChunks,
   type SnapshotOptions,
+  type SnapshotResult,
   type SnapshotToFileOptions,
   snapshotStream,
   snapshotToFile,
@@ -106,9 +108,10 @@ export interface Maintenance {
    * Saves a snapshot to `path`: streams it into a temporary file beside `path`, checks etcd's
    * sha256 trailer, fsyncs and renames it into place, so `path` only ever holds a whole,
    * verified snapshot. On failure the temporary file is removed and the error says which
-   * step failed. Resolves with the file's size in bytes.
+   * step failed. Resolves with the file's size and the etcd version of the member that sent it
+   * (asked with a Status call to that member first, since etcd 3.4's stream does not say).
    */
-  snapshotToFile(path: string, options?: SnapshotToFileOptions): Promise<number>;
+  snapshotToFile(path: string, options?: SnapshotToFileOptions): Promise<SnapshotResult>;
 }
 
 const alarmTypes = { nospace: AlarmType.NOSPACE, corrupt: AlarmType.CORRUPT } as const;
@@ -129,7 +132,7 @@ export function createMaintenance(deps: RpcRouting): Maintenance {
     return deps.rpcAt(endpoint).maintenance;
   };
 
-  async function leaderEndpoint(call: CallOptions): Promise<string> {
+  async function leaderEndpoint(call: ConnectCallOptions): Promise<string> {
     const endpoints = deps.endpoints();
     const answers = await Promise.allSettled(
       endpoints.map((endpoint) => at(endpoint).status(create(StatusRequestSchema), call)),
@@ -156,7 +159,7 @@ export function createMaintenance(deps: RpcRouting): Maintenance {
     throw new EtcdError(`no member knows a leader (${endpoints.join(", ")})`, Code.Unavailable, "no_leader");
   }
 
-  async function disarm(target: AlarmTarget | undefined, call: CallOptions): Promise<AlarmResponse> {
+  async function disarm(target: AlarmTarget | undefined, call: ConnectCallOptions): Promise<AlarmResponse> {
     const memberID = target?.memberID === undefined ? 0n : alarmMemberId(target.memberID);
     const alarm = alarmTypeOf(target?.alarm);
     if (memberID !== 0n || alarm !== AlarmType.NONE) {

@@ -2,9 +2,15 @@ import { createHash, randomBytes } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
-import { SnapshotRequestSchema, type SnapshotResponse } from "@etcd-connect/api/etcdserverpb";
-import { type CallOptions, pickCallOptions } from "../call-options.js";
+import { Code, createContextValues } from "@connectrpc/connect";
+import {
+  SnapshotRequestSchema,
+  type SnapshotResponse,
+  StatusRequestSchema,
+  type StatusResponse,
+} from "@etcd-connect/api/etcdserverpb";
+import { beginAttempt, currentAttempt } from "../call/attempt.js";
+import { type CallOptions, rpcCallOptions } from "../call-options.js";
 import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
 import type { RpcRouting } from "../rpc-clients.js";
 
@@ -28,6 +34,25 @@ export interface SnapshotToFileOptions extends SnapshotOptions {
   onProgress?: (progress: SnapshotProgress) => void;
 }
 
+/** What {@link Maintenance.snapshotToFile} saved, and which etcd sent it. */
+export interface SnapshotResult {
+  /** Size of the file in bytes, etcd's sha256 trailer included. */
+  size: number;
+  /**
+   * The etcd version of the member that sent the snapshot ("3.4.23"): etcd 3.4's snapshot
+   * stream carries none, so the client asks that member's Status just before streaming from it.
+   * With a custom `transport` the two calls go where the transport sends them.
+   */
+  version: string;
+  /**
+   * The snapshot's storage version as the stream states it (the SnapshotResponse `version` of
+   * newer etcd releases, which Go's `SnapshotWithVersion` reads); undefined from etcd 3.4.
+   */
+  storageVersion: string | undefined;
+  /** The member that sent it (from the same Status answer). */
+  memberId: bigint;
+}
+
 /**
  * The snapshot messages of one stream. Connect only closes a server stream when its signal
  * aborts, not when the consumer stops iterating, so the stream gets its own controller and
@@ -38,7 +63,7 @@ export async function* snapshotStream(
   options: SnapshotOptions | undefined,
 ): AsyncGenerator<SnapshotResponse, void, undefined> {
   const controller = new AbortController();
-  const call = pickCallOptions(options);
+  const call = rpcCallOptions(options);
   call.signal =
     call.signal === undefined ? controller.signal : AbortSignal.any([call.signal, controller.signal]);
   try {
@@ -57,6 +82,7 @@ export async function* snapshotStream(
   }
 }
 
+/** Mapping of the raw stream to its bytes, for {@link Maintenance.snapshot}. */
 export async function* mapChunks(
   stream: AsyncGenerator<SnapshotResponse, void, undefined>,
 ): AsyncGenerator<Uint8Array> {
@@ -131,25 +157,62 @@ export class SnapshotVerifier {
   }
 }
 
+/**
+ * The Status of the member a snapshot will come from, and that member's endpoint: the one asked
+ * for, else the one the balancer picked for the Status call (its attempt record says which), so
+ * the snapshot can be pinned to it. Undefined endpoint: a custom transport, which records none.
+ */
+async function snapshotMember(
+  deps: RpcRouting,
+  options: SnapshotOptions | undefined,
+): Promise<{ status: StatusResponse; endpoint: string | undefined }> {
+  const call = rpcCallOptions(options);
+  const request = create(StatusRequestSchema);
+  if (options?.endpoint !== undefined) {
+    return {
+      status: await deps.rpcAt(options.endpoint).maintenance.status(request, call),
+      endpoint: options.endpoint,
+    };
+  }
+  // Begun here so the transport records the endpoint even when retries are off; a retry
+  // interceptor begins its own record per attempt in the same place, the last one is the answer's.
+  const values = call.contextValues ?? createContextValues();
+  call.contextValues = values;
+  beginAttempt(values);
+  const status = await deps.rpc.maintenance.status(request, call);
+  return { status, endpoint: currentAttempt(values)?.endpoint };
+}
+
 export async function snapshotToFile(
   deps: RpcRouting,
   path: string,
   options: SnapshotToFileOptions | undefined,
-): Promise<number> {
+): Promise<SnapshotResult> {
   if (typeof path !== "string" || path.length === 0) throw invalidArgument("path must be a non-empty string");
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.part`);
   let file: FileHandle | undefined;
   let stream: AsyncGenerator<SnapshotResponse, void, undefined> | undefined;
-  let step = `creating ${temp}`;
+  let step = "asking the member for its version (Status)";
   try {
+    // A timeoutMs bounds the Status call and the stream together. Read the clock only for one.
+    const startedAt = options?.timeoutMs === undefined ? 0 : Date.now();
+    const { status, endpoint } = await snapshotMember(deps, options);
+    const streamOptions: SnapshotOptions = { ...options };
+    if (endpoint !== undefined) streamOptions.endpoint = endpoint;
+    if (options?.timeoutMs !== undefined) {
+      streamOptions.timeoutMs = Math.max(1, options.timeoutMs - (Date.now() - startedAt));
+    }
+    step = `creating ${temp}`;
     file = await open(temp, "wx", 0o600);
     const verifier = new SnapshotVerifier();
-    stream = snapshotStream(deps, options);
+    let storageVersion: string | undefined;
+    stream = snapshotStream(deps, streamOptions);
     for (;;) {
       step = "receiving the snapshot";
       const next = await stream.next();
       if (next.done) break;
-      const { blob, remainingBytes } = next.value;
+      const { blob, remainingBytes, version } = next.value;
+      if (version !== "") storageVersion ??= version;
       step = `writing ${temp}`;
       await file.write(blob);
       verifier.update(blob);
@@ -165,7 +228,12 @@ export async function snapshotToFile(
     step = `renaming ${temp} to ${path}`;
     await rename(temp, path);
     await syncDirectory(dirname(path));
-    return verifier.bytes;
+    return {
+      size: verifier.bytes,
+      version: status.version,
+      storageVersion,
+      memberId: status.header?.memberId ?? 0n,
+    };
   } catch (error) {
     // Closes the stream when the failure was ours (a write, onProgress) rather than the stream's.
     await stream?.return().catch(() => {});

@@ -1,4 +1,10 @@
-import { Code, ConnectError, type Interceptor, type Transport } from "@connectrpc/connect";
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  type Interceptor,
+  type Transport,
+} from "@connectrpc/connect";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "@etcd-connect/transport";
 import {
   abortError,
@@ -20,6 +26,7 @@ import {
   UnaryExchange,
   type UnaryExchangeHooks,
 } from "@etcd-connect/transport";
+import { requireLeaderKey } from "../call-options.js";
 import { type Attempt, currentAttempt } from "./attempt.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
 
@@ -34,7 +41,10 @@ export interface BalancedTransportOptions {
   readMaxBytes: number;
   /** Deadline for unary calls that give none, in ms. Streams never get one. */
   requestTimeoutMs: number | undefined;
-  /** Send `hasleader: true` so a member without a leader refuses at once. */
+  /**
+   * Send `hasleader: true` so a member without a leader refuses at once; a call's own
+   * `requireLeaderKey` in its `contextValues` overrides it.
+   */
   requireLeader: boolean;
   /** How long a call without a deadline waits for an endpoint to come back, in ms. */
   waitForEndpointMs: number;
@@ -45,6 +55,12 @@ export interface BalancedTransportOptions {
 }
 
 const hasLeader = ["hasleader", "true"] as const;
+
+// The `hasleader` header a call gets: its own choice when it made one, else the client's. One
+// property lookup per call; nothing is allocated.
+function leaderHeader(req: { contextValues: ContextValues }, byDefault: boolean) {
+  return (req.contextValues.get(requireLeaderKey) ?? byDefault) ? hasLeader : undefined;
+}
 
 function isNeverAborted(signal: AbortSignal): boolean {
   // Signals that cannot abort need no listener (a shared one would collect them forever).
@@ -126,7 +142,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   const openStream: OpenStream = async (req, path, handler) => {
     const attempt = currentAttempt(req.contextValues);
     const entry = await prepare(req.contextValues.get(deadlineKey) !== undefined, req.signal, attempt);
-    const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
+    const extra = extraHeaders(req.header, leaderHeader(req, options.requireLeader));
     const watched = new StreamHealth(handler, hooks, { entry, attempt });
     const stream = entry.connection.openStream({ path, extra }, watched);
     if (stream !== undefined) return stream;
@@ -164,7 +180,7 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
       attempt.endpoint = entry.endpoint.url;
       attempt.progress = "sent";
     }
-    const extra = extraHeaders(req.header, options.requireLeader ? hasLeader : undefined);
+    const extra = extraHeaders(req.header, leaderHeader(req, options.requireLeader));
     return new Promise((resolve, reject) => {
       const target: CallTarget = { entry, attempt };
       const exchange = new UnaryExchange(resolve, reject, req.signal, options.readMaxBytes, hooks, target);

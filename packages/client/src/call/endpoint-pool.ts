@@ -2,7 +2,13 @@ import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2Connection, type Http2ConnectionOptions, raceSignal } from "@etcd-connect/transport";
-import type { ClientLogger, ClientObserver, ClientTlsOptions, Endpoint } from "../client-options.js";
+import {
+  type ClientLogger,
+  type ClientObserver,
+  type ClientTlsOptions,
+  type Endpoint,
+  parseEndpoint,
+} from "../client-options.js";
 import { ClientClosedError } from "../errors.js";
 import { exponentialBackoff, sleep } from "./backoff.js";
 
@@ -89,8 +95,16 @@ export class EndpointPool implements MemberHealth {
 
   /** The pooled endpoint for a URL in the list, or undefined. */
   find(url: string): PooledEndpoint | undefined {
-    const origin = new URL(url).origin;
-    return this.entries.find((e) => e.endpoint.url === origin);
+    // URLs from the pool itself (attempt records, rpcAt) match as they are; others are normalised.
+    const exact = this.entries.find((e) => e.endpoint.url === url);
+    if (exact !== undefined) return exact;
+    let normalised: string;
+    try {
+      normalised = parseEndpoint(url).url;
+    } catch {
+      return undefined;
+    }
+    return this.entries.find((e) => e.endpoint.url === normalised);
   }
 
   /** Replaces the endpoint list; connections to kept endpoints stay open. */
@@ -116,8 +130,15 @@ export class EndpointPool implements MemberHealth {
     // Node warns on (and TLS forbids) SNI with an IP address: only name hosts get one.
     const servername = tls?.servername ?? (isIP(endpoint.host) === 0 ? endpoint.host : undefined);
     if (endpoint.tls && servername !== undefined) nodeOptions.servername = servername;
-    const connection = new Http2Connection(endpoint.url, {
+    // A Unix socket's connection is named by the host the server is known by (see Endpoint.host).
+    const socketPath = endpoint.socketPath;
+    const authority =
+      socketPath === undefined
+        ? endpoint.url
+        : `${endpoint.tls ? "https" : "http"}://${isIP(endpoint.host) === 6 ? `[${endpoint.host}]` : endpoint.host}`;
+    const connection = new Http2Connection(authority, {
       tls: endpoint.tls ? nodeOptions : undefined,
+      socketPath,
       dialTimeoutMs: this.options.dialTimeoutMs,
       keepAliveTimeMs: this.options.keepAliveTimeMs,
       keepAliveTimeoutMs: this.options.keepAliveTimeoutMs,

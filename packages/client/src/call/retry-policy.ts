@@ -7,7 +7,7 @@ export type { RetryOptions };
 import type { EtcdError } from "../errors.js";
 
 // Calls that may run twice with the same result: Go clientv3's repeatable set (retry.go), plus
-// Authenticate and AuthStatus, which change nothing on the server.
+// Authenticate and AuthStatus, which change nothing on the server, and the election service's Leader.
 // A retried LeaseGrant can at worst leave an unused lease behind that expires by its TTL.
 const repeatable = new Set([
   "etcdserverpb.KV/Range",
@@ -27,6 +27,8 @@ const repeatable = new Set([
   "etcdserverpb.Auth/UserList",
   "etcdserverpb.Auth/RoleGet",
   "etcdserverpb.Auth/RoleList",
+  // A read of the election service.
+  "v3electionpb.Election/Leader",
 ]);
 
 /**

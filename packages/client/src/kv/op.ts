@@ -149,27 +149,39 @@ export function txnRequest(compare: Compare[], success: RequestOp[], failure: Re
   return { $typeName: "etcdserverpb.TxnRequest", compare, success, failure };
 }
 
-/** A get inside a txn. */
-export function opGet(key: Bytes, options?: GetOptions): RequestOp {
+/**
+ * A {@link RequestOp} of one kind, as {@link opGet}, {@link opPut}, {@link opDelete} and
+ * {@link opTxn} build it: `client.do(op)` then knows which response it gets.
+ */
+export type RequestOpOf<C extends NonNullable<RequestOp["request"]["case"]>> = RequestOp & {
+  request: Extract<RequestOp["request"], { case: C }>;
+};
+
+/** A get inside a txn, or for `client.do`. */
+export function opGet(key: Bytes, options?: GetOptions): RequestOpOf<"requestRange"> {
   return requestOp({ case: "requestRange", value: rangeRequest(key, options) });
 }
 
-/** A put inside a txn. */
-export function opPut(key: Bytes, value: Bytes, options?: PutOptions): RequestOp {
+/** A put inside a txn, or for `client.do`. */
+export function opPut(key: Bytes, value: Bytes, options?: PutOptions): RequestOpOf<"requestPut"> {
   return requestOp({ case: "requestPut", value: putRequest(key, value, options) });
 }
 
-/** A delete inside a txn. */
-export function opDelete(key: Bytes, options?: DeleteOptions): RequestOp {
+/** A delete inside a txn, or for `client.do`. */
+export function opDelete(key: Bytes, options?: DeleteOptions): RequestOpOf<"requestDeleteRange"> {
   return requestOp({ case: "requestDeleteRange", value: deleteRequest(key, options) });
 }
 
-/** A nested txn inside a txn (etcd 3.3+). */
-export function opTxn(compare: Compare[], success: RequestOp[], failure: RequestOp[] = []): RequestOp {
+/** A nested txn inside a txn (etcd 3.3+), or a whole txn for `client.do`. */
+export function opTxn(
+  compare: Compare[],
+  success: RequestOp[],
+  failure: RequestOp[] = [],
+): RequestOpOf<"requestTxn"> {
   return requestOp({ case: "requestTxn", value: txnRequest(compare, success, failure) });
 }
 
 // A literal, not create(), as in rangeRequest.
-function requestOp(request: RequestOp["request"]): RequestOp {
+function requestOp<R extends RequestOp["request"]>(request: R): RequestOp & { request: R } {
   return { $typeName: "etcdserverpb.RequestOp", request };
 }

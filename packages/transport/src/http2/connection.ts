@@ -12,6 +12,13 @@ import { TypedConnectError } from "./typed-connect-error.js";
 export interface Http2ConnectionOptions {
   /** TLS settings for an https endpoint (ca, cert, key, servername, rejectUnauthorized). */
   tls?: tls.ConnectionOptions | undefined;
+  /**
+   * Dial this Unix domain socket instead of the URL's host and port. The URL still names the
+   * server: its host (with the port only when the URL gives one) is the `:authority`, and over
+   * https the name the certificate is checked against unless `tls.servername` says otherwise.
+   * Default: none (TCP to the URL's host and port).
+   */
+  socketPath?: string | undefined;
   /** Bound on TCP, TLS and the server's first SETTINGS frame, in ms. */
   dialTimeoutMs: number;
   /** Ping when nothing was read for this long, in ms. */
@@ -57,6 +64,8 @@ const maxPingIntervalMs = 2 ** 31 - 1;
 // Connection errors that say the request cannot have reached a server and that a retry
 // elsewhere, or later, may fix.
 const transientDialCodes = new Set([
+  // A Unix socket path that nobody listens on yet: a server that restarts removes its socket file.
+  "ENOENT",
   "ECONNREFUSED",
   "ECONNRESET",
   "EHOSTUNREACH",
@@ -106,6 +115,11 @@ export class Http2Connection {
   private readonly options: Http2ConnectionOptions;
   private readonly host: string;
   private readonly port: number;
+  private readonly socketPath: string | undefined;
+  // `:authority`: host:port over TCP; over a Unix socket the host, and the port only if given.
+  private readonly authorityHeader: string;
+  // What errors call the server: the URL, and the socket path when there is one.
+  private readonly label: string;
   private readonly secure: boolean;
   private session: Http2Session | undefined;
   private dialing: Promise<Http2Session> | undefined;
@@ -134,6 +148,13 @@ export class Http2Connection {
     this.secure = url.protocol === "https:";
     this.host = url.hostname.replace(/^\[|\]$/g, "");
     this.port = Number(url.port || (this.secure ? 443 : 80));
+    this.socketPath = options.socketPath;
+    this.authorityHeader =
+      this.socketPath !== undefined && url.port === ""
+        ? hostForAuthority(this.host)
+        : `${hostForAuthority(this.host)}:${this.port}`;
+    this.label =
+      this.socketPath === undefined ? this.authority : `${this.authority} (unix socket ${this.socketPath})`;
     this.options = options;
     this.pingIntervalMs = options.keepAliveTimeMs;
     this.rtt = new RttEstimator({ floorMs: options.silenceProbeMs, ceilingMs: options.keepAliveTimeoutMs });
@@ -221,10 +242,16 @@ export class Http2Connection {
 
   private dial(): Promise<Http2Session> {
     return new Promise((resolve, reject) => {
-      const { host, port } = this;
+      const { host, port, socketPath } = this;
+      // Over a Unix socket, `host` still reaches TLS: Node checks the certificate against it
+      // when no servername is given.
       const socket = this.secure
-        ? tls.connect({ ...this.options.tls, host, port, ALPNProtocols: ["h2"] })
-        : net.connect({ host, port });
+        ? tls.connect(
+            socketPath === undefined
+              ? { ...this.options.tls, host, port, ALPNProtocols: ["h2"] }
+              : { ...this.options.tls, path: socketPath, host, ALPNProtocols: ["h2"] },
+          )
+        : net.connect(socketPath === undefined ? { host, port } : { path: socketPath });
       let settled = false;
       let timedOut = false;
       if (socket instanceof tls.TLSSocket) {
@@ -244,14 +271,14 @@ export class Http2Connection {
         timedOut = true;
         session.destroy(
           new ConnectError(
-            `could not connect to ${this.authority} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
+            `could not connect to ${this.label} within dialTimeoutMs (${this.options.dialTimeoutMs} ms)`,
             Code.Unavailable,
           ),
         );
       }, this.options.dialTimeoutMs);
       const session: Http2Session = new Http2Session(
         socket,
-        `${hostForAuthority(host)}:${port}`,
+        this.authorityHeader,
         this.secure ? "https" : "http",
         {
           onReady: () => {
@@ -260,7 +287,7 @@ export class Http2Connection {
             if (this.closed) {
               // Closed while dialling: the new session is not wanted.
               session.destroy(undefined);
-              reject(new ConnectError(`connection to ${this.authority} closed`, Code.Canceled));
+              reject(new ConnectError(`connection to ${this.label} closed`, Code.Canceled));
               return;
             }
             this.adopt(session);
@@ -270,7 +297,7 @@ export class Http2Connection {
             clearTimeout(timer);
             if (!settled) {
               settled = true;
-              reject(dialError(this.authority, error, timedOut, this.options.serverKind ?? "a gRPC server"));
+              reject(dialError(this.label, error, timedOut, this.options.serverKind ?? "a gRPC server"));
               return;
             }
             const current = this.session === session;
@@ -306,12 +333,23 @@ export class Http2Connection {
     this.setResponsive(true);
     this.schedulePing();
     this.scheduleIdleClose();
-    // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
-    // the socket reads that are already waiting, which would look like silence.
-    this.watchdog = setInterval(
-      () => setImmediate(() => this.checkSilence(session)),
-      this.options.silenceProbeMs / 2,
-    ).unref();
+  }
+
+  // The silence check runs only while it can find something: a unary call is waiting, or calls
+  // were made since the last probe. A connection that only carries streams (a lease keepalive, a
+  // watch) or sits idle sets no timer at all: each wakeup of an idle process costs CPU.
+  private armWatchdog(session: Http2Session): void {
+    if (this.watchdog !== undefined) return;
+    this.watchdog = setTimeout(() => {
+      // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
+      // the socket reads that are already waiting, which would look like silence.
+      setImmediate(() => {
+        this.watchdog = undefined;
+        if (this.session !== session) return;
+        this.checkSilence(session);
+        if (this.unaryStreams > 0 || this.unaryOpened !== this.unaryOpenedAtProbe) this.armWatchdog(session);
+      });
+    }, this.options.silenceProbeMs / 2).unref();
   }
 
   // Stops new streams from using a session that is going away; its open streams finish.
@@ -320,7 +358,8 @@ export class Http2Connection {
     this.session = undefined;
     clearTimeout(this.pingTimer);
     clearTimeout(this.idleTimer);
-    clearInterval(this.watchdog);
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     this.dropPing(session);
     this.streams = 0;
     this.unaryStreams = 0;
@@ -338,6 +377,7 @@ export class Http2Connection {
     if (stream.probe) {
       this.unaryOpened++;
       if (this.unaryStreams++ === 0) this.quietSince = Date.now();
+      this.armWatchdog(session);
     }
   }
 
@@ -425,7 +465,7 @@ export class Http2Connection {
           }
           session.destroy(
             new ConnectError(
-              `PING to ${this.authority} not answered within keepAliveTimeoutMs (${this.options.keepAliveTimeoutMs} ms)`,
+              `PING to ${this.label} not answered within keepAliveTimeoutMs (${this.options.keepAliveTimeoutMs} ms)`,
               Code.Unavailable,
             ),
           );
