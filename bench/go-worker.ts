@@ -2,11 +2,11 @@
 // sources in GOPATH mode, so the build needs no network and no go.mod of ours. Nothing here
 // throws: without Go the bench runs the Node clients and says why Go is missing.
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
-import { access, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { buildGoProgram } from "@etcd-connect/testing";
 
 /** The built Go worker and the client it measures, or why there is none. */
 export type GoWorker =
@@ -19,8 +19,6 @@ const defaultGopath = "/usr/share/gocode";
 const clientv3File = "src/go.etcd.io/etcd/clientv3/client.go";
 const etcdVersionFile = "src/go.etcd.io/etcd/version/version.go";
 const debianPackages = ["golang-go", "golang-etcd-server-dev"];
-// A cold build compiles clientv3, gRPC and their dependencies: about 20 s on 2 cores.
-const buildTimeoutMs = 600_000;
 const aptTimeoutMs = 900_000;
 
 interface CommandResult {
@@ -134,44 +132,21 @@ async function prepare(log: (line: string) => void): Promise<GoWorker> {
   const goRelease = /\bgo\d+(?:\.\d+)*\S*/.exec(goVersion.stdout.replace(/^go version /, ""))?.[0] ?? "go?";
   const version = `clientv3 ${await clientv3Version(gopath)} (${goRelease})`;
 
-  // The binary's name changes with anything that changes what it is: the program, the
-  // compiler, the sources it is built against.
-  const source = await readFile(join(goDir, "main.go"));
-  const hash = createHash("sha256")
-    .update(source)
-    .update(`\0${goVersion.stdout.trim()}\0${gopath}\0${version}`)
-    .digest("hex")
-    .slice(0, 16);
-  const cacheDir = process.env.BENCH_GO_CACHE ?? join(tmpdir(), "etcd-connect-bench-go");
-  await mkdir(cacheDir, { recursive: true });
-  const bin = join(cacheDir, `clientv3-bench-${hash}`);
-  if (await exists(bin, constants.X_OK)) {
-    log(`go: ${version}, built earlier: ${bin}`);
-    return { available: true, bin, version };
-  }
-  // Built under a name of its own, then renamed: a concurrent bench never runs a half-written file.
-  const partial = `${bin}.${process.pid}.partial`;
   const started = performance.now();
-  log(`go: building ${version} into ${cacheDir}`);
-  const build = await runCommand("go", ["build", "-o", partial, "main.go"], {
-    cwd: goDir,
-    env: {
-      ...process.env,
-      GO111MODULE: "off",
-      GOPATH: gopath,
-      GOCACHE: join(cacheDir, "gocache"),
-      // Flags meant for module builds (-mod=...) would fail a GOPATH build.
-      GOFLAGS: "",
-    },
-    timeoutMs: buildTimeoutMs,
-  });
-  if (!build.ok) {
-    await rm(partial, { force: true });
-    return { available: false, reason: `go build failed: ${firstLines(build.stderr)}` };
+  try {
+    // Cached by the program, the compiler and the sources it is built against.
+    const bin = await buildGoProgram({
+      dir: goDir,
+      name: "clientv3-bench",
+      gopath,
+      cacheDir: process.env.BENCH_GO_CACHE ?? join(tmpdir(), "etcd-connect-bench-go"),
+      hashInputs: [version],
+    });
+    log(`go: ${version} in ${((performance.now() - started) / 1000).toFixed(1)} s (built or cached): ${bin}`);
+    return { available: true, bin, version };
+  } catch (error) {
+    return { available: false, reason: firstLines(error instanceof Error ? error.message : String(error)) };
   }
-  await rename(partial, bin);
-  log(`go: built in ${((performance.now() - started) / 1000).toFixed(1)} s: ${bin}`);
-  return { available: true, bin, version };
 }
 
 /**

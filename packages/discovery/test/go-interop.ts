@@ -1,17 +1,17 @@
 // Go's clientv3/naming/endpoints as a program the interop tests run: `go/main.go`, built with
 // Debian's Go and etcd sources in GOPATH mode (no network, no go.mod of ours), as the bench
-// builds its Go client. The binary is cached under the temp folder by a hash of everything that
-// makes it what it is, so only the first run on a machine compiles clientv3 (about 20 s).
+// builds its Go client (`buildGoProgram` of @etcd-connect/testing): cached by a hash of everything
+// that makes it what it is, so only the first run on a machine compiles clientv3 (about 20 s).
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { createInterface } from "node:readline";
+import { buildGoProgram, debianGopath } from "@etcd-connect/testing";
 
 const goDir = join(import.meta.dirname, "go");
-const gopath = "/usr/share/gocode";
+const gopath = debianGopath;
 // golang-etcd-server-dev's naming/endpoints (etcd 3.4); its presence means the whole tree is there.
 const endpointsSource = join(gopath, "src/go.etcd.io/etcd/clientv3/naming/endpoints/endpoints_impl.go");
 const buildTimeoutMs = 600_000;
@@ -78,36 +78,15 @@ function run(
 export async function buildGoInterop(): Promise<string> {
   const missing = missingGo();
   if (missing !== undefined) throw new Error(`ETCD_REQUIRED=1: ${missing}`);
-  const version = await run("go", ["version"], { timeoutMs: 30_000 });
-  if (!version.ok) throw new Error(`go version failed: ${version.stderr}`);
-  const hash = createHash("sha256")
-    .update(await readFile(join(goDir, "main.go")))
-    .update(`\0${version.stdout.trim()}\0${await readFile(endpointsSource, "utf8")}`)
-    .digest("hex")
-    .slice(0, 16);
-  const cacheDir = join(tmpdir(), "etcd-connect-discovery-go");
-  await mkdir(cacheDir, { recursive: true });
-  const bin = join(cacheDir, `discovery-interop-${hash}`);
-  if (executable(bin)) return bin;
-  // Built under a name of its own, then renamed: a concurrent run never starts a half-written file.
-  const partial = `${bin}.${process.pid}.partial`;
-  const build = await run("go", ["build", "-o", partial, "main.go"], {
-    cwd: goDir,
-    env: {
-      ...process.env,
-      GO111MODULE: "off",
-      GOPATH: gopath,
-      GOCACHE: join(cacheDir, "gocache"),
-      GOFLAGS: "",
-    },
+  return buildGoProgram({
+    dir: goDir,
+    name: "discovery-interop",
+    gopath,
+    cacheDir: join(tmpdir(), "etcd-connect-discovery-go"),
+    // The manager's source stands for the etcd sources the program is built against.
+    hashInputs: [await readFile(endpointsSource, "utf8")],
     timeoutMs: buildTimeoutMs,
   });
-  if (!build.ok) {
-    await rm(partial, { force: true });
-    throw new Error(`go build of ${join(goDir, "main.go")} failed: ${build.stderr}`);
-  }
-  await rename(partial, bin);
-  return bin;
 }
 
 /** One endpoint as the Go program prints it. */

@@ -24,6 +24,7 @@ export {
 } from "./fault-proxy.js";
 export { EtcdNotFoundError, etcdSkipReason, findEtcd, integrationOptions } from "./find-etcd.js";
 export { freePort } from "./free-port.js";
+export { buildGoProgram, debianGopath, type GoProgramOptions } from "./go-program.js";
 export { EtcdMember, type RestartOptions, type WaitHealthyOptions } from "./member.js";
 export {
   type ExampleResult,
