@@ -20,10 +20,20 @@ export type ConcurrencyErrorReason =
   | "not_leader"
   /** The caller's signal aborted the wait. */
   | "canceled"
-  /** `runSTM` met a conflict on every attempt it was allowed. */
+  /**
+   * A conditional write lost to other writers on every attempt it was allowed: `runSTM`, or a
+   * priority queue's `enqueue()` taking the next sequence number.
+   */
   | "retries_exhausted"
   /** A call was used after its STM attempt had ended (the `stm` object escaped `fn`). */
   | "stm_finished"
+  /** A double barrier's `enter()` found more participants than its count (Go's `ErrTooManyClients`). */
+  | "barrier_full"
+  /**
+   * A key under a recipe's prefix does not have the layout the recipe writes (a priority queue
+   * entry whose last segment is not a sequence number): someone else writes there.
+   */
+  | "unexpected_key"
   /** Bad input, refused before anything was sent. */
   | "invalid_argument";
 
@@ -64,6 +74,11 @@ export class ConcurrencyError extends Error {
   }
 }
 Object.defineProperty(ConcurrencyError.prototype, brand, { value: true });
+
+/** The error of bad input, refused before anything is sent. */
+export function invalidArgument(message: string): ConcurrencyError {
+  return new ConcurrencyError("invalid_argument", message);
+}
 
 /** The error a wait ends with when the caller's signal aborts it. */
 export function canceled(signal: AbortSignal, what: string): ConcurrencyError {

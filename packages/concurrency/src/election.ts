@@ -1,13 +1,15 @@
 import {
   type Bytes,
+  bytesToText,
   compare,
+  type Int64Like,
   opDelete,
   opGet,
   opPut,
   type ResponseHeader,
   toBytes,
 } from "@etcd-connect/client";
-import { ConcurrencyError, canceled } from "./concurrency-error.js";
+import { ConcurrencyError, canceled, invalidArgument } from "./concurrency-error.js";
 import { type Leader, type ObserveOptions, observeLeaders, readLeader } from "./election-observe.js";
 import { bytesEqual, firstKvAt, operationSignal, recipePrefix, sessionKey } from "./keys.js";
 import { assertLive, type Session, sessionOver } from "./session.js";
@@ -69,6 +71,54 @@ export function createElection(session: Session, name: string): Election {
   return new ElectionImpl(session, recipePrefix(name));
 }
 
+/**
+ * An election already won, taken over from its key and revision, as Go's `ResumeElection`: a
+ * process restarted while leading goes on leading without campaigning again. Adopt the lease
+ * first (`createSession(client, { lease })`), then pass the key and create revision the
+ * campaign won with (`election.key`, `election.revision`, or a {@link Leader}'s `key` and
+ * `createRevision`). No request is made: like Go's, the election trusts them, and
+ * `proclaim()` rejects with `not_leader` (and `resign()` deletes nothing) if the key is gone
+ * or was created again since. To wait for leadership instead, campaign with
+ * `createElection(session, name)` on the adopted lease: the key keeps its place in line.
+ *
+ * Unlike Go's, which keeps the prefix as given, the prefix is `name + "/"` as with
+ * {@link createElection}, and `leaderKey` must be this session's key under it
+ * (`<name>/<lease id in hex>`): anything else is refused with `invalid_argument`.
+ *
+ * @example
+ * const session = await createSession(client, { lease: savedLease });
+ * const election = resumeElection(session, "elections/scheduler", savedKey, savedRevision);
+ * await election.proclaim("node-1 (restarted)");
+ */
+export function resumeElection(
+  session: Session,
+  name: string,
+  leaderKey: Bytes,
+  leaderRevision: Int64Like,
+): Election {
+  const prefix = recipePrefix(name);
+  let key: string;
+  if (typeof leaderKey === "string") key = leaderKey;
+  else if (leaderKey instanceof Uint8Array) key = bytesToText(leaderKey);
+  else throw invalidArgument(`leaderKey must be a string or Uint8Array, got ${typeof leaderKey}`);
+  const expected = sessionKey(prefix, session.lease);
+  if (key !== expected) {
+    throw invalidArgument(
+      `leaderKey ${JSON.stringify(key.slice(0, 200))} is not this session's key in ${prefix} (${expected}): adopt the lease that won with createSession(client, { lease })`,
+    );
+  }
+  const revision =
+    typeof leaderRevision === "bigint"
+      ? leaderRevision
+      : Number.isSafeInteger(leaderRevision)
+        ? BigInt(leaderRevision)
+        : undefined;
+  if (revision === undefined || revision < 1n) {
+    throw invalidArgument(`leaderRevision must be a positive integer, got ${String(leaderRevision)}`);
+  }
+  return new ElectionImpl(session, prefix, { key, revision });
+}
+
 class ElectionImpl implements Election {
   readonly session: Session;
   readonly prefix: string;
@@ -77,9 +127,14 @@ class ElectionImpl implements Election {
   private myRevision: bigint | undefined;
   private lastHeader: ResponseHeader | undefined;
 
-  constructor(session: Session, prefix: string) {
+  constructor(session: Session, prefix: string, won?: { key: string; revision: bigint }) {
     this.session = session;
     this.prefix = prefix;
+    if (won !== undefined) {
+      this.state = "leading";
+      this.myKey = won.key;
+      this.myRevision = won.revision;
+    }
   }
 
   get key(): string | undefined {

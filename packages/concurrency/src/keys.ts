@@ -8,8 +8,8 @@ import {
 import { ConcurrencyError } from "./concurrency-error.js";
 
 /**
- * The prefix of a mutex or election named `name`: the name and a "/", always, as Go's
- * `NewMutex(s, pfx)` and `NewElection(s, pfx)` do. `etcdctl lock <name>` and
+ * The prefix of a mutex, election or recipe named `name`: the name and a "/", always, as Go's
+ * `NewMutex(s, pfx)`, `NewElection(s, pfx)` and the recipes do. `etcdctl lock <name>` and
  * `etcdctl elect <name>` use exactly this, which makes them interoperate with us.
  */
 export function recipePrefix(name: string): string {

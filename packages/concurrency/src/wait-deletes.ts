@@ -1,6 +1,6 @@
 import type { EtcdApi } from "@etcd-connect/client";
-import { type Bytes, EtcdError, EventType, type ResponseHeader } from "@etcd-connect/client";
-import { operationSignal } from "./keys.js";
+import { EventType, type ResponseHeader } from "@etcd-connect/client";
+import { waitEvent } from "./wait-event.js";
 
 /**
  * Waits until no key under `prefix` has a create revision of `maxCreateRevision` or less: the
@@ -26,28 +26,12 @@ export async function waitDeletes(
     });
     const ahead = res.kvs[0];
     if (ahead === undefined || ahead.createRevision > maxCreateRevision) return res.header;
-    await waitDelete(client, ahead.key, res.header?.revision ?? 0n, signal);
+    // Undefined (history compacted) also loops: the next read tells the truth.
+    await waitEvent(
+      client,
+      ahead.key,
+      { startRevision: res.header?.revision ?? 0n, type: EventType.DELETE },
+      signal,
+    );
   }
-}
-
-/** Waits for a delete of `key` at `revision` or later. */
-async function waitDelete(client: EtcdApi, key: Bytes, revision: bigint, signal: AbortSignal): Promise<void> {
-  // Its own signal: the watch leaves a listener behind on the signal it gets.
-  const scope = operationSignal(signal);
-  const watcher = client.watch(key, { startRevision: revision, noPut: true, signal: scope.signal });
-  try {
-    for await (const batch of watcher) {
-      if (batch.events.some((event) => event.type === EventType.DELETE)) return;
-    }
-  } catch (error) {
-    // The history was compacted past `revision`: the caller's next read tells the truth.
-    if (EtcdError.is(error, "compacted")) return;
-    throw error;
-  } finally {
-    await watcher.close();
-    scope.dispose();
-  }
-  signal.throwIfAborted();
-  // A watch that ends without an error, unasked, is a client bug; do not spin on it.
-  throw new Error("etcd-connect: watch ended while waiting for a delete");
 }

@@ -8,10 +8,11 @@ import {
   electionLeader,
   type Leader,
   observeElection,
+  resumeElection,
   type Session,
 } from "@etcd-connect/concurrency";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
-import { countingWatches, text, waitForKeys } from "./helpers.js";
+import { countingWatches, Etcdctl, text, waitForKeys } from "./helpers.js";
 
 describe("election", integrationOptions(), () => {
   let etcd: EtcdMember;
@@ -27,7 +28,9 @@ describe("election", integrationOptions(), () => {
     etcd = await startEtcd();
     client = createClient({ endpoints: [etcd.clientUrl] });
   });
+  const tools: Etcdctl[] = [];
   after(async () => {
+    for (const tool of tools) await tool.kill();
     for (const s of sessions) await s.close().catch(() => {});
     await client?.close();
     await etcd?.close();
@@ -135,5 +138,92 @@ describe("election", integrationOptions(), () => {
     await assert.rejects(election.proclaim("b"), (error) => ConcurrencyError.is(error, "not_leader"));
     assert.equal(election.isLeader(), false);
     assert.equal(await election.leader(), undefined);
+  });
+
+  it("resumeElection: a restarted leader takes its campaign back from key and revision", async () => {
+    const name = "election-test/resume";
+    const first = await session(30);
+    const won = createElection(first, name);
+    await won.campaign("node-a");
+    const { key, revision } = won;
+    assert.ok(key !== undefined && revision !== undefined);
+    await first.orphan(); // the process "crashes": its lease and key live on
+
+    const adopted = await session();
+    const restarted = await createSession(client, { lease: first.lease });
+    sessions.push(restarted);
+    const resumed = resumeElection(restarted, name, key, revision);
+    assert.equal(resumed.isLeader(), true);
+    assert.equal(resumed.key, key);
+    assert.equal(resumed.revision, revision);
+    await resumed.proclaim("node-a (restarted)");
+    const leader = await electionLeader(client, name);
+    assert.equal(text(leader?.value), "node-a (restarted)");
+    assert.equal(leader?.createRevision, revision); // the same term: the key was never re-created
+
+    // A Leader read back works as well (bytes key, createRevision).
+    assert.ok(leader !== undefined);
+    assert.equal(resumeElection(restarted, name, leader.key, leader.createRevision).isLeader(), true);
+
+    const next = createElection(adopted, name);
+    const nextLeads = next.campaign("node-b");
+    await waitForKeys(client, `${name}/`, 2);
+    assert.equal(next.isLeader(), false);
+    await resumed.resign();
+    await nextLeads;
+    assert.equal(text((await electionLeader(client, name))?.value), "node-b");
+    await next.resign();
+  });
+
+  it("resumeElection: a stale revision cannot proclaim or resign someone's new term", async () => {
+    const name = "election-test/resume-stale";
+    const s = await session();
+    const election = createElection(s, name);
+    await election.campaign("old term");
+    const stale = election.revision ?? 0n;
+    await election.resign();
+    await election.campaign("new term"); // same lease, same key name, a new create revision
+    const resumed = resumeElection(s, name, election.key ?? "", stale);
+    await assert.rejects(resumed.proclaim("hijack"), (error) => ConcurrencyError.is(error, "not_leader"));
+    assert.equal(resumed.isLeader(), false);
+    await resumeElection(s, name, election.key ?? "", stale).resign();
+    assert.equal(text((await election.leader())?.value), "new term");
+    await election.resign();
+  });
+
+  it("resumeElection: takes over a campaign etcdctl won before it was killed (Go's ResumeElection)", async () => {
+    const name = "election-test/resume-go";
+    const tool = new Etcdctl(etcd.clientUrl, ["elect", name, "from go"]);
+    tools.push(tool);
+    const theirKey = await tool.nextLine();
+    assert.equal(await tool.nextLine(), "from go");
+    await tool.kill(); // SIGKILL: no resign, its session's lease (60 s) lives on
+    const leader = await electionLeader(client, name);
+    assert.ok(leader !== undefined);
+    assert.equal(text(leader.key), theirKey);
+
+    // The key names the lease: adopt it, then resume the campaign.
+    const restarted = await createSession(client, { lease: leader.lease });
+    sessions.push(restarted);
+    assert.equal(`${name}/${restarted.lease.toString(16)}`, theirKey);
+    const resumed = resumeElection(restarted, name, theirKey, leader.createRevision);
+    await resumed.proclaim("taken over");
+    assert.equal(text((await electionLeader(client, name))?.value), "taken over");
+    await resumed.resign();
+    assert.equal(await electionLeader(client, name), undefined);
+  });
+
+  it("resumeElection: refuses a key that is not the session's, and a bad revision", async () => {
+    const s = await session();
+    const name = "election-test/resume-bad";
+    const mine = `${name}/${s.lease.toString(16)}`;
+    const invalid = (error: unknown) => ConcurrencyError.is(error, "invalid_argument");
+    assert.throws(() => resumeElection(s, name, `${name}/abc123`, 5n), invalid);
+    assert.throws(() => resumeElection(s, "other", mine, 5n), invalid);
+    assert.throws(() => resumeElection(s, name, 42 as unknown as string, 5n), invalid);
+    for (const revision of [0n, -1n, 0, 1.5, Number.NaN]) {
+      assert.throws(() => resumeElection(s, name, mine, revision), invalid);
+    }
+    assert.equal(resumeElection(s, name, mine, 7).revision, 7n);
   });
 });

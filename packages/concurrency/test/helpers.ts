@@ -1,5 +1,6 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import type { Bytes, WatchApi, Watcher, WatchOptions } from "@etcd-connect/client";
 import type { EtcdLike } from "@etcd-connect/concurrency";
 
@@ -7,12 +8,22 @@ export const text = (bytes: Uint8Array | undefined) =>
   bytes === undefined ? undefined : new TextDecoder().decode(bytes);
 
 /** Resolves once at least `count` keys exist under `prefix`: a watch, no polling. */
-export async function waitForKeys(client: EtcdLike, prefix: string, count: number): Promise<void> {
+export function waitForKeys(client: EtcdLike, prefix: string, count: number): Promise<void> {
+  return waitForCount(client, prefix, (n) => n >= count);
+}
+
+/** Resolves once the number of keys under `prefix` satisfies `wanted`: a watch, no polling. */
+export async function waitForCount(
+  client: EtcdLike,
+  prefix: string,
+  wanted: (count: number) => boolean,
+): Promise<void> {
   const abort = new AbortController();
   const watcher = client.watch(prefix, { prefix: true, signal: abort.signal });
   try {
     await watcher.ready;
-    const has = async () => (await client.get(prefix, { prefix: true, countOnly: true })).count >= count;
+    const has = async () =>
+      wanted(Number((await client.get(prefix, { prefix: true, countOnly: true })).count));
     if (await has()) return;
     for await (const _ of watcher) if (await has()) return;
   } finally {
@@ -86,8 +97,8 @@ export function countingWatches(client: EtcdLike): {
   };
 }
 
-/** A running `etcdctl` (API v3): its stdout lines, one at a time, and a clean interrupt. */
-export class Etcdctl {
+/** A child process read line by line from its stdout, with its stderr kept for messages. */
+export class LineProcess {
   readonly child: ChildProcessWithoutNullStreams;
   readonly exited: Promise<number | null>;
   private readonly lines: string[] = [];
@@ -95,10 +106,8 @@ export class Etcdctl {
   private ended = false;
   stderr = "";
 
-  constructor(endpoint: string, args: string[]) {
-    this.child = spawn("etcdctl", [`--endpoints=${endpoint}`, ...args], {
-      env: { ...process.env, ETCDCTL_API: "3" },
-    });
+  constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(command, args, { env });
     this.child.stderr.on("data", (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
@@ -123,7 +132,12 @@ export class Etcdctl {
     return this.lines.length;
   }
 
-  /** The next stdout line; rejects if etcdctl exits first. */
+  /** True once the process has exited and its output is closed. */
+  get done(): boolean {
+    return this.ended;
+  }
+
+  /** The next stdout line; rejects if the process exits first. */
   async nextLine(): Promise<string> {
     const queued = this.lines.shift();
     if (queued !== undefined) return queued;
@@ -132,19 +146,90 @@ export class Etcdctl {
       : await new Promise<string | undefined>((resolve) => {
           this.waiting = resolve;
         });
-    if (line === undefined) throw new Error(`etcdctl exited before printing a line; stderr: ${this.stderr}`);
+    if (line === undefined) {
+      throw new Error(
+        `${this.child.spawnargs.join(" ")} exited before printing a line; stderr: ${this.stderr}`,
+      );
+    }
     return line;
   }
 
-  /** SIGTERM (etcdctl unlocks or resigns on it), then the exit code. */
+  /** Writes a line to the process's stdin. */
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  /** SIGTERM, then the exit code. */
   async interrupt(): Promise<number | null> {
     if (!this.ended) this.child.kill("SIGTERM");
     return this.exited;
   }
 
-  /** For `after`: make sure the process is gone. */
+  /** SIGKILL (for `after`, or a crash on purpose), then wait until the process is gone. */
   async kill(): Promise<void> {
     if (!this.ended) this.child.kill("SIGKILL");
     await this.exited;
   }
+}
+
+/** A running `etcdctl` (API v3). SIGTERM makes `etcdctl lock` / `elect` unlock or resign. */
+export class Etcdctl extends LineProcess {
+  constructor(endpoint: string, args: string[]) {
+    super("etcdctl", [`--endpoints=${endpoint}`, ...args], { ...process.env, ETCDCTL_API: "3" });
+  }
+}
+
+/** Runs `etcdctl` (API v3) to the end; resolves with its stdout, rejects unless it exits 0. */
+export async function etcdctlRun(endpoint: string, ...args: string[]): Promise<string> {
+  const tool = new Etcdctl(endpoint, args);
+  let out = "";
+  tool.child.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const code = await tool.exited;
+  if (code !== 0) throw new Error(`etcdctl ${args.join(" ")} exited ${code}: ${tool.stderr}`);
+  return out;
+}
+
+const worker = fileURLToPath(new URL("./recipe-worker.ts", import.meta.url));
+
+/**
+ * Starts `recipe-worker.ts` in its own Node process (its own client, sessions and leases),
+ * talking to `endpoint`: processes that contend for real, and can be SIGKILLed.
+ */
+export function startWorker(
+  endpoint: string,
+  role: string,
+  args: Record<string, string | number>,
+): LineProcess {
+  return new LineProcess(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", worker, role, JSON.stringify(args)],
+    { ...process.env, ETCD_ENDPOINTS: endpoint },
+  );
+}
+
+/** The next line of a worker that is a JSON record with `event`. */
+export async function nextEvent<T extends { event: string }>(
+  worker: LineProcess,
+  event: T["event"],
+): Promise<T> {
+  for (;;) {
+    const record = JSON.parse(await worker.nextLine()) as T;
+    if (record.event === event) return record;
+  }
+}
+
+/** Resolves with the revision at which `key` was deleted, from `from` on (history included). */
+export async function deletedAt(client: EtcdLike, key: Bytes, from: bigint): Promise<bigint> {
+  const abort = new AbortController();
+  try {
+    for await (const batch of client.watch(key, { startRevision: from, noPut: true, signal: abort.signal })) {
+      const deleted = batch.events[0];
+      if (deleted?.kv !== undefined) return deleted.kv.modRevision;
+    }
+  } finally {
+    abort.abort();
+  }
+  throw new Error("the watch ended before the delete");
 }
