@@ -28,6 +28,17 @@ export function keyBytes(key: Bytes, what = "key"): Uint8Array {
   return toBytes(key);
 }
 
+/**
+ * `prefix` followed by a name or key that must not be empty (a lock or election name, a lock or
+ * leader key): prefixed, an empty one would be the prefix itself, which the layer below takes as
+ * a valid name.
+ */
+export function prefixName(prefix: Uint8Array, name: Bytes, what: string): Uint8Array {
+  const bytes = keyBytes(name, what);
+  if (bytes.length === 0) throw invalidArgument(`${what} must not be empty`);
+  return prefixKey(prefix, bytes);
+}
+
 /** `prefix` followed by `key`: the key layout of Go's clientv3/namespace. */
 export function prefixKey(prefix: Uint8Array, key: Uint8Array): Uint8Array {
   const out = new Uint8Array(prefix.length + key.length);

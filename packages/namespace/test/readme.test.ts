@@ -1,4 +1,4 @@
 import { join } from "node:path";
 import { describeReadmeExamples } from "@etcd-connect/testing";
 
-describeReadmeExamples({ packageDir: join(import.meta.dirname, ".."), minExamples: 2 });
+describeReadmeExamples({ packageDir: join(import.meta.dirname, ".."), minExamples: 3 });
