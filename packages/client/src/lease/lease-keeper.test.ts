@@ -9,15 +9,17 @@ import {
 } from "@etcd-connect/api/etcdserverpb";
 import { LeaseKeepAliveEngine } from "./lease-keeper.js";
 
-// A member that answers every keepalive at once, recording when each arrived. Pure client logic:
-// how the engine schedules renewals, which no real member could show more plainly.
-function answeringMember(ttlSeconds: bigint) {
+// A member that answers every keepalive at once with `ttlSeconds`, or never when undefined,
+// recording when each arrived. Pure client logic: how the engine schedules renewals, which no
+// real member could show more plainly.
+function fakeMember(ttlSeconds: bigint | undefined) {
   const arrivals: number[] = [];
   const rpc = {
     async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>) {
       for await (const request of requests) {
         arrivals.push(Date.now());
-        yield create(LeaseKeepAliveResponseSchema, { ID: request.ID, TTL: ttlSeconds });
+        if (ttlSeconds !== undefined)
+          yield create(LeaseKeepAliveResponseSchema, { ID: request.ID, TTL: ttlSeconds });
       }
     },
   } as unknown as ConnectClient<typeof LeaseService>;
@@ -37,7 +39,7 @@ function groups(times: number[], gapMs: number): number {
 
 describe("LeaseKeepAliveEngine", () => {
   it("sends renewals due close together in one batch instead of one wake per renewal", async () => {
-    const { rpc, arrivals } = answeringMember(3n);
+    const { rpc, arrivals } = fakeMember(3n);
     const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
     const now = Date.now();
     // 200 leases granted just now at TTL 3: first renewals fall anywhere in the first second.
@@ -59,13 +61,7 @@ describe("LeaseKeepAliveEngine", () => {
   });
 
   it("settles lost for a lease whose renewals go unanswered", async () => {
-    const rpc = {
-      async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>) {
-        for await (const _ of requests) {
-          // Never answers.
-        }
-      },
-    } as unknown as ConnectClient<typeof LeaseService>;
+    const { rpc } = fakeMember(undefined);
     const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
     const keeper = engine.keep(1n, { sentAt: Date.now(), ttlMs: 1500 });
     // The engine's timer does not hold the process open (a client's connection does): this one does.
