@@ -14,6 +14,7 @@ import {
 import type { KeyValue } from "@etcd-connect/api/mvccpb";
 import { Election } from "@etcd-connect/api/v3electionpb";
 import { Lock } from "@etcd-connect/api/v3lockpb";
+import { onAbort } from "@etcd-connect/transport";
 import { type Auth, createAuth } from "./admin/auth.js";
 import { type Cluster, createCluster } from "./admin/cluster.js";
 import { createElectionService, type ElectionService } from "./admin/election-service.js";
@@ -239,7 +240,7 @@ export function createClient(options: ClientOptions): Client {
       // Once: the observer hears of one close, however often close() is called (or the signal aborts).
       if (closed === undefined) {
         clearInterval(autoSync);
-        signal?.removeEventListener("abort", closeOnAbort);
+        detachSignal?.();
         watches.close();
         keepAlives.close();
         resolved.observer?.onClose?.();
@@ -257,7 +258,8 @@ export function createClient(options: ClientOptions): Client {
       resolved.logger?.warn?.("etcd client close on abort failed", { error: String(error) });
     });
   }
-  signal?.addEventListener("abort", closeOnAbort, { once: true });
+  // One listener on an application's shutdown signal however many clients share it (onAbort).
+  const detachSignal = signal === undefined ? undefined : onAbort(signal, closeOnAbort);
   if (resolved.autoSyncIntervalMs > 0) {
     autoSync = setInterval(() => {
       client.sync().catch((error: unknown) => {

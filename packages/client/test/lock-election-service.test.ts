@@ -96,6 +96,34 @@ describe("etcd's lock and election services", integrationOptions(), () => {
     await locks.unlock(res.key);
   });
 
+  it("lock and campaign wait past the client's requestTimeoutMs: it is for calls that wait on no one", async () => {
+    const requestTimeoutMs = 300;
+    const strict = createClient({ endpoints: [etcd.clientUrl], requestTimeoutMs });
+    try {
+      const [first, second, third] = [await lease(), await lease(), await lease()];
+      const held = await strict.lockService.lock("lock/patient", { lease: first });
+      const waiting = strict.lockService.lock("lock/patient", { lease: second });
+      const leader = await strict.electionService.campaign("election/patient", first, "one");
+      const campaigning = strict.electionService.campaign("election/patient", third, "two");
+      await waitFor(async () => (await queue("lock/patient")).length === 2, 10_000, "the lock waiter's key");
+      await waitFor(
+        async () => (await queue("election/patient")).length === 2,
+        10_000,
+        "the candidate's key",
+      );
+      // Longer than the client-wide deadline: a call bound by it would have failed by now.
+      await new Promise((resolve) => setTimeout(resolve, 3 * requestTimeoutMs));
+      await strict.lockService.unlock(held.key);
+      assert.equal(bytesToText((await waiting).key), goKey("lock/patient", second));
+      await strict.electionService.resign(leader);
+      assert.equal(bytesToText((await campaigning).key), goKey("election/patient", third));
+      // Other calls still get the client-wide deadline.
+      assert.equal((await strict.get("lock/patient/none")).kvs.length, 0);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("a lock aborted by its signal fails with canceled, and etcd withdraws the waiter", async () => {
     const [holder, aborted, next] = [await lease(), await lease(), await lease()];
     const held = await locks.lock("lock/abort", { lease: holder });

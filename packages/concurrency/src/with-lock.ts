@@ -97,17 +97,25 @@ async function runHeld<T>(
   return outcome.value;
 }
 
-/** Unlock, then revoke the lease: either alone frees the lock, both give a failing network two chances. */
+// How long the release may hold back fn's result. Past it, the lease's TTL frees the lock.
+const releaseTimeoutMs = 5_000;
+
+/**
+ * Unlock, then revoke the lease: either alone frees the lock, both give a failing network two
+ * chances. Each is bounded, so an unreachable etcd does not hold back fn's result (the session's
+ * close alone would wait up to its TTL).
+ */
 async function release(session: Session, mutex: Mutex): Promise<void> {
+  const timeoutMs = Math.min(releaseTimeoutMs, session.ttl * 1000);
   if (mutex.isOwner()) {
     try {
-      await mutex.unlock();
+      await mutex.unlock({ signal: AbortSignal.timeout(timeoutMs) });
     } catch {
       // The revoke below deletes the key too.
     }
   }
   try {
-    await session.close();
+    await session.close({ timeoutMs });
   } catch {
     // Unreachable etcd: the lease expires within its TTL and takes the key with it.
   }

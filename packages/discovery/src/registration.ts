@@ -148,14 +148,24 @@ class RegistrationImpl implements Registration {
     this.done = new Promise<SessionEnd>((resolve) => {
       this.settle = resolve;
     });
-    void session.done.then((why) => this.end(why));
+    // The session's signal, not its `done` promise: a listener can be removed when this
+    // registration ends, while a callback on a long-lived session's promise would keep every
+    // closed registration in memory until the session ends.
+    const onSessionEnd = () => this.end(session.signal.reason as SessionEnd);
+    session.signal.addEventListener("abort", onSessionEnd, { once: true });
+    const detachSession = () => session.signal.removeEventListener("abort", onSessionEnd);
+    this.detach = detachSession;
     if (signal !== undefined) {
       // The caller's signal stops the service: the endpoint leaves the list with it.
       const onAbort = () => void this.close().catch(() => {});
       signal.addEventListener("abort", onAbort, { once: true });
-      this.detach = () => signal.removeEventListener("abort", onAbort);
+      this.detach = () => {
+        detachSession();
+        signal.removeEventListener("abort", onAbort);
+      };
       if (signal.aborted) onAbort();
     }
+    if (session.signal.aborted) onSessionEnd();
   }
 
   get lease(): bigint {

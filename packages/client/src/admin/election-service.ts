@@ -14,7 +14,7 @@ import {
   type ResignResponse,
 } from "@etcd-connect/api/v3electionpb";
 import { type Bytes, toBytes } from "../bytes.js";
-import { type CallOptions, callEtcd, pickCallOptions } from "../call-options.js";
+import { type CallOptions, callEtcd, rpcCallOptions } from "../call-options.js";
 import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
 import { type Int64Like, toInt64 } from "../int64.js";
 import { nonEmptyBytes } from "./lock-service.js";
@@ -131,7 +131,8 @@ async function* observeLeader(
   options: CallOptions | undefined,
 ): AsyncGenerator<LeaderResponse, void, undefined> {
   const controller = new AbortController();
-  const call = pickCallOptions(options);
+  // rpcCallOptions: a per-call requireLeader travels in contextValues, as for every other call.
+  const call = rpcCallOptions(options);
   const callerSignal = call.signal;
   call.signal =
     callerSignal === undefined ? controller.signal : AbortSignal.any([callerSignal, controller.signal]);

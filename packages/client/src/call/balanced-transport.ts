@@ -29,6 +29,7 @@ import {
 import { requireLeaderKey } from "../call-options.js";
 import { type Attempt, currentAttempt } from "./attempt.js";
 import type { EndpointPool, PooledEndpoint } from "./endpoint-pool.js";
+import { unaryTimeoutMs } from "./waits-for-others.js";
 
 /** Options of {@link createBalancedTransport}. */
 export interface BalancedTransportOptions {
@@ -213,7 +214,8 @@ export function createBalancedTransport(options: BalancedTransportOptions): Tran
   });
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
-      return unaryCall(method, signal, timeoutMs ?? options.requestTimeoutMs, header, input, contextValues);
+      const timeout = unaryTimeoutMs(method, timeoutMs, options.requestTimeoutMs);
+      return unaryCall(method, signal, timeout, header, input, contextValues);
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
       return streamCall(method, signal, timeoutMs, header, input, contextValues);

@@ -5,9 +5,10 @@ import {
   type Transport,
 } from "@connectrpc/connect";
 import { runStreamingCall, runUnaryCall } from "@connectrpc/connect/protocol";
-import { clampTimeoutMs, deadlineKey } from "@etcd-connect/transport";
+import { clampTimeoutMs, deadlineKey, onAbort } from "@etcd-connect/transport";
 import { requireLeaderKey } from "../call-options.js";
 import { ClientClosedError } from "../errors.js";
+import { unaryTimeoutMs } from "./waits-for-others.js";
 
 /** Options of {@link createInterceptedTransport}. */
 export interface InterceptedTransportOptions {
@@ -46,13 +47,14 @@ export function createInterceptedTransport(options: InterceptedTransportOptions)
   return {
     unary(method, signal, timeoutMs, header, input, contextValues) {
       const values = contextValues ?? createContextValues();
-      const timeout = positive(clampTimeoutMs(timeoutMs ?? options.requestTimeoutMs));
+      const timeout = positive(clampTimeoutMs(unaryTimeoutMs(method, timeoutMs, options.requestTimeoutMs)));
       // A clock read only for a call with a deadline.
       const deadline = timeout === undefined ? undefined : Date.now() + timeout;
       if (deadline !== undefined) values.set(deadlineKey, deadline);
+      const call = callSignal(signal, closed);
       return runUnaryCall({
         interceptors: options.interceptors,
-        signal: withClose(signal, closed),
+        signal: call.signal,
         ...(timeout === undefined ? {} : { timeoutMs: timeout }),
         req: {
           stream: false,
@@ -70,15 +72,17 @@ export function createInterceptedTransport(options: InterceptedTransportOptions)
           const left = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
           return inner.unary(req.method, req.signal, left, req.header, req.message, req.contextValues);
         },
-      });
+      }).finally(call.done);
     },
     stream(method, signal, timeoutMs, header, input, contextValues) {
       const values = contextValues ?? createContextValues();
       const timeout = positive(clampTimeoutMs(timeoutMs));
-      if (timeout !== undefined) values.set(deadlineKey, Date.now() + timeout);
+      const deadline = timeout === undefined ? undefined : Date.now() + timeout;
+      if (deadline !== undefined) values.set(deadlineKey, deadline);
+      const call = callSignal(signal, closed);
       return runStreamingCall({
         interceptors: options.interceptors,
-        signal: withClose(signal, closed),
+        signal: call.signal,
         ...(timeout === undefined ? {} : { timeoutMs: timeout }),
         req: {
           stream: true,
@@ -92,9 +96,17 @@ export function createInterceptedTransport(options: InterceptedTransportOptions)
         },
         next: (req) => {
           beforeSend(req);
-          return inner.stream(req.method, req.signal, timeout, req.header, req.message, req.contextValues);
+          // What is left of the call's deadline, as for unary calls.
+          const left = deadline === undefined ? undefined : Math.max(1, deadline - Date.now());
+          return inner.stream(req.method, req.signal, left, req.header, req.message, req.contextValues);
         },
-      });
+      }).then(
+        (response) => ({ ...response, message: releasing(response.message, call.done) }),
+        (error: unknown) => {
+          call.done();
+          throw error;
+        },
+      );
     },
   };
 }
@@ -104,7 +116,37 @@ function positive(timeoutMs: number | undefined): number | undefined {
   return timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : undefined;
 }
 
-// The call's signal joined with the client's close: a new signal only for a call that has its own.
-function withClose(signal: AbortSignal | undefined, closed: AbortSignal): AbortSignal {
-  return signal === undefined ? closed : AbortSignal.any([signal, closed]);
+// One signal per call that follows the caller's and the client's close. The long-lived signals
+// (the client's, an application's shutdown signal) hold one listener however many calls share
+// them (onAbort), and none once the call ends: AbortSignal.any would keep every call's signal
+// on the client's for the client's lifetime, and passing the client's own to each call would
+// add a listener per call in flight.
+function callSignal(
+  signal: AbortSignal | undefined,
+  closed: AbortSignal,
+): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  if (closed.aborted || signal?.aborted) {
+    controller.abort(closed.aborted ? closed.reason : signal?.reason);
+    return { signal: controller.signal, done: () => {} };
+  }
+  const stopClosed = onAbort(closed, () => controller.abort(closed.reason));
+  const stopCaller =
+    signal === undefined ? undefined : onAbort(signal, () => controller.abort(signal.reason));
+  return {
+    signal: controller.signal,
+    done: () => {
+      stopClosed();
+      stopCaller?.();
+    },
+  };
+}
+
+// A stream's messages, and the call's listeners let go once they end (or the reader stops).
+async function* releasing<T>(messages: AsyncIterable<T>, done: () => void): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } finally {
+    done();
+  }
 }

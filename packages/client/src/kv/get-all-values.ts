@@ -45,7 +45,9 @@ export function getAllJson<T = unknown>(
       return bytesToJson<T>(value);
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      throw new SyntaxError(`the value of ${JSON.stringify(key)} is not JSON: ${why}`, { cause: error });
+      // The key is stored data: shown cut to length, as the error for a binary key is.
+      const shown = key.length > 64 ? `${JSON.stringify(key.slice(0, 64))}...` : JSON.stringify(key);
+      throw new SyntaxError(`the value of ${shown} is not JSON: ${why}`, { cause: error });
     }
   });
 }

@@ -14,8 +14,10 @@ import { LeaseKeepAliveEngine } from "./lease-keeper.js";
 // real member could show more plainly.
 function fakeMember(ttlSeconds: bigint | undefined) {
   const arrivals: number[] = [];
+  const streams = { opened: 0 };
   const rpc = {
     async *leaseKeepAlive(requests: AsyncIterable<LeaseKeepAliveRequest>) {
+      streams.opened++;
       for await (const request of requests) {
         arrivals.push(Date.now());
         if (ttlSeconds !== undefined)
@@ -23,7 +25,7 @@ function fakeMember(ttlSeconds: bigint | undefined) {
       }
     },
   } as unknown as ConnectClient<typeof LeaseService>;
-  return { rpc, arrivals };
+  return { rpc, arrivals, streams };
 }
 
 // Renewals sent from one wake of the engine arrive together; a new group starts after a gap.
@@ -71,5 +73,23 @@ describe("LeaseKeepAliveEngine", () => {
     const error = await keeper.lost.finally(() => clearInterval(hold));
     engine.close();
     assert.equal(error.reason, "lease_expired");
+  });
+
+  it("moves off a stream whose first keepalive goes unanswered, for a lease it did not grant", async () => {
+    const { rpc, streams } = fakeMember(undefined);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 200 });
+    // Sent at once (nothing is known of the lease); only a timer set by the send can notice
+    // that no answer came.
+    engine.keep(7n, undefined);
+    const hold = setInterval(() => {}, 1000);
+    try {
+      // Bounded: without the timer nothing would ever move (the old engine moved only on a tick).
+      for (let i = 0; i < 200 && streams.opened < 2; i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      clearInterval(hold);
+      engine.close();
+    }
+    assert.ok(streams.opened >= 2);
   });
 });

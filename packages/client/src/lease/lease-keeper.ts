@@ -335,6 +335,9 @@ export class LeaseKeepAliveEngine {
       if (this.stream === undefined) return;
     }
     lease.sentAt = now;
+    // A wake to check for the answer: whatever sent this (a keepAlive, a wake, a new stream),
+    // a member that stops answering is found within the response timeout.
+    this.schedule(now + this.responseTimeoutMs());
     // Until an answer says otherwise, renew a third of the TTL later (1 s when unknown).
     lease.nextSendAt = now + (lease.ttlMs > 0 ? lease.ttlMs / 3 : 1_000);
     this.stream.requests.push(keepAliveRequest(lease.id));

@@ -340,16 +340,18 @@ export class Http2Connection {
   // watch) or sits idle sets no timer at all: each wakeup of an idle process costs CPU.
   private armWatchdog(session: Http2Session): void {
     if (this.watchdog !== undefined) return;
-    this.watchdog = setTimeout(() => {
+    const handle = setTimeout(() => {
       // Checked from setImmediate: after a busy stretch of the event loop the timer runs before
       // the socket reads that are already waiting, which would look like silence.
       setImmediate(() => {
-        this.watchdog = undefined;
+        // Reads in between may have replaced the session and armed a watchdog of its own.
+        if (this.watchdog === handle) this.watchdog = undefined;
         if (this.session !== session) return;
         this.checkSilence(session);
         if (this.unaryStreams > 0 || this.unaryOpened !== this.unaryOpenedAtProbe) this.armWatchdog(session);
       });
     }, this.options.silenceProbeMs / 2).unref();
+    this.watchdog = handle;
   }
 
   // Stops new streams from using a session that is going away; its open streams finish.
