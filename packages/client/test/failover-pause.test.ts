@@ -18,6 +18,11 @@ interface PauseFigure {
   /** The paused member took calls before the pause (always so with round-robin). */
   inUse: boolean;
   failed: number;
+  /**
+   * Failed puts that ended before a new leader was elected: no client can write while the
+   * cluster has no leader (on a loaded machine the election took 5.8 s once).
+   */
+  leaderless: number;
   /** First successful put started after the member stopped, in ms after the pause began. */
   firstSuccessMs: number;
   /** The later of the first put's deadline and the election, in ms after the pause began. */
@@ -107,11 +112,13 @@ async function pauseOne(
   assert.ok(firstSuccess, "some put succeeded during the pause");
   const failures = during.filter((r) => !r.ok);
   for (const f of failures) assert.ok(f.error instanceof EtcdError);
+  const leaderless = electedAt === undefined ? 0 : failures.filter((f) => f.end <= electedAt).length;
   const boundAt = Math.max(firstPut.start + putTimeoutMs, electedAt ?? pausedAt);
   return {
     role,
     inUse,
     failed: failures.length,
+    leaderless,
     firstSuccessMs: firstSuccess.end - pausedAt,
     boundMs: boundAt - pausedAt,
     electionMs: electedAt === undefined ? undefined : electedAt - pausedAt,
@@ -123,7 +130,7 @@ function report(f: PauseFigure): string {
   return (
     `  figure: ${f.role} pause${f.inUse ? "" : " (member not in use)"}: first success after ${f.firstSuccessMs} ms ` +
     `(bound ${f.boundMs} ms${election}; ${f.firstSuccessMs - f.boundMs <= slackMs ? "within" : "over"} 100 ms of it), ` +
-    `${f.failed} failed put(s)`
+    `${f.failed} failed put(s)${f.leaderless > 0 ? `, ${f.leaderless} of them before the election` : ""}`
   );
 }
 
@@ -147,7 +154,12 @@ describe("a paused member costs one put (3 members, 2 s deadlines, 6 s pauses)",
   async function check(figure: PauseFigure): Promise<void> {
     figures.push(figure);
     console.log(report(figure));
-    assert.ok(figure.failed <= 1, `${figure.failed} puts failed during one pause`);
+    // A put that ended while the cluster had no leader could not succeed anywhere: the client is
+    // held to one failed put besides those.
+    assert.ok(
+      figure.failed - figure.leaderless <= 1,
+      `${figure.failed} puts failed during one pause, ${figure.leaderless} of them before the election`,
+    );
   }
 
   it("the leader, with round-robin over all members", async () => {
