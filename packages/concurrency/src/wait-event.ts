@@ -1,6 +1,5 @@
 import type { EtcdApi } from "@etcd-connect/client";
 import { type Bytes, EtcdError, type Event, EventType } from "@etcd-connect/client";
-import { operationSignal } from "./keys.js";
 
 /** What {@link waitEvent} waits for. */
 export interface WaitEventOptions {
@@ -24,14 +23,14 @@ export async function waitEvent(
   options: WaitEventOptions,
   signal: AbortSignal,
 ): Promise<Event | undefined> {
-  // Its own signal: the watch leaves a listener behind on the signal it gets.
-  const scope = operationSignal(signal);
+  // The caller's signal as it is: the client's watch holds one listener per signal and lets go
+  // of it when the watch ends.
   const watcher = client.watch(key, {
     startRevision: options.startRevision,
     prefix: options.prefix ?? false,
     // etcd filters the other kind out on its side.
     ...(options.type === EventType.PUT ? { noDelete: true } : { noPut: true }),
-    signal: scope.signal,
+    signal,
   });
   try {
     for await (const batch of watcher) {
@@ -43,7 +42,6 @@ export async function waitEvent(
     throw error;
   } finally {
     await watcher.close();
-    scope.dispose();
   }
   signal.throwIfAborted();
   // A watch that ends without an error, unasked, is a client bug; do not spin on it.

@@ -67,16 +67,6 @@ function snapshotOf(
   });
 }
 
-/** A signal for one watch, aborted with the caller's; `dispose()` detaches it from the caller's. */
-function watchSignal(parent: AbortSignal | undefined): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  if (parent === undefined) return { signal: controller.signal, dispose: () => {} };
-  if (parent.aborted) controller.abort(parent.reason);
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  return { signal: controller.signal, dispose: () => parent.removeEventListener("abort", onAbort) };
-}
-
 // A function, so TypeScript does not narrow `signal.aborted` across awaits.
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
@@ -147,11 +137,12 @@ export async function* followEndpoints(
       if (aborted(signal)) return;
       throw error;
     }
-    const scope = watchSignal(signal);
+    // The caller's signal as it is: the client's watch holds one listener per signal and lets
+    // go of it when the watch ends.
     const watcher = client.watch(prefix, {
       prefix: true,
       startRevision: revision + 1n,
-      signal: scope.signal,
+      ...(signal === undefined ? {} : { signal }),
     });
     try {
       for await (const batch of watcher) {
@@ -169,7 +160,6 @@ export async function* followEndpoints(
       if (!EtcdError.is(error, "compacted") || ++resyncs > maxResyncsInARow) throw error;
     } finally {
       await watcher.close();
-      scope.dispose();
     }
   }
 }

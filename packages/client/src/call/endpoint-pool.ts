@@ -2,13 +2,8 @@ import { isIP } from "node:net";
 import type { ConnectionOptions } from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Http2Connection, type Http2ConnectionOptions, raceSignal } from "@etcd-connect/transport";
-import {
-  type ClientLogger,
-  type ClientObserver,
-  type ClientTlsOptions,
-  type Endpoint,
-  parseEndpoint,
-} from "../client-options.js";
+import type { ClientLogger, ClientObserver, ClientTlsOptions } from "../client-options.js";
+import { type Endpoint, parseEndpoint } from "../endpoint.js";
 import { ClientClosedError } from "../errors.js";
 import { exponentialBackoff, sleep } from "./backoff.js";
 
