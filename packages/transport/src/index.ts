@@ -10,6 +10,7 @@
 // Layers, bottom up: http2/ (frames, HPACK, sessions, connections), grpc/ (envelopes, status,
 // unary and streaming calls), codec/ (the compiled protobuf codec). It knows nothing of etcd.
 
+export { allocBytes, utf8Bytes } from "./codec/byte-slab.js";
 export { type MessageCodec, messageCodec } from "./codec/message-codec.js";
 export {
   applyInterceptors,
@@ -19,7 +20,7 @@ export {
   methodPath,
   startDeadline,
 } from "./grpc/call-chain.js";
-export { encodeEnvelope, envelopeHeaderBytes } from "./grpc/envelope.js";
+export { encodeEnvelope, encodeEnveloped, envelopeHeaderBytes } from "./grpc/envelope.js";
 export { EnvelopeReader, type EnvelopeSink } from "./grpc/envelope-reader.js";
 export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } from "./grpc/grpc-transport.js";
 export { MessageSizeError } from "./grpc/message-size-error.js";

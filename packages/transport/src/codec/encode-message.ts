@@ -1,5 +1,6 @@
 // Encoding: size everything first, then write into one array (protobuf-es forks and joins chunks).
 import { ScalarType } from "@bufbuild/protobuf";
+import { allocBytes } from "./byte-slab.js";
 import {
   ASCII_LOOP_MAX,
   type Compiled,
@@ -35,13 +36,16 @@ const UNSET = Symbol("unset");
 let lo = 0;
 let hi = 0;
 
-/** The bytes toBinary writes; throws on any message it leaves to protobuf-es (see `messageCodec`). */
-export function encodeMessage(compiled: Compiled, message: Msg): Uint8Array {
-  const w: Writer = { buf: NO_BYTES, pos: 0, lengths: [], next: 0 };
-  const size = sizeFields(compiled, message, w);
-  w.buf = new Uint8Array(size);
+/**
+ * The bytes toBinary writes, after `headroom` bytes left for the caller (not zeroed); throws on any
+ * message it leaves to protobuf-es (see `messageCodec`).
+ */
+export function encodeMessage(compiled: Compiled, message: Msg, headroom: number): Uint8Array {
+  const w: Writer = { buf: NO_BYTES, pos: headroom, lengths: [], next: 0 };
+  const size = headroom + sizeFields(compiled, message, w);
+  w.buf = allocBytes(size);
   writeFields(compiled, message, w);
-  if (w.pos !== size) throw new Error(`wrote ${w.pos} bytes of ${size}`);
+  if (w.pos !== size) throw new Error(`wrote ${w.pos - headroom} bytes of ${size - headroom}`);
   return w.buf;
 }
 

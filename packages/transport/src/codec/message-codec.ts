@@ -7,6 +7,7 @@ import {
   ScalarType,
   toBinary,
 } from "@bufbuild/protobuf";
+import { allocBytes } from "./byte-slab.js";
 import { decodeMessage } from "./decode-message.js";
 import { encodeMessage } from "./encode-message.js";
 import {
@@ -32,8 +33,11 @@ import {
  * `toBinary` / `fromBinary` produce, several times faster: the descriptor is walked once, not per message.
  */
 export interface MessageCodec<Desc extends DescMessage> {
-  /** Same bytes as `toBinary(desc, message)`. */
-  encode(message: MessageShape<Desc>): Uint8Array;
+  /**
+   * Same bytes as `toBinary(desc, message)`, after `headroom` bytes (default 0) that the caller
+   * fills: a frame's header written in place saves copying the message into the frame.
+   */
+  encode(message: MessageShape<Desc>, headroom?: number): Uint8Array;
   /** Same message as `fromBinary(desc, bytes)`: `$unknown` kept, `bytes` fields are views into `bytes`. */
   decode(bytes: Uint8Array): MessageShape<Desc>;
 }
@@ -54,11 +58,15 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
     const compiled = compiledCodec(desc);
     codec = {
       // On any refusal protobuf-es starts over: it returns the same result or throws its own error.
-      encode(message) {
+      encode(message, headroom = 0) {
         try {
-          if (compiled !== undefined) return compiled.encode(message);
+          if (compiled !== undefined) return compiled.encode(message, headroom);
         } catch {}
-        return toBinary(desc, message);
+        const bytes = toBinary(desc, message);
+        if (headroom === 0) return bytes;
+        const out = allocBytes(headroom + bytes.length);
+        out.set(bytes, headroom);
+        return out;
       },
       decode(bytes) {
         try {
@@ -81,7 +89,7 @@ export function compiledCodec<Desc extends DescMessage>(desc: Desc): MessageCode
   if (!isCompilable(desc)) return undefined;
   const compiled = compile(desc);
   return {
-    encode: (message) => encodeMessage(compiled, message as unknown as Msg),
+    encode: (message, headroom = 0) => encodeMessage(compiled, message as unknown as Msg, headroom),
     decode: (bytes) => decodeMessage(compiled, bytes) as MessageShape<Desc>,
   };
 }

@@ -16,6 +16,7 @@ import {
   type StreamResponse,
 } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
+import { copyBytes } from "../codec/byte-slab.js";
 import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
@@ -28,7 +29,7 @@ import {
   startDeadline,
   statusAfterDeadline,
 } from "./call-chain.js";
-import { encodeEnvelope } from "./envelope.js";
+import { encodeEnveloped, envelopeHeaderBytes } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { MessageSizeError } from "./message-size-error.js";
 import { onAbort } from "./on-abort.js";
@@ -154,13 +155,13 @@ async function pump(
         stream.write(empty, true);
         return;
       }
-      const payload = messageCodec(desc).encode(r.value);
-      if (payload.length > writeMaxBytes) {
-        stream.cancel(new MessageSizeError("write", payload.length, writeMaxBytes));
+      const frame = encodeEnveloped(desc, r.value);
+      const size = frame.length - envelopeHeaderBytes;
+      if (size > writeMaxBytes) {
+        stream.cancel(new MessageSizeError("write", size, writeMaxBytes));
         await it.return?.();
         return;
       }
-      const frame = encodeEnvelope(payload);
       if (!stream.write(frame, false)) {
         await new Promise<void>((resolve) => {
           stream.onDrain = resolve;
@@ -268,7 +269,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   onMessage(message: Uint8Array, owned: boolean): void {
     // Decoded bytes fields are views into the message: one that is a view into the socket's read
     // is copied, so that a key the caller keeps does not pin the read buffer.
-    this.deliver(owned ? message : new Uint8Array(message));
+    this.deliver(owned ? message : copyBytes(message));
   }
 
   // Returns window for everything received once no complete message waits for the reader.

@@ -15,6 +15,7 @@ import {
   type UnaryRequest,
   type UnaryResponse,
 } from "@connectrpc/connect";
+import { copyBytes } from "../codec/byte-slab.js";
 import { messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import type { Http2Headers } from "../http2/stream.js";
@@ -26,7 +27,7 @@ import {
   startDeadline,
   statusAfterDeadline,
 } from "./call-chain.js";
-import { encodeEnvelope } from "./envelope.js";
+import { encodeEnveloped } from "./envelope.js";
 import { onAbort } from "./on-abort.js";
 import { grpcStatus } from "./status.js";
 
@@ -68,8 +69,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
 
   const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
-    const payload = messageCodec(method.input).encode(req.message);
-    const frame = encodeEnvelope(payload);
+    const frame = encodeEnveloped(method.input, req.message);
     const answer = await send(req, frame, methodPath(method));
     const failure = grpcStatus(answer.status, answer.headers);
     if (failure !== undefined) throw statusAfterDeadline(failure, req.contextValues.get(deadlineKey));
@@ -165,7 +165,7 @@ function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): Me
   }
   // Decoded bytes fields are views into the message, so one that shares its buffer (a socket
   // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer.
-  const own = message.byteLength === message.buffer.byteLength ? message : message.slice();
+  const own = message.byteLength === message.buffer.byteLength ? message : copyBytes(message);
   return messageCodec(output).decode(own);
 }
 

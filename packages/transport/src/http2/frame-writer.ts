@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { encodeFrame } from "./frame.js";
+import { frameHeaderBytes, writeFrameHeader } from "./frame.js";
 import { maxQueuedControlFrames } from "./limits.js";
 
 /**
@@ -10,7 +10,12 @@ import { maxQueuedControlFrames } from "./limits.js";
  */
 export class Http2FrameWriter {
   private readonly socket: Socket;
-  private out: Buffer[] = [];
+  // The frames queued this tick, as parallel lists: a frame is copied once, into the tick's write.
+  // A type of -1 marks raw bytes (the connection preface).
+  private types: number[] = [];
+  private flags: number[] = [];
+  private ids: number[] = [];
+  private payloads: Array<Uint8Array | undefined> = [];
   private outBytes = 0;
   private scheduled = false;
   private blocked = false;
@@ -28,17 +33,13 @@ export class Http2FrameWriter {
   }
 
   /** Queues raw bytes (the connection preface). */
-  queue(buf: Buffer): void {
-    this.out.push(buf);
-    this.outBytes += buf.length;
-    if (!this.scheduled && !this.blocked) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+  queue(buf: Uint8Array): void {
+    this.push(-1, 0, 0, buf, buf.length);
   }
 
+  /** Queues a frame. Its payload is copied at the flush, so it must not change before then. */
   frame(type: number, flags: number, id: number, payload: Uint8Array | undefined): void {
-    this.queue(encodeFrame(type, flags, id, payload));
+    this.push(type, flags, id, payload, frameHeaderBytes + (payload === undefined ? 0 : payload.length));
   }
 
   /**
@@ -54,20 +55,51 @@ export class Http2FrameWriter {
   /** Writes what is queued now, unless the socket refuses writes. */
   readonly flush = (): void => {
     this.scheduled = false;
-    const out = this.out;
-    if (out.length === 0 || this.blocked || this.socket.destroyed) return;
-    this.out = [];
-    const bytes = this.outBytes;
-    this.outBytes = 0;
-    if (this.socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out, bytes)))
-      this.answers = 0;
+    const count = this.types.length;
+    if (count === 0 || this.blocked || this.socket.destroyed) return;
+    const out = Buffer.allocUnsafe(this.outBytes);
+    let pos = 0;
+    for (let i = 0; i < count; i++) {
+      const type = this.types[i] as number;
+      const payload = this.payloads[i];
+      if (type >= 0) {
+        pos = writeFrameHeader(out, pos, type, this.flags[i] as number, this.ids[i] as number, payload);
+      }
+      if (payload !== undefined) {
+        out.set(payload, pos);
+        pos += payload.length;
+      }
+    }
+    this.discard();
+    if (this.socket.write(out)) this.answers = 0;
     else this.blocked = true;
   };
 
   /** Drops what is queued (the connection is being torn down). */
   discard(): void {
-    this.out = [];
+    this.types.length = 0;
+    this.flags.length = 0;
+    this.ids.length = 0;
+    this.payloads.length = 0;
     this.outBytes = 0;
+  }
+
+  private push(
+    type: number,
+    flags: number,
+    id: number,
+    payload: Uint8Array | undefined,
+    bytes: number,
+  ): void {
+    this.types.push(type);
+    this.flags.push(flags);
+    this.ids.push(id);
+    this.payloads.push(payload);
+    this.outBytes += bytes;
+    if (!this.scheduled && !this.blocked) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
   }
 
   private readonly onDrain = (): void => {

@@ -40,21 +40,24 @@ export const connectionPreface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 export const maxWindow = 2 ** 31 - 1;
 export const maxStreamId = 2 ** 31 - 1;
 
-/** One frame, header and payload in one buffer. */
-export function encodeFrame(
+/** Writes the header of a frame carrying `payload` at `pos`; returns where the payload goes. */
+export function writeFrameHeader(
+  out: Uint8Array,
+  pos: number,
   type: number,
   flags: number,
   id: number,
   payload: Uint8Array | undefined,
-): Buffer {
+): number {
   const length = payload === undefined ? 0 : payload.length;
-  const frame = Buffer.allocUnsafe(frameHeaderBytes + length);
-  frame[0] = length >>> 16;
-  frame[1] = (length >>> 8) & 0xff;
-  frame[2] = length & 0xff;
-  frame[3] = type;
-  frame[4] = flags;
-  frame.writeUInt32BE(id, 5);
-  if (payload !== undefined) frame.set(payload, frameHeaderBytes);
-  return frame;
+  out[pos] = length >>> 16;
+  out[pos + 1] = (length >>> 8) & 0xff;
+  out[pos + 2] = length & 0xff;
+  out[pos + 3] = type;
+  out[pos + 4] = flags;
+  out[pos + 5] = (id >>> 24) & 0x7f;
+  out[pos + 6] = (id >>> 16) & 0xff;
+  out[pos + 7] = (id >>> 8) & 0xff;
+  out[pos + 8] = id & 0xff;
+  return pos + frameHeaderBytes;
 }

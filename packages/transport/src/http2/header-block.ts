@@ -1,6 +1,6 @@
 import { http2Code } from "./error-codes.js";
+import { FieldSection } from "./field-section.js";
 import { frameFlag } from "./frame.js";
-import type { Http2Headers } from "./headers.js";
 import { HeaderListTooLargeError, HpackDecoder } from "./hpack.js";
 import { maxContinuationFrames, maxHeaderBlockSize, maxHeaderListSize } from "./limits.js";
 
@@ -12,7 +12,7 @@ export type HeaderBlockResult =
       readonly kind: "headers";
       readonly id: number;
       readonly endStream: boolean;
-      readonly headers: Http2Headers;
+      readonly section: FieldSection;
     }
   /** A stream error: the block decoded past the header list limit; the table is in step. */
   | { readonly kind: "too_large"; readonly id: number; readonly detail: string }
@@ -21,17 +21,37 @@ export type HeaderBlockResult =
 
 const incomplete: HeaderBlockResult = { kind: "incomplete" };
 
+/** Blocks up to this size are remembered (see {@link Http2HeaderBlock}). */
+const memoBlockMax = 64;
+/** How many remembered blocks: a response's headers and trailers, and a few error answers. */
+const memoEntries = 4;
+
+interface MemoEntry {
+  readonly block: Buffer;
+  /** The decoder's table generation the block was decoded against. */
+  readonly generation: number;
+  readonly section: FieldSection;
+}
+
 /**
  * Assembles header blocks (a HEADERS frame and its CONTINUATION frames, RFC 9113 §4.3) and decodes
  * them with the connection's HPACK decoder, within bounds: the compressed block may not exceed
  * {@link maxHeaderBlockSize}, nor take more than {@link maxContinuationFrames} CONTINUATION frames
  * (empty ones count), nor decode past {@link maxHeaderListSize}.
+ *
+ * A short block that left the dynamic table as it found it (only references to entries already
+ * there) means the same fields for as long as the table stays unchanged: a few such blocks are
+ * remembered with the table's generation, and the same bytes against the same generation give
+ * the same section again, decoded and checked once. A server answering alike, as etcd does, has
+ * its steady-state headers and trailers decoded once per connection.
  */
 export class Http2HeaderBlock {
   private readonly decoder = new HpackDecoder();
   private id = 0;
   private endStream = false;
-  private fragments: Buffer[] = [];
+  private readonly fragments: Buffer[] = [];
+  private readonly memo: MemoEntry[] = [];
+  private memoNext = 0;
   private bytes = 0;
   private continuations = 0;
 
@@ -44,7 +64,7 @@ export class Http2HeaderBlock {
   begin(id: number, flags: number, fragment: Buffer): HeaderBlockResult {
     this.id = id;
     this.endStream = (flags & frameFlag.endStream) !== 0;
-    this.fragments = [];
+    this.fragments.length = 0;
     this.bytes = 0;
     this.continuations = 0;
     return this.add(fragment, flags);
@@ -76,11 +96,19 @@ export class Http2HeaderBlock {
     const id = this.id;
     const fragments = this.fragments;
     this.id = 0;
-    this.fragments = [];
     const block = fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, this.bytes);
+    fragments.length = 0;
+    const remembered = this.remembered(block);
+    if (remembered !== undefined)
+      return { kind: "headers", id, endStream: this.endStream, section: remembered };
+    const generation = this.decoder.generation;
     try {
-      const headers = this.decoder.decode(block, maxHeaderListSize);
-      return { kind: "headers", id, endStream: this.endStream, headers };
+      const section = new FieldSection(this.decoder.decode(block, maxHeaderListSize));
+      if (block.length <= memoBlockMax && this.decoder.generation === generation) {
+        this.memo[this.memoNext] = { block: Buffer.from(block), generation, section };
+        this.memoNext = (this.memoNext + 1) % memoEntries;
+      }
+      return { kind: "headers", id, endStream: this.endStream, section };
     } catch (error) {
       // grpc-go fails only the stream for a list over its limit; the table is still in step.
       if (error instanceof HeaderListTooLargeError) return { kind: "too_large", id, detail: error.message };
@@ -91,4 +119,22 @@ export class Http2HeaderBlock {
       };
     }
   }
+
+  // The section of a block seen before against the table as it is now, if any.
+  private remembered(block: Buffer): FieldSection | undefined {
+    if (block.length > memoBlockMax) return undefined;
+    const generation = this.decoder.generation;
+    for (let i = 0; i < this.memo.length; i++) {
+      const entry = this.memo[i] as MemoEntry;
+      if (entry.generation === generation && sameBytes(entry.block, block)) return entry.section;
+    }
+    return undefined;
+  }
+}
+
+// Blocks here are a few bytes: a loop beats a call into C++.
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -236,6 +236,7 @@ export class HpackDecoder {
   private capacity: number;
   private block: Buffer = emptyBlock;
   private pos = 0;
+  private changes = 0;
 
   constructor(maxTableSize = 4096) {
     if (!Number.isInteger(maxTableSize) || maxTableSize < 0 || maxTableSize > maxInteger) {
@@ -248,6 +249,14 @@ export class HpackDecoder {
   /** Size of the dynamic table in RFC 7541 octets (name + value + 32 per entry). */
   get tableSize(): number {
     return this.size;
+  }
+
+  /**
+   * Counts the changes to the dynamic table (insertions, size updates): a block decoded twice
+   * against the same generation means the same fields.
+   */
+  get generation(): number {
+    return this.changes;
   }
 
   /** Number of entries in the dynamic table. */
@@ -302,6 +311,7 @@ export class HpackDecoder {
             );
           }
           this.capacity = size;
+          this.changes++;
           this.evictTo(size);
           continue;
         } else if (over) {
@@ -401,6 +411,7 @@ export class HpackDecoder {
   }
 
   private insert(name: string, value: string): void {
+    this.changes++;
     // Strings are latin1, so their length is their size in octets.
     const entrySize = name.length + value.length + 32;
     // RFC 7541 §4.4: an entry larger than the table empties it and is not added.

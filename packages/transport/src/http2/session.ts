@@ -12,7 +12,6 @@ import {
 } from "./frame.js";
 import { Http2FrameWriter } from "./frame-writer.js";
 import { type HeaderBlockResult, Http2HeaderBlock } from "./header-block.js";
-import { malformedFields } from "./headers.js";
 import { encodeHeaderBlock } from "./hpack.js";
 import {
   connectionWindow,
@@ -25,6 +24,10 @@ import { serverText } from "./server-text.js";
 import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
 import { unprocessedError } from "./unprocessed.js";
 import { userAgent } from "./user-agent.js";
+
+/** Request header blocks kept per session (see `blockWith`), and the longest field value kept. */
+const maxKeptBlocks = 64;
+const maxKeptFieldLength = 1024;
 
 /**
  * Where a session is: `handshake` until the server's first SETTINGS frame; `open`; `draining`
@@ -99,6 +102,7 @@ export class Http2Session implements Http2StreamOwner {
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
   private readonly prefixes = new Map<string, Buffer>();
+  private readonly blocks = new Map<string, Buffer>();
   // Our PINGs waiting for their ACK; the connection cancels one that timed out.
   private readonly pings = new Map<number, () => void>();
   private readonly authority: string;
@@ -190,12 +194,11 @@ export class Http2Session implements Http2StreamOwner {
    */
   open(request: Http2Request, handler: Http2StreamHandler): Http2Stream {
     const stream = new Http2Stream(this, handler, request.probe === true, request.retrySafe === true);
-    let block = this.prefix(request.path);
     const extra = request.extra;
-    if (extra !== undefined && extra.length > 0) {
-      const more = encodeHeaderBlock(extra);
-      block = Buffer.concat([block, more], block.length + more.length);
-    }
+    const block =
+      extra === undefined || extra.length === 0
+        ? this.prefix(request.path)
+        : this.blockWith(request.path, extra);
     if (request.body !== undefined) {
       stream.queued = [request.body];
     }
@@ -224,6 +227,31 @@ export class Http2Session implements Http2StreamOwner {
         ["user-agent", userAgent],
       ]);
       this.prefixes.set(path, block);
+    }
+    return block;
+  }
+
+  // A request's whole header block. Extra fields that repeat call after call (etcd's `hasleader`,
+  // an auth token) make the same block each time, so blocks are kept by path and fields, a bounded
+  // number of them; a deadline's `grpc-timeout` differs per call, so a block with one is not kept.
+  private blockWith(path: string, extra: ReadonlyArray<readonly [string, string]>): Buffer {
+    let key: string | undefined = path;
+    for (let i = 0; i < extra.length; i++) {
+      const [name, value] = extra[i] as readonly [string, string];
+      if (name === "grpc-timeout" || value.length > maxKeptFieldLength) {
+        key = undefined;
+        break;
+      }
+      key += `\n${name}\n${value}`;
+    }
+    let block = key === undefined ? undefined : this.blocks.get(key);
+    if (block !== undefined) return block;
+    const prefix = this.prefix(path);
+    const more = encodeHeaderBlock(extra);
+    block = Buffer.concat([prefix, more], prefix.length + more.length);
+    if (key !== undefined) {
+      if (this.blocks.size >= maxKeptBlocks) this.blocks.clear();
+      this.blocks.set(key, block);
     }
     return block;
   }
@@ -320,7 +348,7 @@ export class Http2Session implements Http2StreamOwner {
         frameType.data,
         end && last ? frameFlag.endStream : 0,
         stream.id,
-        data.subarray(off, off + n),
+        n === data.length ? data : data.subarray(off, off + n),
       );
       stream.sendWindow -= n;
       this.sendWindow -= n;
@@ -685,12 +713,13 @@ export class Http2Session implements Http2StreamOwner {
       this.streamError(stream, http2Code.protocolError, result.detail);
       return;
     }
-    const { headers, endStream } = result;
+    const { section, endStream } = result;
+    const headers = section.headers;
     if (stream.responded && !endStream) {
       this.streamError(stream, http2Code.protocolError, "trailers without END_STREAM");
       return;
     }
-    const malformed = malformedFields(headers, !stream.responded);
+    const malformed = section.malformed(!stream.responded);
     if (malformed !== undefined) {
       this.streamError(stream, http2Code.protocolError, `a malformed header section: ${malformed}`);
       return;
