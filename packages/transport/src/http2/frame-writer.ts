@@ -12,10 +12,12 @@ export class Http2FrameWriter {
   private readonly socket: Socket;
   // The frames queued this tick, as parallel lists: a frame is copied once, into the tick's write.
   // A type of -1 marks raw bytes (the connection preface).
-  private types: number[] = [];
-  private flags: number[] = [];
-  private ids: number[] = [];
-  private payloads: Array<Uint8Array | undefined> = [];
+  private readonly types: number[] = [];
+  private readonly flags: number[] = [];
+  private readonly ids: number[] = [];
+  private readonly payloads: Array<Uint8Array | undefined> = [];
+  // Frames queued: the lists are overwritten, not emptied, so they keep their storage.
+  private count = 0;
   private outBytes = 0;
   private scheduled = false;
   private blocked = false;
@@ -55,7 +57,7 @@ export class Http2FrameWriter {
   /** Writes what is queued now, unless the socket refuses writes. */
   readonly flush = (): void => {
     this.scheduled = false;
-    const count = this.types.length;
+    const count = this.count;
     if (count === 0 || this.blocked || this.socket.destroyed) return;
     const out = Buffer.allocUnsafe(this.outBytes);
     let pos = 0;
@@ -77,10 +79,9 @@ export class Http2FrameWriter {
 
   /** Drops what is queued (the connection is being torn down). */
   discard(): void {
-    this.types.length = 0;
-    this.flags.length = 0;
-    this.ids.length = 0;
-    this.payloads.length = 0;
+    // Payloads are let go of at once; the numbers are overwritten by the next frames.
+    this.payloads.fill(undefined, 0, this.count);
+    this.count = 0;
     this.outBytes = 0;
   }
 
@@ -91,10 +92,11 @@ export class Http2FrameWriter {
     payload: Uint8Array | undefined,
     bytes: number,
   ): void {
-    this.types.push(type);
-    this.flags.push(flags);
-    this.ids.push(id);
-    this.payloads.push(payload);
+    const i = this.count++;
+    this.types[i] = type;
+    this.flags[i] = flags;
+    this.ids[i] = id;
+    this.payloads[i] = payload;
     this.outBytes += bytes;
     if (!this.scheduled && !this.blocked) {
       this.scheduled = true;

@@ -49,7 +49,10 @@ export class Http2HeaderBlock {
   private readonly decoder = new HpackDecoder();
   private id = 0;
   private endStream = false;
-  private readonly fragments: Buffer[] = [];
+  // The HEADERS frame's fragment, and those of its CONTINUATION frames when there are any (rare:
+  // no array is made for the common single-frame block).
+  private first: Buffer | undefined = undefined;
+  private rest: Buffer[] | undefined = undefined;
   private readonly memo: MemoEntry[] = [];
   private memoNext = 0;
   private bytes = 0;
@@ -64,7 +67,8 @@ export class Http2HeaderBlock {
   begin(id: number, flags: number, fragment: Buffer): HeaderBlockResult {
     this.id = id;
     this.endStream = (flags & frameFlag.endStream) !== 0;
-    this.fragments.length = 0;
+    this.first = undefined;
+    this.rest = undefined;
     this.bytes = 0;
     this.continuations = 0;
     return this.add(fragment, flags);
@@ -91,13 +95,16 @@ export class Http2HeaderBlock {
         detail: `a header block of over ${maxHeaderBlockSize} bytes`,
       };
     }
-    this.fragments.push(fragment);
+    if (this.first === undefined) this.first = fragment;
+    else if (this.rest === undefined) this.rest = [fragment];
+    else this.rest.push(fragment);
     if (!(flags & frameFlag.endHeaders)) return incomplete;
     const id = this.id;
-    const fragments = this.fragments;
+    const block =
+      this.rest === undefined ? this.first : Buffer.concat([this.first, ...this.rest], this.bytes);
     this.id = 0;
-    const block = fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments, this.bytes);
-    fragments.length = 0;
+    this.first = undefined;
+    this.rest = undefined;
     const remembered = this.remembered(block);
     if (remembered !== undefined)
       return { kind: "headers", id, endStream: this.endStream, section: remembered };
