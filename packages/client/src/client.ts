@@ -24,6 +24,7 @@ import type { Bytes } from "./bytes.js";
 import { createAuthInterceptor } from "./call/auth-interceptor.js";
 import { createCallRouting } from "./call/call-routing.js";
 import { createRetryInterceptor } from "./call/retry-interceptor.js";
+import { createRpcClient } from "./call/rpc-client.js";
 import { type CallOptions, callEtcd } from "./call-options.js";
 import { type ClientOptions, parseEndpoint, validateClientOptions } from "./client-options.js";
 import { invalidArgument } from "./errors.js";
@@ -149,14 +150,14 @@ export function createClient(options: ClientOptions): Client {
   // puts a (fresh) token on every attempt.
   const interceptors = [...resolved.interceptors, ...(retry ? [retry] : []), ...(auth ? [auth] : [])];
   const rpcOn = (transport: Transport): RpcClients => ({
-    kv: createConnectClient(KVService, transport),
-    watch: createConnectClient(Watch, transport),
-    lease: createConnectClient(LeaseService, transport),
-    cluster: createConnectClient(ClusterService, transport),
-    maintenance: createConnectClient(MaintenanceService, transport),
-    auth: createConnectClient(AuthService, transport),
-    lock: createConnectClient(Lock, transport),
-    election: createConnectClient(Election, transport),
+    kv: createRpcClient(KVService, transport),
+    watch: createRpcClient(Watch, transport),
+    lease: createRpcClient(LeaseService, transport),
+    cluster: createRpcClient(ClusterService, transport),
+    maintenance: createRpcClient(MaintenanceService, transport),
+    auth: createRpcClient(AuthService, transport),
+    lock: createRpcClient(Lock, transport),
+    election: createRpcClient(Election, transport),
   });
   const rpc = rpcOn(routing.transport(interceptors));
   const pinnedRpc = new Map<string, RpcClients>();
