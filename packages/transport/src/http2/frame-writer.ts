@@ -50,7 +50,9 @@ export class Http2FrameWriter {
    */
   answer(type: number, flags: number, id: number, payload: Uint8Array | undefined): boolean {
     if (++this.answers > maxQueuedControlFrames) return false;
-    this.frame(type, flags, id, payload);
+    // Copied now: a PING's payload is a view into the socket read it came in, and a peer that
+    // does not read could otherwise make every queued answer hold a whole read buffer.
+    this.frame(type, flags, id, payload === undefined ? undefined : new Uint8Array(payload));
     return true;
   }
 
