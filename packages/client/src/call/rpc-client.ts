@@ -62,10 +62,17 @@ async function* oneMessage<T>(message: T): AsyncIterable<T> {
   yield message;
 }
 
-/** A stream's messages, iterated once (as Connect's: the iterator has no `return` or `throw`). */
-class StreamMessages implements AsyncIterable<MessageShape<DescMessage>> {
+/**
+ * A stream's messages, iterated once: the iterable is its own iterator and has no `return` or
+ * `throw`, as Connect's is.
+ */
+class StreamMessages
+  implements AsyncIterable<MessageShape<DescMessage>>, AsyncIterator<MessageShape<DescMessage>>
+{
   private readonly response: Promise<StreamResponse<DescMessage, DescMessage>>;
   private readonly options: CallOptions | undefined;
+  private messages: AsyncIterator<MessageShape<DescMessage>> | undefined;
+  private trailer: Headers | undefined;
 
   constructor(response: Promise<StreamResponse<DescMessage, DescMessage>>, options: CallOptions | undefined) {
     this.response = response;
@@ -75,19 +82,7 @@ class StreamMessages implements AsyncIterable<MessageShape<DescMessage>> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<MessageShape<DescMessage>> {
-    return new StreamMessagesIterator(this.response, this.options);
-  }
-}
-
-class StreamMessagesIterator implements AsyncIterator<MessageShape<DescMessage>> {
-  private readonly response: Promise<StreamResponse<DescMessage, DescMessage>>;
-  private readonly options: CallOptions | undefined;
-  private messages: AsyncIterator<MessageShape<DescMessage>> | undefined;
-  private trailer: Headers | undefined;
-
-  constructor(response: Promise<StreamResponse<DescMessage, DescMessage>>, options: CallOptions | undefined) {
-    this.response = response;
-    this.options = options;
+    return this;
   }
 
   next(): Promise<IteratorResult<MessageShape<DescMessage>>> {

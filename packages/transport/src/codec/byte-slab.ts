@@ -21,14 +21,8 @@ let used = 0;
 /** An array of `size` bytes for the caller to fill: its contents are not zeroed. */
 export function allocBytes(size: number): Uint8Array {
   if (size > pooledMax) return new Uint8Array(size);
-  if (used + size > slabBytes) {
-    slab = new ArrayBuffer(slabBytes);
-    used = 0;
-  }
-  const bytes = new Uint8Array(slab, used, size);
-  // 8-byte steps keep every view aligned, as Node's pool does.
-  used = (used + size + 7) & ~7;
-  return bytes;
+  makeRoom(size);
+  return take(size);
 }
 
 /** A copy of `bytes`. */
@@ -51,14 +45,24 @@ export function utf8Bytes(text: string): Uint8Array {
     }
     if (i === length) return bytes;
   }
-  // UTF-8 takes at most 3 bytes per UTF-16 unit; a slab's spare room takes the bytes when it can.
-  if (length * 3 > pooledMax) return encoder.encode(text);
-  if (used + length * 3 > slabBytes) {
-    slab = new ArrayBuffer(slabBytes);
-    used = 0;
-  }
-  const { written } = encoder.encodeInto(text, new Uint8Array(slab, used, length * 3));
-  const bytes = new Uint8Array(slab, used, written);
-  used = (used + written + 7) & ~7;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: encoded into that much room, then cut to size.
+  const room = length * 3;
+  if (room > pooledMax) return encoder.encode(text);
+  makeRoom(room);
+  const { written } = encoder.encodeInto(text, new Uint8Array(slab, used, room));
+  return take(written);
+}
+
+// A fresh slab when the current one has less than `size` bytes left.
+function makeRoom(size: number): void {
+  if (used + size <= slabBytes) return;
+  slab = new ArrayBuffer(slabBytes);
+  used = 0;
+}
+
+// The next `size` bytes of the slab; 8-byte steps keep every view aligned, as Node's pool does.
+function take(size: number): Uint8Array {
+  const bytes = new Uint8Array(slab, used, size);
+  used = (used + size + 7) & ~7;
   return bytes;
 }
