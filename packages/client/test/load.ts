@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, afterEach, before } from "node:test";
 import { type Client, EtcdError } from "@etcd-connect/client";
-import { type EtcdCluster, startCluster } from "@etcd-connect/testing";
+import { type ClusterOptions, type EtcdCluster, startCluster } from "@etcd-connect/testing";
 
 export interface LoadResult {
   /** Keys whose put was acknowledged. */
@@ -164,18 +164,22 @@ export async function restoreCluster(cluster: EtcdCluster): Promise<void> {
 }
 
 /**
- * Hooks for a suite of fault tests on one 3-member cluster: started once, restored after every
- * test (`beforeRestore` runs first, e.g. to close the test's client), closed at the end, which
- * also fails the suite on any unhandled rejection or uncaught exception seen meanwhile.
+ * Hooks for a suite of fault tests on one 3-member cluster: started once (with `options`, if
+ * given), restored after every test (`beforeRestore` runs first, e.g. to close the test's
+ * client), closed at the end, which also fails the suite on any unhandled rejection or uncaught
+ * exception seen meanwhile.
  */
-export function useFaultCluster(beforeRestore?: () => Promise<void>): {
+export function useFaultCluster(
+  beforeRestore?: () => Promise<void>,
+  options?: ClusterOptions,
+): {
   readonly cluster: EtcdCluster;
   trap: { errors: unknown[] };
 } {
   const trap = trapProcessErrors();
   let current: EtcdCluster | undefined;
   before(async () => {
-    current = await startCluster({ size: 3 });
+    current = await startCluster({ ...options, size: 3 });
   });
   afterEach(async () => {
     await beforeRestore?.();
