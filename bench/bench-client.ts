@@ -40,11 +40,28 @@ export interface BenchClient {
   /** One watcher per key; resolves once etcd has confirmed every one. */
   watchKeys(keys: readonly string[]): Promise<Closer>;
   /**
-   * Grants `count` leases and keeps them alive (a keepalive every ttl/3); resolves once every
-   * lease has had its first keepalive answered. `onKeepAlive` runs on every answered keepalive.
+   * Grants `count` leases, at most `grantConcurrency` at once, and keeps each alive (a keepalive
+   * every ttl/3) from its grant on; resolves once every lease is granted and kept. `onKeepAlive`
+   * runs on every answered keepalive.
    */
-  keepLeases(count: number, ttlSeconds: number, onKeepAlive: () => void): Promise<Closer>;
+  keepLeases(
+    count: number,
+    ttlSeconds: number,
+    grantConcurrency: number,
+    onKeepAlive: () => void,
+  ): Promise<KeptLeases>;
   close(): Promise<void>;
+}
+
+/** The leases of one {@link BenchClient.keepLeases}. */
+export interface KeptLeases {
+  /**
+   * Resolves once every lease has had a keepalive answered; rejects when one was not kept. A
+   * client may renew a lease it just granted later than another does (ours renews at a point
+   * of the first third of the TTL), so this is not part of the creation time.
+   */
+  answered: Promise<void>;
+  close: Closer;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { Etcd3, type Lease } from "etcd3";
-import type { BenchClient, BenchTls, Closer } from "./bench-client.js";
+import type { BenchClient, BenchTls, Closer, KeptLeases } from "./bench-client.js";
 import { deferred } from "./deferred.js";
 
 // etcd3 1.1.2 (npm, on grpc-js), used the way its README shows.
@@ -49,32 +49,46 @@ async function etcd3WatchKeys(client: Etcd3, keys: readonly string[]): Promise<C
   };
 }
 
-/** Workloads leases-1k and leases-ttl10: etcd3 leases, kept alive automatically (a stream per lease). */
+/**
+ * The leases workloads: etcd3 leases (a keepalive stream each, started by etcd3 once the grant
+ * returns), created from `grantConcurrency` loops that each wait for their lease's grant.
+ */
 async function etcd3KeepLeases(
   client: Etcd3,
   count: number,
   ttlSeconds: number,
+  grantConcurrency: number,
   onKeepAlive: () => void,
-): Promise<Closer> {
+): Promise<KeptLeases> {
   const established = deferred<void>();
+  // Awaited by the workload after the grants; a lease lost meanwhile must not be an unhandled rejection.
+  established.promise.catch(() => {});
   let firstAcks = 0;
   const leases: Lease[] = [];
-  for (let i = 0; i < count; i++) {
-    const lease = client.lease(ttlSeconds);
-    let acked = false;
-    lease.on("keepaliveSucceeded", () => {
-      onKeepAlive();
-      if (!acked) {
-        acked = true;
-        if (++firstAcks === count) established.resolve();
-      }
-    });
-    lease.on("lost", (error) => established.reject(error));
-    leases.push(lease);
-  }
-  await established.promise;
-  return async () => {
-    for (const lease of leases) lease.release();
+  let created = 0;
+  const grantLoop = async () => {
+    while (created < count) {
+      created++;
+      const lease = client.lease(ttlSeconds);
+      let acked = false;
+      lease.on("keepaliveSucceeded", () => {
+        onKeepAlive();
+        if (!acked) {
+          acked = true;
+          if (++firstAcks === count) established.resolve();
+        }
+      });
+      lease.on("lost", (error) => established.reject(error));
+      leases.push(lease);
+      await lease.grant();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(grantConcurrency, count) }, grantLoop));
+  return {
+    answered: established.promise,
+    close: async () => {
+      for (const lease of leases) lease.release();
+    },
   };
 }
 
@@ -97,7 +111,8 @@ export function createEtcd3Client(endpoint: string, tls: BenchTls | undefined): 
     putBatch: (keys, value) => etcd3PutBatch(client, keys, value),
     watchPrefix: (prefix, onEvent) => etcd3WatchPrefix(client, prefix, onEvent),
     watchKeys: (keys) => etcd3WatchKeys(client, keys),
-    keepLeases: (count, ttlSeconds, onKeepAlive) => etcd3KeepLeases(client, count, ttlSeconds, onKeepAlive),
+    keepLeases: (count, ttlSeconds, grantConcurrency, onKeepAlive) =>
+      etcd3KeepLeases(client, count, ttlSeconds, grantConcurrency, onKeepAlive),
     close: async () => client.close(),
   };
 }

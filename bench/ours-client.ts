@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
-import { type Client, compare, createClient, opPut } from "@etcd-connect/client";
-import type { BenchClient, BenchTls, Closer } from "./bench-client.js";
+import { type Client, compare, createClient, type LeaseKeeper, opPut } from "@etcd-connect/client";
+import type { BenchClient, BenchTls, Closer, KeptLeases } from "./bench-client.js";
 
 /** Workload put-*: one KV put. */
 async function oursPut(client: Client, key: string, value: Buffer): Promise<void> {
@@ -60,21 +60,45 @@ async function oursWatchKeys(client: Client, keys: readonly string[]): Promise<C
 }
 
 /**
- * Workloads leases-1k and leases-ttl10: grant, then `client.lease.keepAlive` (one stream for all).
- * Answers are counted through the client's observer (see createOursClient), so no per-lease reader runs.
+ * The leases workloads: grants from `grantConcurrency` loops, each lease handed to
+ * `client.lease.keepAlive` (one stream for all) as its grant returns. Answers are counted through
+ * the client's observer (see createOursClient), so no per-lease reader runs.
  */
-async function oursKeepLeases(client: Client, count: number, ttlSeconds: number): Promise<Closer> {
-  const grants = await Promise.all(Array.from({ length: count }, () => client.lease.grant(ttlSeconds)));
-  const keepers = grants.map((grant) => client.lease.keepAlive(grant.ID));
-  // Each keeper yields its answers; waiting for the first one of each is "established".
-  await Promise.all(
-    keepers.map(async (keeper) => {
-      const first = await keeper[Symbol.asyncIterator]().next();
-      if (first.done) throw new Error(`lease ${keeper.id} was not kept alive`);
+async function oursKeepLeases(
+  client: Client,
+  count: number,
+  ttlSeconds: number,
+  grantConcurrency: number,
+): Promise<KeptLeases> {
+  const keepers: LeaseKeeper[] = [];
+  // Each keeper yields its answers; its first one says the lease is kept.
+  const firstAnswers: Array<Promise<boolean>> = [];
+  let granted = 0;
+  const grantLoop = async () => {
+    while (granted < count) {
+      granted++;
+      const { ID } = await client.lease.grant(ttlSeconds);
+      const keeper = client.lease.keepAlive(ID);
+      keepers.push(keeper);
+      firstAnswers.push(
+        keeper[Symbol.asyncIterator]()
+          .next()
+          .then(
+            (first) => first.done !== true,
+            () => false,
+          ),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(grantConcurrency, count) }, grantLoop));
+  return {
+    answered: Promise.all(firstAnswers).then((kept) => {
+      const notKept = kept.indexOf(false);
+      if (notKept >= 0) throw new Error(`lease ${keepers[notKept]?.id} was not kept alive`);
     }),
-  );
-  return async () => {
-    await Promise.all(keepers.map((keeper) => keeper.close()));
+    close: async () => {
+      await Promise.all(keepers.map((keeper) => keeper.close()));
+    },
   };
 }
 
@@ -96,9 +120,9 @@ export function createOursClient(endpoint: string, tls: BenchTls | undefined): B
     putBatch: (keys, value) => oursPutBatch(client, keys, value),
     watchPrefix: (prefix, onEvent) => oursWatchPrefix(client, prefix, onEvent),
     watchKeys: (keys) => oursWatchKeys(client, keys),
-    keepLeases: (count, ttlSeconds, callback) => {
+    keepLeases: (count, ttlSeconds, grantConcurrency, callback) => {
       onKeepAlive = callback;
-      return oursKeepLeases(client, count, ttlSeconds);
+      return oursKeepLeases(client, count, ttlSeconds, grantConcurrency);
     },
     close: () => client.close(),
   };

@@ -13,7 +13,7 @@ const quick = process.env.BENCH_QUICK === "1";
 // BENCH_ONLY=put-128,watch-fan-in runs those workloads only, written to the temp folder.
 const only = process.env.BENCH_ONLY?.split(",").map((id) => id.trim());
 const resultsDir = join(import.meta.dirname, "results");
-// BENCH_SCALE=1 adds the scale ramp (watchers-1k/100k, leases-10k/100k-ttl10), in the temp folder.
+// BENCH_SCALE=1 adds the scale ramp (watchers-1k/100k, leases-1k/10k/100k-ttl60), in the temp folder.
 const scale = process.env.BENCH_SCALE === "1";
 const partial = quick || only !== undefined || scale;
 const outDir = process.env.BENCH_OUT ?? (partial ? join(tmpdir(), "etcd-connect-bench") : resultsDir);

@@ -208,14 +208,21 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   };
   const half = Math.floor(params.count / 2);
   let started = performance.now();
-  const closeFirst = await client.keepLeases(half, params.ttlSeconds, onKeepAlive);
+  const first = await client.keepLeases(half, params.ttlSeconds, params.grantConcurrency, onKeepAlive);
   let createS = (performance.now() - started) / 1000;
+  await first.answered;
   await settle();
   await sleep(params.windowMs);
   const before = await settle();
   started = performance.now();
-  const closeSecond = await client.keepLeases(params.count - half, params.ttlSeconds, onKeepAlive);
+  const second = await client.keepLeases(
+    params.count - half,
+    params.ttlSeconds,
+    params.grantConcurrency,
+    onKeepAlive,
+  );
   createS += (performance.now() - started) / 1000;
+  await second.answered;
   await sleep(params.warmMs);
   // Collect the grants' garbage first: the window measures keeping alive, not granting.
   await settle();
@@ -227,8 +234,8 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   const answered = keepAlives - keepAlivesBefore;
   const seconds = (performance.now() - windowStart) / 1000;
   const after = await settle();
-  await closeSecond();
-  await closeFirst();
+  await second.close();
+  await first.close();
   const added = params.count - half;
   return {
     createS,

@@ -42,17 +42,18 @@ const fanPrefix = "fan/"
 
 // params holds every workload's parameters; each workload reads its own (workloads.ts).
 type params struct {
-	Kind        string `json:"kind"`
-	Concurrency int    `json:"concurrency"`
-	Keys        int    `json:"keys"`
-	ValueBytes  int    `json:"valueBytes"`
-	WarmupMs    int    `json:"warmupMs"`
-	DurationMs  int    `json:"durationMs"`
-	Count       int    `json:"count"`
-	TTLSeconds  int64  `json:"ttlSeconds"`
-	WindowMs    int    `json:"windowMs"`
-	WarmMs      int    `json:"warmMs"`
-	TLS         *struct {
+	Kind             string `json:"kind"`
+	Concurrency      int    `json:"concurrency"`
+	Keys             int    `json:"keys"`
+	ValueBytes       int    `json:"valueBytes"`
+	WarmupMs         int    `json:"warmupMs"`
+	DurationMs       int    `json:"durationMs"`
+	Count            int    `json:"count"`
+	TTLSeconds       int64  `json:"ttlSeconds"`
+	WindowMs         int    `json:"windowMs"`
+	WarmMs           int    `json:"warmMs"`
+	GrantConcurrency int    `json:"grantConcurrency"`
+	TLS              *struct {
 		CA   string `json:"ca"`
 		Cert string `json:"cert"`
 		Key  string `json:"key"`
@@ -402,56 +403,63 @@ func watchersWorkload(client *clientv3.Client, p params) (metrics, error) {
 	}, nil
 }
 
-// keepLeases grants `count` leases and keeps each alive with KeepAlive, draining its channel as
-// clientv3's documentation asks; returns once every lease has had its first answer.
-func keepLeases(ctx context.Context, client *clientv3.Client, count int, ttl int64, answered *int64) error {
-	grants := make([]*clientv3.LeaseGrantResponse, count)
-	var wg sync.WaitGroup
-	errs := make(chan error, count)
+// keepLeases grants `count` leases from `grantConcurrency` goroutines and keeps each alive with
+// KeepAlive as soon as its grant returns, draining its channel as clientv3's documentation asks;
+// returns once every lease is granted and kept, with a wait for every lease's first answer.
+func keepLeases(ctx context.Context, client *clientv3.Client, count, grantConcurrency int, ttl int64, answered *int64) (func() error, error) {
+	indexes := make(chan int, count)
 	for i := 0; i < count; i++ {
+		indexes <- i
+	}
+	close(indexes)
+	first := make(chan bool, count)
+	errs := make(chan error, grantConcurrency)
+	var wg sync.WaitGroup
+	for g := 0; g < grantConcurrency && g < count; g++ {
 		wg.Add(1)
-		go func(i int) {
+		go func() {
 			defer wg.Done()
-			grant, err := client.Grant(ctx, ttl)
-			if err != nil {
-				errs <- err
-				return
+			for range indexes {
+				grant, err := client.Grant(ctx, ttl)
+				if err != nil {
+					errs <- err
+					return
+				}
+				answers, err := client.KeepAlive(ctx, grant.ID)
+				if err != nil {
+					errs <- err
+					return
+				}
+				go func() {
+					seen := false
+					for range answers {
+						atomic.AddInt64(answered, 1)
+						if !seen {
+							seen = true
+							first <- true
+						}
+					}
+					if !seen {
+						first <- false
+					}
+				}()
 			}
-			grants[i] = grant
-		}(i)
+		}()
 	}
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return err
+		return nil, err
 	default:
 	}
-	first := make(chan bool, count)
-	for _, grant := range grants {
-		answers, err := client.KeepAlive(ctx, grant.ID)
-		if err != nil {
-			return err
-		}
-		go func() {
-			seen := false
-			for range answers {
-				atomic.AddInt64(answered, 1)
-				if !seen {
-					seen = true
-					first <- true
-				}
+	return func() error {
+		for i := 0; i < count; i++ {
+			if !<-first {
+				return errors.New("a lease was not kept alive")
 			}
-			if !seen {
-				first <- false
-			}
-		}()
-	}
-	for i := 0; i < count; i++ {
-		if !<-first {
-			return errors.New("a lease was not kept alive")
 		}
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // Memory per lease is the marginal cost, as in worker.ts: the growth from half the leases to all.
@@ -464,18 +472,26 @@ func leasesWorkload(client *clientv3.Client, p params) (metrics, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	started := time.Now()
-	if err := keepLeases(ctx, client, half, p.TTLSeconds, &answered); err != nil {
+	firstAnswered, err := keepLeases(ctx, client, half, p.GrantConcurrency, p.TTLSeconds, &answered)
+	if err != nil {
 		return nil, err
 	}
 	createS := time.Since(started).Seconds()
+	if err := firstAnswered(); err != nil {
+		return nil, err
+	}
 	settle()
 	time.Sleep(time.Duration(p.WindowMs) * time.Millisecond)
 	rssBefore, heapBefore, stacksBefore := settle()
 	started = time.Now()
-	if err := keepLeases(ctx, client, p.Count-half, p.TTLSeconds, &answered); err != nil {
+	secondAnswered, err := keepLeases(ctx, client, p.Count-half, p.GrantConcurrency, p.TTLSeconds, &answered)
+	if err != nil {
 		return nil, err
 	}
 	createS += time.Since(started).Seconds()
+	if err := secondAnswered(); err != nil {
+		return nil, err
+	}
 	time.Sleep(time.Duration(p.WarmMs) * time.Millisecond)
 	settle()
 	cpuStart := cpuMicros()
@@ -530,9 +546,16 @@ func run(workload, endpoint string, p params) (metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	// clientv3 closes a KeepAlive channel whose first answer takes longer than DialTimeout + 1 s.
+	// Its first keepalive goes out at once, so 50,000 leases granted in a few seconds queue that
+	// many keepalives at etcd, and with 5 s most of them were closed before etcd answered.
+	dialTimeout := 5 * time.Second
+	if p.Kind == "leases" {
+		dialTimeout = 60 * time.Second
+	}
 	client, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{endpoint},
-		DialTimeout: 5 * time.Second,
+		DialTimeout: dialTimeout,
 		TLS:         tlsConf,
 		// Errors only: the client's warnings would flood stderr under load.
 		LogConfig: &zap.Config{
