@@ -47,17 +47,21 @@ function randomKeys(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${i}`);
 }
 
-/** Runs `callers` loops of `op` on random keys: a warm-up, then a measured window. */
+/**
+ * Runs `callers` loops of `op` on random keys: a warm-up (at least `warmupMs`, and until
+ * `warmupCalls` calls have finished, within ten times the window's length), then a measured window.
+ */
 async function runCallers(
   callers: number,
   keys: readonly string[],
   op: (key: string) => Promise<void>,
-  warmupMs: number,
-  durationMs: number,
+  params: Pick<KvParams, "warmupMs" | "warmupCalls" | "durationMs">,
 ): Promise<{ ops: number; seconds: number; cpuUs: number; latencies: Float64Array }> {
+  const { warmupMs, warmupCalls, durationMs } = params;
   let measuring = false;
   let stopping = false;
   let windowStart = Number.POSITIVE_INFINITY;
+  let calls = 0;
   let ops = 0;
   const latencies: number[] = [];
   const loop = async () => {
@@ -65,6 +69,7 @@ async function runCallers(
       const key = keys[Math.floor(Math.random() * keys.length)] as string;
       const started = performance.now();
       await op(key);
+      calls++;
       if (measuring) {
         ops++;
         if (started >= windowStart) latencies.push(performance.now() - started);
@@ -74,7 +79,9 @@ async function runCallers(
   const loops = Array.from({ length: callers }, loop);
   const failed = Promise.all(loops).then(() => undefined);
   const window = async () => {
+    const warmedBy = performance.now() + 10 * durationMs;
     await sleep(warmupMs);
+    while (calls < warmupCalls && !stopping && performance.now() < warmedBy) await sleep(20);
     measuring = true;
     windowStart = performance.now();
     const cpuStart = cpuMicros();
@@ -112,7 +119,7 @@ async function kvWorkload(client: BenchClient, params: KvParams): Promise<Metric
         ? (key) => client.txnPut(key, value)
         : (key) => client.get(key, params.kind === "get-serializable");
   await client.warm();
-  const run = await runCallers(params.concurrency, keys, op, params.warmupMs, params.durationMs);
+  const run = await runCallers(params.concurrency, keys, op, params);
   return {
     opsPerSec: run.ops / run.seconds,
     p50Ms: quantile(run.latencies, 0.5),
@@ -172,7 +179,11 @@ async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Me
           const value = fanInValue(now(), params.valueBytes);
           return client.putBatch(keys.slice(start, start + params.writerBatch), value);
         };
-  const run = await runCallers(params.writerConcurrency, keys, write, 0, params.durationMs);
+  const run = await runCallers(params.writerConcurrency, keys, write, {
+    warmupMs: 0,
+    warmupCalls: 0,
+    durationMs: params.durationMs,
+  });
   return { writesPerSec: (run.ops * params.writerBatch) / run.seconds };
 }
 

@@ -47,6 +47,7 @@ type params struct {
 	Keys             int    `json:"keys"`
 	ValueBytes       int    `json:"valueBytes"`
 	WarmupMs         int    `json:"warmupMs"`
+	WarmupCalls      int64  `json:"warmupCalls"`
 	DurationMs       int    `json:"durationMs"`
 	Count            int    `json:"count"`
 	TTLSeconds       int64  `json:"ttlSeconds"`
@@ -166,10 +167,10 @@ type callersRun struct {
 
 // runCallers runs `callers` loops of op on random keys: a warm-up, then a measured window that
 // grows (up to ten times its length) until enough calls that started in it have finished.
-func runCallers(callers int, keys []string, op func(string) error, warmupMs, durationMs int) (callersRun, error) {
+func runCallers(callers int, keys []string, op func(string) error, warmupMs int, warmupCalls int64, durationMs int) (callersRun, error) {
 	var measuring, stopping int32
 	var windowStartNs int64 = math.MaxInt64
-	var ops int64
+	var calls, ops int64
 	var mu sync.Mutex
 	var latencies []float64
 	var firstErr error
@@ -193,6 +194,7 @@ func runCallers(callers int, keys []string, op func(string) error, warmupMs, dur
 					atomic.StoreInt32(&stopping, 1)
 					return
 				}
+				atomic.AddInt64(&calls, 1)
 				if atomic.LoadInt32(&measuring) == 1 {
 					atomic.AddInt64(&ops, 1)
 					if started >= atomic.LoadInt64(&windowStartNs) {
@@ -205,7 +207,12 @@ func runCallers(callers int, keys []string, op func(string) error, warmupMs, dur
 			mu.Unlock()
 		}(int64(i) + time.Now().UnixNano())
 	}
+	// As in worker.ts: at least warmupMs, and until warmupCalls calls have finished.
+	warmedBy := time.Now().Add(time.Duration(10*durationMs) * time.Millisecond)
 	time.Sleep(time.Duration(warmupMs) * time.Millisecond)
+	for atomic.LoadInt64(&calls) < warmupCalls && atomic.LoadInt32(&stopping) == 0 && time.Now().Before(warmedBy) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	atomic.StoreInt32(&measuring, 1)
 	windowStart := time.Now()
 	atomic.StoreInt64(&windowStartNs, time.Since(origin).Nanoseconds())
@@ -273,7 +280,7 @@ func kvWorkload(client *clientv3.Client, p params) (metrics, error) {
 	if _, err := client.Get(ctx, "warm-up"); err != nil {
 		return nil, err
 	}
-	run, err := runCallers(p.Concurrency, keys, op, p.WarmupMs, p.DurationMs)
+	run, err := runCallers(p.Concurrency, keys, op, p.WarmupMs, p.WarmupCalls, p.DurationMs)
 	if err != nil {
 		return nil, err
 	}
