@@ -67,18 +67,26 @@ export const neverSignal: AbortSignal = new AbortController().signal;
 export function createUnaryCall(options: UnaryCallOptions) {
   const { send } = options;
 
-  const next = async (req: UnaryRequest): Promise<UnaryResponse> => {
+  // Not an async function: its promise and frame would be one more of each per call.
+  const next = (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
-    const frame = encodeEnveloped(method.input, req.message);
-    const answer = await send(req, frame, methodPath(method));
-    const failure = grpcStatus(answer.status, answer.headers);
-    if (failure !== undefined) throw statusAfterDeadline(failure, req.contextValues.get(deadlineKey));
-    const message = decodeAnswer(method.output, answer);
-    return new Response(req, message, answer.headers, answer.trailers);
+    let frame: Uint8Array;
+    try {
+      frame = encodeEnveloped(method.input, req.message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return send(req, frame, methodPath(method)).then((answer) => {
+      const failure = grpcStatus(answer.status, answer.headers);
+      if (failure !== undefined) throw statusAfterDeadline(failure, req.contextValues.get(deadlineKey));
+      const message = decodeAnswer(method.output, answer);
+      return new Response(req, message, answer.headers, answer.trailers);
+    });
   };
   const chain = applyInterceptors(options.interceptors, next);
 
-  return async function unary<I extends DescMessage, O extends DescMessage>(
+  // Not an async function, as `next`.
+  return function unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
     requestedTimeoutMs: number | undefined,
@@ -120,16 +128,34 @@ export function createUnaryCall(options: UnaryCallOptions) {
       signal: callSignal,
       message: isMessage(input, method.input) ? (input as MessageShape<I>) : create(method.input, input),
     };
+    // Even an already aborted call goes through the interceptors (metrics count it once);
+    // the transport below sends nothing for it.
+    let answer: Promise<UnaryResponse>;
     try {
-      // Even an already aborted call goes through the interceptors (metrics count it once);
-      // the transport below sends nothing for it.
-      return (await chain(req as unknown as UnaryRequest)) as unknown as UnaryResponse<I, O>;
+      answer = chain(req as unknown as UnaryRequest);
     } catch (error) {
-      throw callError(error, callSignal);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-      unlink?.();
+      answer = Promise.reject(error);
     }
+    const failed = (error: unknown): never => {
+      throw callError(error, callSignal);
+    };
+    if (timer === undefined && unlink === undefined) {
+      return answer.then(undefined, failed) as unknown as Promise<UnaryResponse<I, O>>;
+    }
+    const settled = () => {
+      clearTimeout(timer);
+      unlink?.();
+    };
+    return answer.then(
+      (response) => {
+        settled();
+        return response;
+      },
+      (error: unknown) => {
+        settled();
+        return failed(error);
+      },
+    ) as unknown as Promise<UnaryResponse<I, O>>;
   };
 }
 
