@@ -70,13 +70,13 @@ export function createUnaryCall(options: UnaryCallOptions) {
   // Not an async function: its promise and frame would be one more of each per call.
   const next = (req: UnaryRequest): Promise<UnaryResponse> => {
     const method = req.method;
-    let frame: Uint8Array;
+    let sent: Promise<UnaryAnswer>;
     try {
-      frame = encodeEnveloped(method.input, req.message);
+      sent = send(req, encodeEnveloped(method.input, req.message), methodPath(method));
     } catch (error) {
       return Promise.reject(error);
     }
-    return send(req, frame, methodPath(method)).then((answer) => {
+    return sent.then((answer) => {
       const failure = grpcStatus(answer.status, answer.headers);
       if (failure !== undefined) throw statusAfterDeadline(failure, req.contextValues.get(deadlineKey));
       const message = decodeAnswer(method.output, answer);
@@ -85,7 +85,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
   };
   const chain = applyInterceptors(options.interceptors, next);
 
-  // Not an async function, as `next`.
+  // Not an async function, as `next`; like one, it never throws: a failure is a rejection.
   return function unary<I extends DescMessage, O extends DescMessage>(
     method: DescMethodUnary<I, O>,
     signal: AbortSignal | undefined,
@@ -93,6 +93,22 @@ export function createUnaryCall(options: UnaryCallOptions) {
     header: HeadersInit | undefined,
     input: MessageInitShape<I>,
     contextValues?: ContextValues,
+  ): Promise<UnaryResponse<I, O>> {
+    try {
+      return start(method, signal, requestedTimeoutMs, header, input, contextValues);
+    } catch (error) {
+      // Headers or a message init that cannot be built, before any interceptor ran.
+      return Promise.reject(error);
+    }
+  };
+
+  function start<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodUnary<I, O>,
+    signal: AbortSignal | undefined,
+    requestedTimeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues: ContextValues | undefined,
   ): Promise<UnaryResponse<I, O>> {
     const headers = new Headers(header);
     const values = contextValues ?? createContextValues();
@@ -156,7 +172,7 @@ export function createUnaryCall(options: UnaryCallOptions) {
         return failed(error);
       },
     ) as unknown as Promise<UnaryResponse<I, O>>;
-  };
+  }
 }
 
 /**
