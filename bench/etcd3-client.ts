@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Etcd3, type Lease } from "etcd3";
 import type { BenchClient, BenchTls, Closer, KeptLeases } from "./bench-client.js";
+import { runBounded } from "./bounded.js";
 import { deferred } from "./deferred.js";
 
 // etcd3 1.1.2 (npm, on grpc-js), used the way its README shows.
@@ -51,7 +52,7 @@ async function etcd3WatchKeys(client: Etcd3, keys: readonly string[]): Promise<C
 
 /**
  * The leases workloads: etcd3 leases (a keepalive stream each, started by etcd3 once the grant
- * returns), created from `grantConcurrency` loops that each wait for their lease's grant.
+ * returns), created `grantConcurrency` at once: each waits for its grant.
  */
 async function etcd3KeepLeases(
   client: Etcd3,
@@ -65,25 +66,20 @@ async function etcd3KeepLeases(
   established.promise.catch(() => {});
   let firstAcks = 0;
   const leases: Lease[] = [];
-  let created = 0;
-  const grantLoop = async () => {
-    while (created < count) {
-      created++;
-      const lease = client.lease(ttlSeconds);
-      let acked = false;
-      lease.on("keepaliveSucceeded", () => {
-        onKeepAlive();
-        if (!acked) {
-          acked = true;
-          if (++firstAcks === count) established.resolve();
-        }
-      });
-      lease.on("lost", (error) => established.reject(error));
-      leases.push(lease);
-      await lease.grant();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(grantConcurrency, count) }, grantLoop));
+  await runBounded(count, grantConcurrency, async () => {
+    const lease = client.lease(ttlSeconds);
+    let acked = false;
+    lease.on("keepaliveSucceeded", () => {
+      onKeepAlive();
+      if (!acked) {
+        acked = true;
+        if (++firstAcks === count) established.resolve();
+      }
+    });
+    lease.on("lost", (error) => established.reject(error));
+    leases.push(lease);
+    await lease.grant();
+  });
   return {
     answered: established.promise,
     close: async () => {

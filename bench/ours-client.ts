@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Client, compare, createClient, type LeaseKeeper, opPut } from "@etcd-connect/client";
 import type { BenchClient, BenchTls, Closer, KeptLeases } from "./bench-client.js";
+import { runBounded } from "./bounded.js";
 
 /** Workload put-*: one KV put. */
 async function oursPut(client: Client, key: string, value: Buffer): Promise<void> {
@@ -60,7 +61,7 @@ async function oursWatchKeys(client: Client, keys: readonly string[]): Promise<C
 }
 
 /**
- * The leases workloads: grants from `grantConcurrency` loops, each lease handed to
+ * The leases workloads: grants, `grantConcurrency` at once, each lease handed to
  * `client.lease.keepAlive` (one stream for all) as its grant returns. Answers are counted through
  * the client's observer (see createOursClient), so no per-lease reader runs.
  */
@@ -73,24 +74,19 @@ async function oursKeepLeases(
   const keepers: LeaseKeeper[] = [];
   // Each keeper yields its answers; its first one says the lease is kept.
   const firstAnswers: Array<Promise<boolean>> = [];
-  let granted = 0;
-  const grantLoop = async () => {
-    while (granted < count) {
-      granted++;
-      const { ID } = await client.lease.grant(ttlSeconds);
-      const keeper = client.lease.keepAlive(ID);
-      keepers.push(keeper);
-      firstAnswers.push(
-        keeper[Symbol.asyncIterator]()
-          .next()
-          .then(
-            (first) => first.done !== true,
-            () => false,
-          ),
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(grantConcurrency, count) }, grantLoop));
+  await runBounded(count, grantConcurrency, async () => {
+    const { ID } = await client.lease.grant(ttlSeconds);
+    const keeper = client.lease.keepAlive(ID);
+    keepers.push(keeper);
+    firstAnswers.push(
+      keeper[Symbol.asyncIterator]()
+        .next()
+        .then(
+          (first) => first.done !== true,
+          () => false,
+        ),
+    );
+  });
   return {
     answered: Promise.all(firstAnswers).then((kept) => {
       const notKept = kept.indexOf(false);
