@@ -22,6 +22,7 @@ import {
 } from "./limits.js";
 import { serverText } from "./server-text.js";
 import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
+import { StreamTable } from "./stream-table.js";
 import { unprocessedError } from "./unprocessed.js";
 import { userAgent } from "./user-agent.js";
 
@@ -98,7 +99,7 @@ export class Http2Session implements Http2StreamOwner {
   private readonly socket: Socket;
   private readonly events: Http2SessionEvents;
   private readonly headerBlock = new Http2HeaderBlock();
-  private readonly streams = new Map<number, Http2Stream>();
+  private readonly streams = new StreamTable();
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
   private readonly prefixes = new Map<string, Buffer>();
@@ -268,7 +269,7 @@ export class Http2Session implements Http2StreamOwner {
       this.events.onGoAway(http2Code.noError, "stream ids exhausted");
     }
     stream.sendWindow = this.peerInitialWindow;
-    this.streams.set(stream.id, stream);
+    this.streams.add(stream);
     const block = stream.pendingBlock as Buffer;
     stream.pendingBlock = undefined;
     const queued = stream.queued;
@@ -414,7 +415,7 @@ export class Http2Session implements Http2StreamOwner {
 
   /** Streams opened and not yet closed, started or waiting for a stream slot. */
   *openStreams(): IterableIterator<Http2Stream> {
-    yield* this.streams.values();
+    yield* this.streams.list();
     yield* this.waiting;
   }
 
@@ -466,7 +467,7 @@ export class Http2Session implements Http2StreamOwner {
     for (const stream of this.waiting.splice(0)) {
       this.finish(stream, unprocessedError(failure.rawMessage));
     }
-    for (const stream of [...this.streams.values()]) this.finish(stream, failure);
+    for (const stream of this.streams.list()) this.finish(stream, failure);
     this.pings.clear();
     this.events.onClose(error, closedIdle);
   }
@@ -788,7 +789,7 @@ export class Http2Session implements Http2StreamOwner {
         // A new initial window moves every open stream's window by the difference.
         const delta = value - this.peerInitialWindow;
         this.peerInitialWindow = value;
-        for (const stream of this.streams.values()) {
+        for (const stream of this.streams.list()) {
           stream.sendWindow += delta;
           if (stream.sendWindow > maxWindow) {
             this.connectionError(http2Code.flowControlError, "a stream window overflowed");
@@ -856,7 +857,7 @@ export class Http2Session implements Http2StreamOwner {
     const why = `GOAWAY from ${this.authority} (${codeName(code)}${debug ? `: ${debug}` : ""})`;
     // Streams above the last id were never processed: they may be sent again.
     for (const stream of this.waiting.splice(0)) this.finish(stream, unprocessedError(why));
-    for (const stream of [...this.streams.values()]) {
+    for (const stream of this.streams.list()) {
       if (stream.id > lastId) this.finish(stream, unprocessedError(why));
     }
     if (this.streams.size === 0) this.destroy(undefined);
