@@ -35,6 +35,11 @@ const UNSET = Symbol("unset");
 /** The two 32-bit halves of the last 64-bit value to write. */
 let lo = 0;
 let hi = 0;
+// The last value split64 split, and its halves.
+let splitValue: bigint | undefined;
+let splitType: ScalarType | undefined;
+let splitLo = 0;
+let splitHi = 0;
 
 /**
  * The bytes toBinary writes, after `headroom` bytes left for the caller (not zeroed); throws on any
@@ -280,6 +285,14 @@ function writeFixed(type: ScalarType, value: unknown, w: Writer): void {
 
 /** Checks an int64-like value and sets lo and hi to the bits protobuf-es writes. */
 function split64(type: ScalarType, value: unknown): void {
+  // A value is split when its message is sized and again when it is written: the second time
+  // reuses the halves. Past 2^53 (etcd's lease and member ids) a split makes BigInts, each an
+  // allocation.
+  if (value === splitValue && type === splitType) {
+    lo = splitLo;
+    hi = splitHi;
+    return;
+  }
   const unsigned = type === ScalarType.UINT64 || type === ScalarType.FIXED64;
   if (
     typeof value !== "bigint" ||
@@ -294,10 +307,14 @@ function split64(type: ScalarType, value: unknown): void {
     lo = n >>> 0;
     hi = (n - lo) / 0x100000000;
   } else {
-    const u = BigInt.asUintN(64, bits);
+    const u = bits >= 0n ? bits : BigInt.asUintN(64, bits);
     lo = Number(u & 0xffffffffn) | 0;
     hi = Number(u >> 32n) | 0;
   }
+  splitValue = value;
+  splitType = type;
+  splitLo = lo;
+  splitHi = hi;
 }
 
 function zigzag32(value: number): number {

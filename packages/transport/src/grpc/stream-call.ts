@@ -1,11 +1,4 @@
-import {
-  create,
-  type DescMessage,
-  type DescMethodStreaming,
-  isMessage,
-  type MessageInitShape,
-  type MessageShape,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethodStreaming, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -33,6 +26,7 @@ import { encodeEnveloped, envelopeHeaderBytes } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { MessageSizeError } from "./message-size-error.js";
 import { onAbort } from "./on-abort.js";
+import { RequestMessages } from "./request-messages.js";
 import { grpcStatus } from "./status.js";
 import { abortError, callError, neverSignal } from "./unary-call.js";
 
@@ -118,7 +112,7 @@ export function createStreamCall(options: StreamCallOptions) {
       header: headers,
       contextValues: values,
       signal: callSignal,
-      message: messagesOf(method.input, input),
+      message: new RequestMessages(method.input, input),
     };
     try {
       return (await chain(req as unknown as StreamRequest)) as unknown as StreamResponse<I, O>;
@@ -126,13 +120,6 @@ export function createStreamCall(options: StreamCallOptions) {
       throw callError(error, callSignal);
     }
   };
-}
-
-async function* messagesOf<I extends DescMessage>(
-  desc: I,
-  input: AsyncIterable<MessageInitShape<I>>,
-): AsyncGenerator<MessageShape<I>> {
-  for await (const m of input) yield isMessage(m, desc) ? (m as MessageShape<I>) : create(desc, m);
 }
 
 // Writes the request messages as the caller produces them; ends our side when they end.
