@@ -59,4 +59,32 @@ describe("AsyncQueue", () => {
     assert.equal(queue.size, 1);
     assert.equal(alive, 1, `${alive} of 100 items still reachable`);
   });
+  it("pushLatest keeps only the latest items, in order, and lets go of the rest", async () => {
+    const queue = new AsyncQueue<object>();
+    const taken: WeakRef<object>[] = [];
+    // In a function of its own: a suspended async function would hold its last local.
+    const fill = () => {
+      for (let i = 0; i < 100; i++) {
+        const item = { i };
+        taken.push(new WeakRef(item));
+        queue.pushLatest(item, 2);
+      }
+    };
+    fill();
+    assert.equal(queue.size, 2);
+    assert.ok((queue as unknown as { items: unknown[] }).items.length <= 64, "consumed slots are compacted");
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    const alive = taken.filter((ref) => ref.deref() !== undefined).length;
+    assert.equal(alive, 2, `${alive} of 100 items still reachable`);
+    assert.deepEqual(await queue.next(), { done: false, value: { i: 98 } });
+    assert.deepEqual(await queue.next(), { done: false, value: { i: 99 } });
+    // A waiting reader gets the item at once; after the end nothing is added.
+    const waiting = queue.next();
+    queue.pushLatest({ i: 100 }, 1);
+    assert.deepEqual(await waiting, { done: false, value: { i: 100 } });
+    queue.end();
+    queue.pushLatest({ i: 101 }, 1);
+    assert.deepEqual(await queue.next(), { done: true, value: undefined });
+  });
 });

@@ -43,6 +43,35 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     this.items.push(item);
   }
 
+  /**
+   * Adds an item and lets go of the oldest ones so that at most `keep` wait (at least one: the
+   * new item). For a consumer that only wants what is latest (an unread lease keeper): no
+   * promise is made for the items dropped.
+   */
+  pushLatest(item: T, keep: number): void {
+    if (this.ended) return;
+    const drop = this.size - Math.max(0, keep - 1);
+    if (drop <= 0) {
+      this.push(item);
+      return;
+    }
+    for (let i = 0; i < drop; i++) this.items[this.head++] = undefined;
+    if (this.head < this.items.length) {
+      this.items.push(item);
+      // Compacted as `next` does: an unread queue must not grow with the slots it let go of.
+      if (this.head >= 32 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      return;
+    }
+    // Everything went (nobody waits on a queue that held items): the new item takes the first
+    // slot, and the array is trimmed in place rather than regrown.
+    this.items[0] = item;
+    this.items.length = 1;
+    this.head = 0;
+  }
+
   /** Ends the queue: the consumer gets the queued items, then `done` (or `error`). */
   end(error?: unknown): void {
     if (this.ended) return;

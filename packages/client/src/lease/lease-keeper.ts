@@ -421,10 +421,7 @@ export class LeaseKeepAliveEngine {
     // The answers of one batch share a send time: the first of them sets the timer.
     if (lease.nextSendAt < this.timerAt) this.schedule(lease.nextSendAt);
     this.options.observer?.onKeepAliveRoundTrip?.((now - sentAt) / 1000);
-    for (const state of lease.keepers) {
-      if (state.queue.size >= keptAnswers) void state.queue.next();
-      state.queue.push(response);
-    }
+    for (const state of lease.keepers) state.queue.pushLatest(response, keptAnswers);
   }
 
   // The lease may be gone: every keeper hears it.
