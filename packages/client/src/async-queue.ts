@@ -58,11 +58,8 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
     for (let i = 0; i < drop; i++) this.items[this.head++] = undefined;
     if (this.head < this.items.length) {
       this.items.push(item);
-      // Compacted as `next` does: an unread queue must not grow with the slots it let go of.
-      if (this.head >= 32 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
+      // An unread queue must not grow with the slots it let go of.
+      this.compact();
       return;
     }
     // Everything went (nobody waits on a queue that held items): the new item takes the first
@@ -95,11 +92,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
       // The slot lets go of the item at once: an unread queue that drops its oldest item (a
       // lease keeper) must not keep every item it ever took until the next compaction.
       this.items[this.head++] = undefined;
-      // Compact now and then so a long-lived queue does not keep consumed slots.
-      if (this.head >= 32 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
+      this.compact();
       return Promise.resolve({ done: false, value });
     }
     if (this.ended) {
@@ -114,6 +107,14 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
       this.waiting = resolve;
       this.failWaiting = reject;
     });
+  }
+
+  // Now and then, so that a long-lived queue does not keep the slots it let go of.
+  private compact(): void {
+    if (this.head >= 32 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 
   return(): Promise<IteratorResult<T>> {
