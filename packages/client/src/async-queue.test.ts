@@ -59,6 +59,7 @@ describe("AsyncQueue", () => {
     assert.equal(queue.size, 1);
     assert.equal(alive, 1, `${alive} of 100 items still reachable`);
   });
+
   it("pushLatest keeps only the latest items, in order, and lets go of the rest", async () => {
     const queue = new AsyncQueue<object>();
     const taken: WeakRef<object>[] = [];
