@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import { poll } from "@etcd-connect/transport";
 import { AsyncQueue } from "./async-queue.js";
 
 // A collector the test can call without starting node with --expose-gc.
@@ -20,6 +21,26 @@ describe("AsyncQueue", () => {
     assert.deepEqual(await queue.next(), { done: false, value: 2 });
     assert.deepEqual(await queue.next(), { done: false, value: 3 });
     assert.deepEqual(await queue.next(), { done: true, value: undefined });
+  });
+
+  it("hands out what it holds through poll, without a promise: items, then the end or its error", () => {
+    const queue = new AsyncQueue<number>();
+    assert.equal(poll(queue), undefined, "nothing held yet");
+    queue.push(1);
+    queue.push(2);
+    assert.deepEqual(poll(queue), { done: false, value: 1 });
+    assert.deepEqual(poll(queue), { done: false, value: 2 });
+    assert.equal(poll(queue), undefined);
+    queue.end();
+    assert.deepEqual(poll(queue), { done: true, value: undefined });
+
+    const failed = new AsyncQueue<number>();
+    failed.push(3);
+    failed.end(new Error("boom"));
+    assert.deepEqual(poll(failed), { done: false, value: 3 });
+    assert.throws(() => poll(failed), /boom/);
+    // The error is handed out once, as next() rejects once.
+    assert.deepEqual(poll(failed), { done: true, value: undefined });
   });
 
   it("gives the error after the queued items", async () => {

@@ -1,3 +1,5 @@
+import { type PollableIterator, pollSymbol } from "@etcd-connect/transport";
+
 /**
  * An unbounded single-consumer queue that is an AsyncIterable: `push` never waits, the
  * consumer's `next()` waits when empty. `end()` finishes it, optionally with an error the
@@ -6,7 +8,7 @@
  * Why not connect's createWritableIterable: each of its writes awaits the reads of every write
  * queued before it, so n queued writes cost O(n^2) awaits (10,000 watch creates on one stream).
  */
-export class AsyncQueue<T> implements AsyncIterableIterator<T> {
+export class AsyncQueue<T> implements AsyncIterableIterator<T>, PollableIterator<T> {
   private items: Array<T | undefined> = [];
   private head = 0;
   private waiting: ((result: IteratorResult<T>) => void) | undefined;
@@ -87,26 +89,39 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
+    let result: IteratorResult<T> | undefined;
+    try {
+      result = this[pollSymbol]();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (result !== undefined) return Promise.resolve(result);
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.failWaiting = reject;
+    });
+  }
+
+  /**
+   * What `next()` would settle with when that is known now: the next item, the end, or a throw
+   * of the error the queue ended with; `undefined` while the consumer would wait.
+   */
+  [pollSymbol](): IteratorResult<T> | undefined {
     if (this.head < this.items.length) {
       const value = this.items[this.head] as T;
       // The slot lets go of the item at once: an unread queue that drops its oldest item (a
       // lease keeper) must not keep every item it ever took until the next compaction.
       this.items[this.head++] = undefined;
       this.compact();
-      return Promise.resolve({ done: false, value });
+      return { done: false, value };
     }
-    if (this.ended) {
-      if (this.error !== undefined) {
-        const error = this.error;
-        this.error = undefined;
-        return Promise.reject(error);
-      }
-      return Promise.resolve({ done: true, value: undefined });
+    if (!this.ended) return undefined;
+    if (this.error !== undefined) {
+      const error = this.error;
+      this.error = undefined;
+      throw error;
     }
-    return new Promise((resolve, reject) => {
-      this.waiting = resolve;
-      this.failWaiting = reject;
-    });
+    return { done: true, value: undefined };
   }
 
   // Now and then, so that a long-lived queue does not keep the slots it let go of.

@@ -26,6 +26,7 @@ export { createGrpcTransport, type GrpcTransport, type GrpcTransportOptions } fr
 export { MessageSizeError } from "./grpc/message-size-error.js";
 export { onAbort } from "./grpc/on-abort.js";
 export { openUnary } from "./grpc/open-unary.js";
+export { type PollableIterator, poll, pollSymbol } from "./grpc/pollable-iterator.js";
 export { raceSignal } from "./grpc/race-signal.js";
 export { grpcStatus } from "./grpc/status.js";
 export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";

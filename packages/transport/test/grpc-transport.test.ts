@@ -6,7 +6,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { KV, Watch, type WatchRequestSchema } from "@etcd-connect/api/etcdserverpb";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
-import { createGrpcTransport, type GrpcTransport, NotGrpcServerError } from "../src/index.js";
+import { createGrpcTransport, type GrpcTransport, NotGrpcServerError, poll } from "../src/index.js";
 
 // createGrpcTransport on its own, under Connect's createClient, against a real etcd: what a user
 // of the package sees (codes, messages, limits, close), not the frames underneath (src/http2/*.test.ts
@@ -151,6 +151,55 @@ describe("createGrpcTransport against a real etcd", suiteOptions, () => {
       assert.equal(error.code, Code.Canceled);
       // Aborting one stream leaves the connection to the others.
       assert.equal((await kv.range({ key: bytes("t/watched") })).count, 1n);
+    } finally {
+      stop.abort();
+    }
+  });
+
+  it("hands out by poll the messages a stream already holds, and only those", async () => {
+    // Connect's client passes messages through a generator of its own; the transport's stream
+    // is iterated here as the client package's lean streams iterate it.
+    const kv = createClient(KV, transport);
+    const stop = new AbortController();
+    try {
+      const response = await transport.stream(
+        Watch.method.watch,
+        stop.signal,
+        undefined,
+        undefined,
+        watchRequests("t/polled", stop.signal),
+      );
+      const messages = response.message[Symbol.asyncIterator]();
+      const created = await messages.next();
+      assert.equal(created.value?.created, true);
+      // Nothing was written since: etcd has nothing to send, so there is nothing to hand out.
+      assert.equal(poll(messages), undefined);
+      for (const value of ["a", "b", "c"]) await kv.put({ key: bytes("t/polled"), value: bytes(value) });
+      const seen: string[] = [];
+      while (seen.length < 3) {
+        const result = poll(messages);
+        if (result === undefined) {
+          // Not arrived yet: the socket is read between macrotasks.
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
+        assert.equal(result.done, false);
+        for (const event of result.value.events) seen.push(text(event.kv?.value));
+      }
+      assert.deepEqual(seen, ["a", "b", "c"]);
+      assert.equal(poll(messages), undefined);
+      stop.abort();
+      // The end is handed out too, once the stream has ended: as the error next() rejects with.
+      let ended: unknown;
+      while (ended === undefined) {
+        try {
+          if (poll(messages) === undefined) await new Promise((resolve) => setImmediate(resolve));
+        } catch (error) {
+          ended = error;
+        }
+      }
+      assert.equal(connectError(ended).code, Code.Canceled);
+      await assert.rejects(messages.next(), (error) => connectError(error).code === Code.Canceled);
     } finally {
       stop.abort();
     }

@@ -13,6 +13,7 @@ import {
   type StreamResponse,
   type Transport,
 } from "@connectrpc/connect";
+import { type PollableIterator, poll, pollSymbol } from "@etcd-connect/transport";
 
 /**
  * Connect's generated client for `service`, with lean server and bidi streams. Connect hands a
@@ -67,7 +68,7 @@ async function* oneMessage<T>(message: T): AsyncIterable<T> {
  * `throw`, as Connect's is.
  */
 class StreamMessages
-  implements AsyncIterable<MessageShape<DescMessage>>, AsyncIterator<MessageShape<DescMessage>>
+  implements AsyncIterable<MessageShape<DescMessage>>, PollableIterator<MessageShape<DescMessage>>
 {
   private readonly response: Promise<StreamResponse<DescMessage, DescMessage>>;
   private readonly options: CallOptions | undefined;
@@ -90,6 +91,14 @@ class StreamMessages
     if (messages === undefined) return this.response.then((response) => this.begin(response));
     // The common case: the transport's own promise, no hop of ours, unless trailers are watched.
     return this.options?.onTrailer === undefined ? messages.next() : messages.next().then(this.ended);
+  }
+
+  /** A message the transport holds now (once the stream has answered): no promise for it. */
+  [pollSymbol](): IteratorResult<MessageShape<DescMessage>> | undefined {
+    const messages = this.messages;
+    if (messages === undefined) return undefined;
+    const result = poll(messages);
+    return result === undefined || this.options?.onTrailer === undefined ? result : this.ended(result);
   }
 
   private begin(response: StreamResponse<DescMessage, DescMessage>) {

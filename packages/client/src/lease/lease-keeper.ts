@@ -9,7 +9,7 @@ import type {
   LeaseKeepAliveResponse,
   Lease as LeaseService,
 } from "@etcd-connect/api/etcdserverpb";
-import { onAbort as onAbortOf, RttEstimator } from "@etcd-connect/transport";
+import { onAbort as onAbortOf, poll, RttEstimator } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
 import { type Attempt, beginAttempt } from "../call/attempt.js";
 import { exponentialBackoff } from "../call/backoff.js";
@@ -54,6 +54,8 @@ export interface LeaseKeepAliveEngineOptions {
 
 interface KeptLease {
   readonly id: bigint;
+  /** Its keepalive request, the same every time: built once, not per renewal. */
+  readonly request: LeaseKeepAliveRequest;
   /** TTL granted by the last answer (or the grant), in ms. */
   ttlMs: number;
   /** Send time of the keepalive not yet answered, 0 when none (one at a time per lease). */
@@ -159,6 +161,7 @@ export class LeaseKeepAliveEngine {
     if (lease === undefined) {
       lease = {
         id,
+        request: keepAliveRequest(id),
         ttlMs: granted?.ttlMs ?? 0,
         sentAt: 0,
         // A lease this client granted has time left: its first renewal falls at a random point of
@@ -340,7 +343,7 @@ export class LeaseKeepAliveEngine {
     this.schedule(now + this.responseTimeoutMs());
     // Until an answer says otherwise, renew a third of the TTL later (1 s when unknown).
     lease.nextSendAt = now + (lease.ttlMs > 0 ? lease.ttlMs / 3 : 1_000);
-    this.stream.requests.push(keepAliveRequest(lease.id));
+    this.stream.requests.push(lease.request);
   }
 
   private start(): void {
@@ -362,13 +365,15 @@ export class LeaseKeepAliveEngine {
   private async run(stream: Stream, contextValues: ContextValues): Promise<void> {
     let failure: unknown;
     try {
-      for await (const response of this.rpc.leaseKeepAlive(stream.requests, {
-        signal: stream.abort.signal,
-        contextValues,
-      })) {
-        if (this.stream !== stream) break;
+      const responses = this.rpc
+        .leaseKeepAlive(stream.requests, { signal: stream.abort.signal, contextValues })
+        [Symbol.asyncIterator]();
+      for (;;) {
+        // The answers one read delivered (a batch of renewals) are taken in one go.
+        const result = poll(responses) ?? (await responses.next());
+        if (result.done === true || this.stream !== stream) break;
         this.failures = 0;
-        this.answered(response);
+        this.answered(result.value);
       }
     } catch (error) {
       failure = error;

@@ -13,7 +13,7 @@ import {
   type Watch as WatchService,
 } from "@etcd-connect/api/etcdserverpb";
 import type { Event } from "@etcd-connect/api/mvccpb";
-import { onAbort, RttEstimator, serverText } from "@etcd-connect/transport";
+import { onAbort, poll, RttEstimator, serverText } from "@etcd-connect/transport";
 import { AsyncQueue } from "../async-queue.js";
 import type { Bytes } from "../bytes.js";
 import { toBytes } from "../bytes.js";
@@ -291,11 +291,14 @@ export class WatchEngine {
   private async run(stream: Stream, contextValues: ContextValues): Promise<void> {
     let failure: unknown;
     try {
-      for await (const response of this.rpc.watch(stream.requests, {
-        signal: stream.abort.signal,
-        contextValues,
-      })) {
-        if (this.stream !== stream) break;
+      const responses = this.rpc
+        .watch(stream.requests, { signal: stream.abort.signal, contextValues })
+        [Symbol.asyncIterator]();
+      for (;;) {
+        // The messages one read delivered are handled in one go, not a promise each.
+        const result = poll(responses) ?? (await responses.next());
+        if (result.done === true || this.stream !== stream) break;
+        const response = result.value;
         const now = Date.now();
         // Any message answers a silence check: the stream is alive.
         if (stream.progressSentAt > stream.lastHeardAt) this.rtt.sample(now - stream.progressSentAt);

@@ -139,7 +139,10 @@ function readUnknown(compiled: Compiled, r: Reader, message: Msg, tag: number, u
   if (r.pos > r.buf.length) throw eof();
   // A merged message appends to the unknown fields it already has, as in protobuf-es.
   const fields = unknown ?? (message.$unknown as UnknownField[] | undefined) ?? [];
-  fields.push({ no, wireType, data: r.buf.subarray(start, r.pos) });
+  // A copy, not a view: a message type without bytes fields then never pins its input (see
+  // `holdsInputViews`), and unknown fields are rare enough for the copy not to matter.
+  // (`new Uint8Array(view)` copies; a Buffer's `slice` would not.)
+  fields.push({ no, wireType, data: new Uint8Array(r.buf.subarray(start, r.pos)) });
   return fields;
 }
 
@@ -257,6 +260,28 @@ function readVarint64(r: Reader): void {
   hi = high;
 }
 
+// BigInts of recently decoded 64-bit values, by their low bits. etcd repeats most of its 64-bit
+// values from message to message (a header's cluster and member ids, raft term and revision, a
+// lease's TTL, a key's version), and each new BigInt is a heap allocation. BigInts are
+// immutable, so handing out the same one again is indistinguishable from a new one.
+const recentSlots = 64;
+const recentNumbers = new Float64Array(recentSlots).fill(-1);
+const recentSmall: bigint[] = new Array<bigint>(recentSlots).fill(0n);
+// Past 2^53: the halves, and whether the value was read as signed (it matters when hi < 0).
+const recentLo = new Int32Array(recentSlots);
+const recentHi = new Int32Array(recentSlots);
+const recentSigned = new Uint8Array(recentSlots);
+const recentLarge: bigint[] = new Array<bigint>(recentSlots).fill(0n);
+
+function smallBigInt(value: number): bigint {
+  const slot = value & (recentSlots - 1);
+  if (recentNumbers[slot] === value) return recentSmall[slot] as bigint;
+  const big = BigInt(value);
+  recentNumbers[slot] = value;
+  recentSmall[slot] = big;
+  return big;
+}
+
 function readInt64(r: Reader, signed: boolean): bigint {
   // Up to 7 bytes (49 bits) add up exactly in a double: every revision and lease TTL in practice.
   const buf = r.buf;
@@ -269,7 +294,7 @@ function readInt64(r: Reader, signed: boolean): bigint {
     if (b < 0x80) {
       if (pos > buf.length) throw eof();
       r.pos = pos;
-      return BigInt(value);
+      return smallBigInt(value);
     }
   }
   readVarint64(r);
@@ -277,10 +302,20 @@ function readInt64(r: Reader, signed: boolean): bigint {
 }
 
 function join64(signed: boolean): bigint {
-  if (hi >= 0 && hi <= 0x1fffff) return BigInt(hi * 0x100000000 + (lo >>> 0));
+  if (hi >= 0 && hi <= 0x1fffff) return smallBigInt(hi * 0x100000000 + (lo >>> 0));
+  const slot = lo & (recentSlots - 1);
+  const sign = signed ? 1 : 0;
+  if (recentLo[slot] === lo && recentHi[slot] === hi && recentSigned[slot] === sign) {
+    return recentLarge[slot] as bigint;
+  }
   scratch.setInt32(0, lo, true);
   scratch.setInt32(4, hi, true);
-  return signed ? scratch.getBigInt64(0, true) : scratch.getBigUint64(0, true);
+  const big = signed ? scratch.getBigInt64(0, true) : scratch.getBigUint64(0, true);
+  recentLo[slot] = lo;
+  recentHi[slot] = hi;
+  recentSigned[slot] = sign;
+  recentLarge[slot] = big;
+  return big;
 }
 
 function readFixed(r: Reader, size: number): DataView {

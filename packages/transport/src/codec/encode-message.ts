@@ -286,8 +286,7 @@ function writeFixed(type: ScalarType, value: unknown, w: Writer): void {
 /** Checks an int64-like value and sets lo and hi to the bits protobuf-es writes. */
 function split64(type: ScalarType, value: unknown): void {
   // A value is split when its message is sized and again when it is written: the second time
-  // reuses the halves. Past 2^53 (etcd's lease and member ids) a split makes BigInts, each an
-  // allocation.
+  // reuses the halves, without the BigInt comparisons and conversions again.
   if (value === splitValue && type === splitType) {
     lo = splitLo;
     hi = splitHi;
@@ -307,9 +306,11 @@ function split64(type: ScalarType, value: unknown): void {
     lo = n >>> 0;
     hi = (n - lo) / 0x100000000;
   } else {
-    const u = bits >= 0n ? bits : BigInt.asUintN(64, bits);
-    lo = Number(u & 0xffffffffn) | 0;
-    hi = Number(u >> 32n) | 0;
+    // Through the scratch view: the halves come out without a BigInt made for each.
+    if (bits >= 0n) scratch.setBigUint64(0, bits, true);
+    else scratch.setBigInt64(0, bits, true);
+    lo = scratch.getInt32(0, true);
+    hi = scratch.getInt32(4, true);
   }
   splitValue = value;
   splitType = type;

@@ -23,6 +23,7 @@ import {
 import { file_etcd_api_authpb_auth } from "@etcd-connect/api/authpb";
 import {
   file_etcd_api_etcdserverpb_rpc,
+  LeaseKeepAliveResponseSchema,
   PutRequestSchema,
   RangeResponseSchema,
   RequestOpSchema,
@@ -331,6 +332,15 @@ const message = (registry: typeof testFile, name: string): DescMessage => {
   return desc;
 };
 const Scalars = message(testFile, "codectest.Scalars");
+// Unknown fields of every wire type, a length-delimited one among them.
+const unknownTailBytes = new BinaryWriter()
+  .tag(90, WireType.Varint)
+  .uint64(2n ** 63n)
+  .tag(92, WireType.LengthDelimited)
+  .bytes(new Uint8Array([1, 2, 3]))
+  .tag(93, WireType.Bit32)
+  .fixed32(9)
+  .finish();
 
 describe("messageCodec on etcd's API", () => {
   it("compiles every message type of etcdserverpb, mvccpb and authpb", () => {
@@ -373,6 +383,29 @@ describe("messageCodec on etcd's API", () => {
     assert.notEqual(kv.value, messageCodec(KeyValueSchema).decode(bytes).value, "no shared empty array");
   });
 
+  it("says which types never hold views into their input, and keeps to it, unknown fields included", () => {
+    const viewless = etcdMessages
+      .filter((desc) => !messageCodec(desc).holdsInputViews)
+      .map((d) => d.typeName);
+    assert.ok(viewless.includes("etcdserverpb.LeaseKeepAliveResponse"), viewless.join(", "));
+    assert.ok(viewless.includes("etcdserverpb.ResponseHeader"));
+    // A bytes field anywhere inside makes a type hold views: a put's answer may carry prev_kv.
+    for (const name of ["mvccpb.KeyValue", "etcdserverpb.PutResponse", "etcdserverpb.WatchResponse"]) {
+      assert.ok(!viewless.includes(name), name);
+    }
+    const desc = LeaseKeepAliveResponseSchema;
+    const answer = create(desc, { ID: 2n ** 62n, TTL: 10n, header: { revision: 5n } });
+    const groupTail = new BinaryWriter().tag(99, WireType.StartGroup).tag(99, WireType.EndGroup).finish();
+    // Compiled, and through protobuf-es (an unknown group is left to it).
+    for (const tail of [unknownTailBytes, groupTail]) {
+      const input = new Uint8Array([...toBinary(desc, answer), ...tail]);
+      const decoded = messageCodec(desc).decode(input);
+      const before = structuredClone(decoded);
+      input.fill(0xff);
+      assert.deepStrictEqual(decoded, before, "the decoded message changed with its input");
+    }
+  });
+
   it("caches one codec per descriptor", () => {
     assert.equal(messageCodec(PutRequestSchema), messageCodec(PutRequestSchema));
   });
@@ -407,6 +440,23 @@ describe("messageCodec on every scalar type and field shape", () => {
         });
         assertMatchesProtobufEs(Scalars, message, `value ${v}`);
       }
+    }
+  });
+
+  it("decodes 64-bit values that share a slot of its recent-values cache, and one bit pattern two ways", () => {
+    // The decoder hands out the BigInt of a recent value again: values 64 apart share a slot, and
+    // the same 64 bits read as int64 and as uint64 are two different numbers.
+    for (const base of [300n, 2n ** 53n + 7n, 2n ** 62n + 5n]) {
+      const message = create(Scalars, {
+        int64Value: -base,
+        uint64Value: 2n ** 64n - base,
+        sfixed64Value: -base,
+        fixed64Value: 2n ** 64n - base,
+        int64List: [base, base + 64n, base, base + 128n, base + 64n, -base],
+        sint64List: [base, -base, base + 64n],
+      });
+      assertMatchesProtobufEs(Scalars, message, `base ${base}`);
+      assertMatchesProtobufEs(Scalars, message, `base ${base}, again with the cache warm`);
     }
   });
 

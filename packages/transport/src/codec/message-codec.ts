@@ -40,6 +40,12 @@ export interface MessageCodec<Desc extends DescMessage> {
   encode(message: MessageShape<Desc>, headroom?: number): Uint8Array;
   /** Same message as `fromBinary(desc, bytes)`: `$unknown` kept, `bytes` fields are views into `bytes`. */
   decode(bytes: Uint8Array): MessageShape<Desc>;
+  /**
+   * Whether a decoded message may refer to the bytes it came from: true when it, or a message it
+   * can hold, has a bytes field (or when the type is not compiled). When false, a caller may
+   * decode straight from a buffer it does not own (a socket read) without pinning it.
+   */
+  readonly holdsInputViews: boolean;
 }
 
 /**
@@ -56,6 +62,7 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
   let codec = codecs.get(desc) as MessageCodec<Desc> | undefined;
   if (codec === undefined) {
     const compiled = compiledCodec(desc);
+    const holdsInputViews = compiled === undefined || reachesBytes(desc);
     codec = {
       // On any refusal protobuf-es starts over: it returns the same result or throws its own error.
       encode(message, headroom = 0) {
@@ -72,8 +79,11 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
         try {
           if (compiled !== undefined) return compiled.decode(bytes);
         } catch {}
-        return fromBinary(desc, bytes);
+        // protobuf-es keeps unknown fields as views: a copy (`new Uint8Array`, as a Buffer's
+        // `slice` is a view too) keeps holdsInputViews true to its word.
+        return fromBinary(desc, holdsInputViews ? bytes : new Uint8Array(bytes));
       },
+      holdsInputViews,
     };
     codecs.set(desc, codec);
   }
@@ -91,6 +101,7 @@ export function compiledCodec<Desc extends DescMessage>(desc: Desc): MessageCode
   return {
     encode: (message, headroom = 0) => encodeMessage(compiled, message as unknown as Msg, headroom),
     decode: (bytes) => decodeMessage(compiled, bytes) as MessageShape<Desc>,
+    holdsInputViews: reachesBytes(desc),
   };
 }
 
@@ -128,6 +139,26 @@ function isCompilable(desc: DescMessage): boolean {
     compilable.set(desc, ok);
   }
   return ok;
+}
+
+/** True when `desc` or a message type reachable from it has a bytes field (singular or repeated). */
+function reachesBytes(desc: DescMessage): boolean {
+  const seen = new Set([desc]);
+  const queue = [desc];
+  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
+    for (const field of next.fields) {
+      if ((field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === ScalarType.BYTES) {
+        return true;
+      }
+      if (field.fieldKind === "map" && field.mapKind === "scalar" && field.scalar === ScalarType.BYTES)
+        return true;
+      if (field.message !== undefined && !seen.has(field.message)) {
+        seen.add(field.message);
+        queue.push(field.message);
+      }
+    }
+  }
+  return false;
 }
 
 function ownFieldsCompilable(desc: DescMessage): boolean {

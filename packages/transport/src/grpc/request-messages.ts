@@ -5,6 +5,7 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
+import { type PollableIterator, poll, pollSymbol } from "./pollable-iterator.js";
 
 /**
  * A stream's request messages as interceptors and the writer see them: the caller's iterable,
@@ -13,7 +14,9 @@ import {
  * lease keepalive stream pays that for every renewal (about 400 of the 2,900 bytes allocated per
  * keepalive answer).
  */
-export class RequestMessages<I extends DescMessage> implements AsyncIterableIterator<MessageShape<I>> {
+export class RequestMessages<I extends DescMessage>
+  implements AsyncIterableIterator<MessageShape<I>>, PollableIterator<MessageShape<I>>
+{
   private readonly desc: I;
   private readonly input: AsyncIterator<MessageInitShape<I>>;
 
@@ -28,6 +31,12 @@ export class RequestMessages<I extends DescMessage> implements AsyncIterableIter
 
   next(): Promise<IteratorResult<MessageShape<I>>> {
     return this.input.next().then(this.toMessage);
+  }
+
+  /** A message the caller's iterator holds now, when it is pollable. */
+  [pollSymbol](): IteratorResult<MessageShape<I>> | undefined {
+    const r = poll(this.input);
+    return r === undefined ? undefined : this.toMessage(r);
   }
 
   /** Tells the caller's iterator that no more messages are taken. */

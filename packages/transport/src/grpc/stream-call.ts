@@ -10,7 +10,7 @@ import {
 } from "@connectrpc/connect";
 import { codeFromHttpStatus } from "@connectrpc/connect/protocol-grpc";
 import { copyBytes } from "../codec/byte-slab.js";
-import { messageCodec } from "../codec/message-codec.js";
+import { type MessageCodec, messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
@@ -26,6 +26,7 @@ import { encodeEnveloped, envelopeHeaderBytes } from "./envelope.js";
 import { EnvelopeReader, type EnvelopeSink } from "./envelope-reader.js";
 import { MessageSizeError } from "./message-size-error.js";
 import { onAbort } from "./on-abort.js";
+import { type PollableIterator, poll, pollSymbol } from "./pollable-iterator.js";
 import { RequestMessages } from "./request-messages.js";
 import { grpcStatus } from "./status.js";
 import { abortError, callError, neverSignal } from "./unary-call.js";
@@ -132,7 +133,8 @@ async function pump(
   const it = messages[Symbol.asyncIterator]();
   try {
     for (;;) {
-      const r = await it.next();
+      // What the caller has already queued is written in one go, without a promise each.
+      const r = poll(it) ?? (await it.next());
       if (stream.closed) {
         // The call is over: the producer learns that nothing more is taken.
         if (r.done !== true) await it.return?.();
@@ -169,7 +171,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   readonly responded: Promise<void>;
   private resolveResponded!: () => void;
   private rejectResponded!: (error: unknown) => void;
-  private readonly output: O;
+  private readonly codec: MessageCodec<O>;
   private readonly reader: EnvelopeReader;
   private stream: Http2Stream | undefined = undefined;
   private answered = false;
@@ -187,7 +189,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   private readonly deadline: number | undefined;
 
   constructor(req: StreamRequest, readMaxBytes: number) {
-    this.output = req.method.output as O;
+    this.codec = messageCodec(req.method.output as O);
     this.deadline = req.contextValues.get(deadlineKey);
     this.reader = new EnvelopeReader(readMaxBytes);
     this.responded = new Promise((resolve, reject) => {
@@ -254,9 +256,24 @@ class StreamCall<O extends DescMessage = DescMessage>
   }
 
   onMessage(message: Uint8Array, owned: boolean): void {
-    // Decoded bytes fields are views into the message: one that is a view into the socket's read
-    // is copied, so that a key the caller keeps does not pin the read buffer.
-    this.deliver(owned ? message : copyBytes(message));
+    const waiter = this.waiter;
+    if (waiter === undefined) {
+      // A message that waits for the reader is kept in bytes of its own, never as a view that
+      // holds on to the socket's read.
+      this.queue.push(owned ? message : copyBytes(message));
+      return;
+    }
+    this.waiter = undefined;
+    this.failWaiter = undefined;
+    // Decoded bytes fields are views into the message, so a view into the socket's read is
+    // copied (a key the caller keeps must not pin the read buffer), unless the message type has
+    // no bytes field to keep: a lease keepalive answer is decoded straight from the read.
+    const bytes = owned || !this.codec.holdsInputViews ? message : copyBytes(message);
+    try {
+      waiter({ done: false, value: this.codec.decode(bytes) });
+    } catch (error) {
+      this.cancel(ConnectError.from(error, Code.Internal));
+    }
   }
 
   // Returns window for everything received once no complete message waits for the reader.
@@ -284,23 +301,23 @@ class StreamCall<O extends DescMessage = DescMessage>
     this.finish(status === undefined ? undefined : statusAfterDeadline(status, this.deadline));
   }
 
-  private deliver(message: Uint8Array): void {
-    const waiter = this.waiter;
-    if (waiter === undefined) {
-      this.queue.push(message);
-      return;
+  // What the reader can have now: the next message, or the end; undefined when it has to wait.
+  // Throws what `next()` rejects with.
+  private ready(): IteratorResult<MessageShape<O>> | undefined {
+    const message = this.queue.shift();
+    if (message !== undefined) {
+      if (this.queue.length === 0) this.returnWindow();
+      try {
+        return { done: false, value: this.codec.decode(message) };
+      } catch (error) {
+        const failure = ConnectError.from(error, Code.Internal);
+        this.cancel(failure);
+        throw failure;
+      }
     }
-    this.waiter = undefined;
-    this.failWaiter = undefined;
-    try {
-      waiter({ done: false, value: this.decode(message) });
-    } catch (error) {
-      this.cancel(ConnectError.from(error, Code.Internal));
-    }
-  }
-
-  private decode(message: Uint8Array): MessageShape<O> {
-    return messageCodec(this.output).decode(message);
+    if (!this.done) return undefined;
+    if (this.error !== undefined) throw this.error;
+    return { done: true, value: undefined };
   }
 
   private finish(error: ConnectError | undefined): void {
@@ -323,30 +340,22 @@ class StreamCall<O extends DescMessage = DescMessage>
     else waiter?.({ done: true, value: undefined });
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
+  [Symbol.asyncIterator](): PollableIterator<MessageShape<O>> {
     return {
       next: () => {
-        const message = this.queue.shift();
-        if (message !== undefined) {
-          if (this.queue.length === 0) this.returnWindow();
-          try {
-            return Promise.resolve({ done: false, value: this.decode(message) });
-          } catch (error) {
-            const failure = ConnectError.from(error, Code.Internal);
-            this.cancel(failure);
-            return Promise.reject(failure);
-          }
+        let result: IteratorResult<MessageShape<O>> | undefined;
+        try {
+          result = this.ready();
+        } catch (error) {
+          return Promise.reject(error);
         }
-        if (this.done) {
-          return this.error !== undefined
-            ? Promise.reject(this.error)
-            : Promise.resolve({ done: true, value: undefined });
-        }
+        if (result !== undefined) return Promise.resolve(result);
         return new Promise((resolve, reject) => {
           this.waiter = resolve;
           this.failWaiter = reject;
         });
       },
+      [pollSymbol]: () => this.ready(),
       return: () => {
         // The reader stopped early: the call is cancelled, as with Connect's transport.
         if (!this.done) this.cancel(new ConnectError("the reader stopped reading the stream", Code.Canceled));

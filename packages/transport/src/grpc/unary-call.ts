@@ -206,9 +206,12 @@ function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): Me
     throw new ConnectError("protocol error: missing output message for unary method", Code.Internal);
   }
   // Decoded bytes fields are views into the message, so one that shares its buffer (a socket
-  // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer.
-  const own = message.byteLength === message.buffer.byteLength ? message : copyBytes(message);
-  return messageCodec(output).decode(own);
+  // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer. An answer
+  // without bytes fields (a put's, a lease grant's) is decoded from the read itself.
+  const codec = messageCodec(output);
+  const own =
+    !codec.holdsInputViews || message.byteLength === message.buffer.byteLength ? message : copyBytes(message);
+  return codec.decode(own);
 }
 
 // Response headers become Headers only when an interceptor looks at them.
