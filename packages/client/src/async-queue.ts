@@ -67,7 +67,7 @@ export class AsyncQueue<T> implements AsyncIterableIterator<T>, PollableIterator
     // Everything went (nobody waits on a queue that held items): the new item takes the first
     // slot, and the array is trimmed in place rather than regrown.
     this.items[0] = item;
-    this.items.length = 1;
+    if (this.items.length !== 1) this.items.length = 1;
     this.head = 0;
   }
 

@@ -64,7 +64,8 @@ interface KeptLease {
   /** When the lease may be gone, as far as the client can prove; Infinity until known. */
   deadline: number;
   /** Everyone keeping this lease: one renewal for all, each with its own answers and `lost`. */
-  readonly keepers: Set<KeeperState>;
+  /** An array, not a Set: nearly always one, and every answer walks it (see `KeeperState.slot`). */
+  readonly keepers: KeeperState[];
 }
 
 // One caller's keepAlive of a lease, as in Go's lease.go, which keeps a channel per caller:
@@ -74,6 +75,8 @@ interface KeeperState {
   settleLost: (error: EtcdError) => void;
   /** Removes the listener on the caller's signal once the keeper stops. */
   detach: (() => void) | undefined;
+  /** Its index in the lease's `keepers`, -1 once dropped: a keeper leaves in O(1). */
+  slot: number;
 }
 
 interface Stream {
@@ -150,6 +153,7 @@ export class LeaseKeepAliveEngine {
       queue: new AsyncQueue<LeaseKeepAliveResponse>(),
       settleLost,
       detach: undefined,
+      slot: -1,
     };
     if (this.closed) {
       const keeper = new Keeper(id, state.queue, lost, () => {});
@@ -171,13 +175,14 @@ export class LeaseKeepAliveEngine {
             ? 0
             : Date.now() + (Math.random() * Math.max(0, granted.sentAt + granted.ttlMs - Date.now())) / 3,
         deadline: granted === undefined ? Number.POSITIVE_INFINITY : granted.sentAt + granted.ttlMs,
-        keepers: new Set(),
+        keepers: [],
       };
       this.leases.set(id, lease);
       this.options.observer?.onKeptLeases?.(this.leases.size);
     }
     const kept = lease;
-    kept.keepers.add(state);
+    state.slot = kept.keepers.length;
+    kept.keepers.push(state);
     const keeper = new Keeper(id, state.queue, lost, () => this.drop(kept, state));
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -208,7 +213,7 @@ export class LeaseKeepAliveEngine {
   close(): void {
     this.closed = true;
     for (const lease of [...this.leases.values()]) {
-      for (const state of [...lease.keepers]) this.drop(lease, state);
+      for (const state of lease.keepers.slice()) this.drop(lease, state);
     }
   }
 
@@ -426,12 +431,14 @@ export class LeaseKeepAliveEngine {
     // The answers of one batch share a send time: the first of them sets the timer.
     if (lease.nextSendAt < this.timerAt) this.schedule(lease.nextSendAt);
     this.options.observer?.onKeepAliveRoundTrip?.((now - sentAt) / 1000);
-    for (const state of lease.keepers) state.queue.pushLatest(response, keptAnswers);
+    const keepers = lease.keepers;
+    for (let i = 0; i < keepers.length; i++)
+      (keepers[i] as KeeperState).queue.pushLatest(response, keptAnswers);
   }
 
   // The lease may be gone: every keeper hears it.
   private lose(lease: KeptLease, error: EtcdError): void {
-    const keepers = [...lease.keepers];
+    const keepers = lease.keepers.slice();
     this.remove(lease);
     for (const state of keepers) {
       state.detach?.();
@@ -446,12 +453,21 @@ export class LeaseKeepAliveEngine {
     state.detach?.();
     state.detach = undefined;
     state.queue.end();
-    if (!lease.keepers.delete(state) || lease.keepers.size > 0) return;
+    const keepers = lease.keepers;
+    if (keepers[state.slot] !== state) return;
+    // The last keeper takes the leaving one's place: order does not matter, each has its own queue.
+    const last = keepers.pop() as KeeperState;
+    if (last !== state) {
+      keepers[state.slot] = last;
+      last.slot = state.slot;
+    }
+    state.slot = -1;
+    if (keepers.length > 0) return;
     this.remove(lease);
   }
 
   private remove(lease: KeptLease): void {
-    lease.keepers.clear();
+    lease.keepers.length = 0;
     if (this.leases.get(lease.id) !== lease) return;
     this.leases.delete(lease.id);
     this.options.observer?.onKeptLeases?.(this.leases.size);
