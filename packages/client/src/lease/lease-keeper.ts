@@ -63,8 +63,10 @@ interface KeptLease {
   nextSendAt: number;
   /** When the lease may be gone, as far as the client can prove; Infinity until known. */
   deadline: number;
-  /** Everyone keeping this lease: one renewal for all, each with its own answers and `lost`. */
-  /** An array, not a Set: nearly always one, and every answer walks it (see `KeeperState.slot`). */
+  /**
+   * Everyone keeping this lease: one renewal for all, each with its own answers and `lost`. An
+   * array, not a Set: nearly always one, and every answer walks it (see `KeeperState.slot`).
+   */
   readonly keepers: KeeperState[];
 }
 
@@ -374,7 +376,7 @@ export class LeaseKeepAliveEngine {
         .leaseKeepAlive(stream.requests, { signal: stream.abort.signal, contextValues })
         [Symbol.asyncIterator]();
       for (;;) {
-        // The answers one read delivered (a batch of renewals) are taken in one go.
+        // Answers already read (one socket read may hold several) are taken without a promise each.
         const result = poll(responses) ?? (await responses.next());
         if (result.done === true || this.stream !== stream) break;
         this.failures = 0;
