@@ -62,7 +62,7 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
   let codec = codecs.get(desc) as MessageCodec<Desc> | undefined;
   if (codec === undefined) {
     const compiled = compiledCodec(desc);
-    const holdsInputViews = compiled === undefined || reachesBytes(desc);
+    const holdsInputViews = compiled?.holdsInputViews ?? true;
     codec = {
       // On any refusal protobuf-es starts over: it returns the same result or throws its own error.
       encode(message, headroom = 0) {
@@ -120,45 +120,41 @@ const MAX_FIELD_NUMBER = 2047;
 const compiledTypes = new WeakMap<DescMessage, Compiled>();
 const compilable = new WeakMap<DescMessage, boolean>();
 
-/** True when every message type reachable from `desc` has only fields the compiler covers. */
-function isCompilable(desc: DescMessage): boolean {
-  let ok = compilable.get(desc);
-  if (ok === undefined) {
-    const seen = new Set([desc]);
-    const queue = [desc];
-    ok = protoInt64.supported; // without BigInt, protobuf-es represents 64-bit integers as strings
-    for (let next = queue.pop(); next !== undefined && ok; next = queue.pop()) {
-      ok = ownFieldsCompilable(next);
-      for (const field of next.fields) {
-        if (field.message !== undefined && !seen.has(field.message)) {
-          seen.add(field.message);
-          queue.push(field.message);
-        }
-      }
-    }
-    compilable.set(desc, ok);
-  }
-  return ok;
-}
-
-/** True when `desc` or a message type reachable from it has a bytes field (singular or repeated). */
-function reachesBytes(desc: DescMessage): boolean {
+/** `desc` and every message type reachable from its fields, each once. */
+function reachableTypes(desc: DescMessage): DescMessage[] {
   const seen = new Set([desc]);
   const queue = [desc];
-  for (let next = queue.pop(); next !== undefined; next = queue.pop()) {
-    for (const field of next.fields) {
-      if ((field.fieldKind === "scalar" || field.fieldKind === "list") && field.scalar === ScalarType.BYTES) {
-        return true;
-      }
-      if (field.fieldKind === "map" && field.mapKind === "scalar" && field.scalar === ScalarType.BYTES)
-        return true;
+  for (let i = 0; i < queue.length; i++) {
+    for (const field of (queue[i] as DescMessage).fields) {
       if (field.message !== undefined && !seen.has(field.message)) {
         seen.add(field.message);
         queue.push(field.message);
       }
     }
   }
-  return false;
+  return queue;
+}
+
+/** True when every message type reachable from `desc` has only fields the compiler covers. */
+function isCompilable(desc: DescMessage): boolean {
+  let ok = compilable.get(desc);
+  if (ok === undefined) {
+    // Without BigInt, protobuf-es represents 64-bit integers as strings.
+    ok = protoInt64.supported && reachableTypes(desc).every(ownFieldsCompilable);
+    compilable.set(desc, ok);
+  }
+  return ok;
+}
+
+/** True when `desc` or a message type reachable from it has a bytes field (singular, repeated or a map value). */
+function reachesBytes(desc: DescMessage): boolean {
+  return reachableTypes(desc).some((type) =>
+    type.fields.some(
+      (field) =>
+        (field.fieldKind === "scalar" || field.fieldKind === "list" || field.fieldKind === "map") &&
+        field.scalar === ScalarType.BYTES,
+    ),
+  );
 }
 
 function ownFieldsCompilable(desc: DescMessage): boolean {

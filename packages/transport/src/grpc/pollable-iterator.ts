@@ -1,7 +1,7 @@
 // A reader of a busy stream takes what one socket read delivered in one go. Through `next()` alone
-// every message costs a promise, a microtask hop and the reader's resumption: a lease keepalive
-// stream answers a batch of renewals in one read, and the writer of the same stream takes a batch
-// of renewals from one timer. The protocol is keyed by a symbol, as the iteration protocols are,
+// every message costs a promise, a microtask hop and the reader's resumption: one read may hold
+// many watch responses (a catch-up) or keepalive answers, and the writer of a lease keepalive
+// stream takes a whole batch of renewals from one timer. The protocol is keyed by a symbol, as the iteration protocols are,
 // so that a caller's iterator with a method of the same name is never mistaken for it.
 
 /** The key of {@link PollableIterator}'s method. */

@@ -207,7 +207,7 @@ function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): Me
   }
   // Decoded bytes fields are views into the message, so one that shares its buffer (a socket
   // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer. An answer
-  // without bytes fields (a put's, a lease grant's) is decoded from the read itself.
+  // type without bytes fields (a lease grant's, a revoke's) is decoded from the read itself.
   const codec = messageCodec(output);
   const own =
     !codec.holdsInputViews || message.byteLength === message.buffer.byteLength ? message : copyBytes(message);
