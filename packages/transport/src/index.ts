@@ -63,6 +63,7 @@ export {
   streamWindow,
 } from "./http2/limits.js";
 export { PingBudget, type ServerPingPolicy } from "./http2/ping-budget.js";
+export { ReadSlab, readsIntoSlabs } from "./http2/read-slab.js";
 export { RttEstimator, type RttEstimatorOptions } from "./http2/rtt-estimator.js";
 export { maxServerTextLength, serverText } from "./http2/server-text.js";
 export {

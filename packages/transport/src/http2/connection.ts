@@ -3,6 +3,7 @@ import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { http2Code } from "./error-codes.js";
 import { PingBudget, type ServerPingPolicy } from "./ping-budget.js";
+import { ReadSlab, readsIntoSlabs } from "./read-slab.js";
 import { RttEstimator } from "./rtt-estimator.js";
 import { type Http2Request, Http2Session } from "./session.js";
 import type { Http2Stream, Http2StreamHandler } from "./stream.js";
@@ -243,15 +244,11 @@ export class Http2Connection {
   private dial(): Promise<Http2Session> {
     return new Promise((resolve, reject) => {
       const { host, port, socketPath } = this;
-      // Over a Unix socket, `host` still reaches TLS: Node checks the certificate against it
-      // when no servername is given.
+      const reads = readsIntoSlabs ? new ReadSlab() : undefined;
+      const onread = reads?.onread;
       const socket = this.secure
-        ? tls.connect(
-            socketPath === undefined
-              ? { ...this.options.tls, host, port, ALPNProtocols: ["h2"] }
-              : { ...this.options.tls, path: socketPath, host, ALPNProtocols: ["h2"] },
-          )
-        : net.connect(socketPath === undefined ? { host, port } : { path: socketPath });
+        ? tls.connect(secureOptions(this.options.tls, host, port, socketPath, onread))
+        : net.connect(socketPath === undefined ? { host, port, onread } : { path: socketPath, onread });
       let settled = false;
       let timedOut = false;
       if (socket instanceof tls.TLSSocket) {
@@ -317,6 +314,7 @@ export class Http2Connection {
           onStreamOpen: (stream) => this.opened(session, stream),
           onStreamClose: (stream) => this.closedStream(session, stream),
         },
+        reads,
       );
       // Unreferenced while idle, so an idle client never holds the process open.
       socket.unref();
@@ -532,6 +530,21 @@ interface OutstandingPing {
   readonly sentAt: number;
   suspect: NodeJS.Timeout | undefined;
   dead: NodeJS.Timeout | undefined;
+}
+
+// Options for tls.connect. Over a Unix socket, `host` still reaches TLS: Node checks the
+// certificate against it when no servername is given. `onread` is a documented option of
+// tls.connect (the decrypted bytes land in its buffers) that @types/node does not declare.
+function secureOptions(
+  options: tls.ConnectionOptions | undefined,
+  host: string,
+  port: number,
+  socketPath: string | undefined,
+  onread: net.OnReadOpts | undefined,
+): tls.ConnectionOptions & { onread?: net.OnReadOpts | undefined } {
+  return socketPath === undefined
+    ? { ...options, host, port, ALPNProtocols: ["h2"], onread }
+    : { ...options, path: socketPath, host, ALPNProtocols: ["h2"], onread };
 }
 
 // An IPv6 host goes into :authority in brackets.

@@ -20,6 +20,7 @@ import {
   maxQueuedControlFrames,
   streamWindow,
 } from "./limits.js";
+import type { ReadSlab } from "./read-slab.js";
 import { serverText } from "./server-text.js";
 import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
 import { StreamTable } from "./stream-table.js";
@@ -119,14 +120,25 @@ export class Http2Session implements Http2StreamOwner {
   private rest: Buffer | undefined = undefined;
   private readonly writer: Http2FrameWriter;
 
-  constructor(socket: Socket, authority: string, scheme: "http" | "https", events: Http2SessionEvents) {
+  /**
+   * `reads`: the {@link ReadSlab} the socket was opened with (its `onread` option); without one,
+   * the session reads through `'data'` events.
+   */
+  constructor(
+    socket: Socket,
+    authority: string,
+    scheme: "http" | "https",
+    events: Http2SessionEvents,
+    reads?: ReadSlab,
+  ) {
     this.socket = socket;
     this.authority = authority;
     this.scheme = scheme;
     this.events = events;
     this.writer = new Http2FrameWriter(socket);
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.read(chunk));
+    if (reads === undefined) socket.on("data", (chunk: Buffer) => this.read(chunk));
+    else reads.deliverTo((chunk) => this.read(chunk));
     // Kept for the socket's whole life: an 'error' without a listener would crash Node.
     socket.on("error", (error) => this.destroy(socketError(this.authority, error)));
     socket.on("close", () =>
