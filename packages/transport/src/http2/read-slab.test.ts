@@ -14,7 +14,7 @@ import { ReadSlab, readsIntoSlabs } from "./read-slab.js";
 const limits = { timeout: 30_000 };
 
 // Chunks of 1 byte to 40 KiB, written with pauses now and then so reads come both alone and
-// coalesced, and large enough in total (about 2 MiB) to cross many slabs.
+// coalesced, and large enough in total (about 3.5 MB) to cross many slabs.
 function chunks(): Buffer[] {
   const out: Buffer[] = [];
   for (let i = 0; i < 200; i++) out.push(randomBytes(i % 10 === 0 ? 1 + (i % 7) : (i * 997) % (40 << 10)));
