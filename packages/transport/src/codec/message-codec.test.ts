@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   create,
   createFileRegistry,
@@ -663,6 +665,18 @@ describe("messageCodec on malformed input", () => {
     const tooDeep = nest(50);
     assert.throws(() => fromBinary(TxnRequestSchema, tooDeep), /recursion/);
     assert.throws(() => messageCodec(TxnRequestSchema).decode(tooDeep), /recursion/);
+  });
+});
+
+describe("messageCodec where code generation is disallowed", () => {
+  it("builds its zero messages without generated code and decodes as protobuf-es does", () => {
+    const script = fileURLToPath(new URL("../../test/codec-without-eval.ts", import.meta.url));
+    const output = execFileSync(
+      process.execPath,
+      ["--disallow-code-generation-from-strings", "--conditions=source", "--import", "tsx", script],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(output.trim(), "ok");
   });
 });
 
