@@ -296,8 +296,10 @@ function literalFactory(
   });
   try {
     return new Function("v", `return () => ({ ${fields.join(", ")} });`)(values) as () => Msg;
-  } catch {
-    return undefined;
+  } catch (error) {
+    // Only a refusal to generate code falls back; anything else is a bug to see.
+    if (error instanceof EvalError) return undefined;
+    throw error;
   }
 }
 
