@@ -11,10 +11,9 @@ const minReadRoom = 16 << 10;
  * asked for the next region after every read).
  *
  * Why: with `'data'` events each read allocates a 64 KiB buffer, shrinks it to the bytes read
- * and goes through a Readable stream's push and emit. A lease keepalive answer is one small read,
- * so that was most of its cost: measured on this project's machine kind, 54-71 µs of CPU per
- * 40-byte read with `'data'` against 38-40 µs here (34-37 µs with one reused buffer), the same
- * gap over TLS.
+ * and goes through a Readable stream's push and emit. Measured on this project's machine kind,
+ * 54-71 µs of CPU per 40-byte read with `'data'` against 38-40 µs here (34-37 µs with one reused
+ * buffer), the same gap over TLS; a unary call at one caller is a read of its own.
  *
  * A region is never written twice: the next read gets the room after it, and a full slab is
  * replaced, never reused. So a view into a read stays valid for as long as it is held (a partial
@@ -60,7 +59,6 @@ export class ReadSlab {
  * True where socket reads go through a {@link ReadSlab}: Node, whose `onread` buffer function
  * this relies on. Bun and Deno read through `'data'` events, which need no such contract.
  */
-export const readsIntoSlabs =
-  typeof process === "object" && process.versions.bun === undefined && process.versions.deno === undefined;
+export const readsIntoSlabs = process.versions.bun === undefined && process.versions.deno === undefined;
 
 function ignore(): void {}
