@@ -174,6 +174,36 @@ describe("revoking a kept lease through the same client", integrationOptions(), 
     assert.equal((await keeper.lost).reason, "lease_not_found");
   });
 
+  it("a keeper that ends with an answer unread hands it out, then the reason once, then done", async () => {
+    await using etcd = await startEtcd();
+    let onAnswer = () => {};
+    await using client = createClient({
+      endpoints: [etcd.clientUrl],
+      observer: { onKeepAliveRoundTrip: () => onAnswer() },
+    });
+    await using granter = createClient({ endpoints: [etcd.clientUrl] });
+    // Granted elsewhere: this client knows nothing of the lease, so it renews it at once.
+    const { ID } = await granter.lease.grant(30);
+    const answered = new Promise<void>((resolve) => {
+      onAnswer = resolve;
+    });
+    const keeper = client.lease.keepAlive(ID);
+    await answered;
+    await client.lease.revoke(ID);
+    assert.equal((await keeper.lost).reason, "lease_not_found");
+    const it = keeper[Symbol.asyncIterator]();
+    const unread = await it.next();
+    assert.equal(unread.done, false);
+    assert.equal(unread.value?.ID, ID);
+    assert.ok((unread.value?.TTL ?? 0n) > 0n);
+    await assert.rejects(it.next(), (error: unknown) => {
+      assert.ok(error instanceof EtcdError);
+      assert.equal(error.reason, "lease_not_found");
+      return true;
+    });
+    assert.deepEqual(await it.next(), { done: true, value: undefined });
+  });
+
   it("a keeper or watch with a long-lived signal leaves no listener on it once it ends", async () => {
     await using etcd = await startEtcd();
     await using client = createClient({ endpoints: [etcd.clientUrl] });
