@@ -502,7 +502,8 @@ const done: IteratorResult<LeaseKeepAliveResponse> = Object.freeze({ done: true,
  * closing it leaves the others keeping the lease. Its reader gets the answers as they come; one
  * that falls behind gets the latest only: an answer supersedes the one before (same lease, a
  * newer TTL). Go's clientv3 buffers 16 and then drops the newest; 1,000 kept leases would hold
- * 16,000 stale answers here.
+ * 16,000 stale answers here. Not an `AsyncQueue`: a queue holds the item it is given, and the
+ * point is to hold no answer at all (see `KeptLease.header`), only that one is unread.
  * States: reading or not (`waiting`), an answer unread or not (`unread`, never with `waiting`),
  * ended or not (`ended`, after which an unread answer is still handed out, then the error once,
  * then done).
