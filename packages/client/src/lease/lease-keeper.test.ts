@@ -55,11 +55,51 @@ describe("LeaseKeepAliveEngine", () => {
     engine.close();
     assert.deepEqual(lost, []);
     assert.ok(arrivals.length >= 400, `${arrivals.length} renewals of 200 leases in 3.5 s`);
-    // A renewal may go out up to 300 ms (a tenth of the TTL) early, so batches are at least that
-    // far apart: at most 3500 / 300 + 1 of them. One wake per renewal, or a 100 ms tick, would
+    // A renewal may go out up to 500 ms (a sixth of the TTL) early, so batches are at least that
+    // far apart: at most 3500 / 500 + 1 of them. One wake per renewal, or a 100 ms tick, would
     // make 35 or more. (A late timer only merges batches.)
     const batches = groups(arrivals, 50);
-    assert.ok(batches <= 13, `${batches} batches for ${arrivals.length} renewals`);
+    assert.ok(batches <= 8, `${batches} batches for ${arrivals.length} renewals`);
+  });
+
+  it("sends a burst's renewals in batches of at most 1,000 early ones, soonest due first", async () => {
+    const { rpc, arrivals } = fakeMember(10n);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+    const now = Date.now();
+    // First renewals fall anywhere in the first 3.3 s; a wake sends those due within 1 s with
+    // the due ones, so without a cap most of the 3,000 would go in two or three batches.
+    for (let i = 0; i < 3000; i++) engine.keep(BigInt(i + 1), { sentAt: now, ttlMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 3600));
+    engine.close();
+    assert.ok(arrivals.length >= 3000, `${arrivals.length} renewals of 3,000 leases`);
+    const sizes: number[] = [];
+    let last = Number.NEGATIVE_INFINITY;
+    for (const t of [...arrivals].sort((a, b) => a - b)) {
+      if (t - last > 5) sizes.push(0);
+      sizes[sizes.length - 1] = (sizes.at(-1) ?? 0) + 1;
+      last = t;
+    }
+    // The 1,000 early ones plus those already due when the timer fired.
+    assert.ok(Math.max(...sizes) <= 1050, `batches of ${sizes.join(", ")}`);
+    assert.ok(sizes.length >= 3, `batches of ${sizes.join(", ")}`);
+  });
+
+  it("renews when due once every renewal is answered, not when a check for late answers would have woken", async () => {
+    const { rpc, arrivals } = fakeMember(4n);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+    // Not granted here: renewed at once, then every 4 / 3 s. A check for the answer was due
+    // 1 s after each renewal; one that woke would have sent the next renewal with it, early
+    // (it is due within a sixth of the TTL), every 1 s instead of every 1.33 s.
+    const keeper = engine.keep(1n, undefined);
+    const hold = setInterval(() => {}, 1000);
+    await new Promise((resolve) => setTimeout(resolve, 3000)).finally(() => clearInterval(hold));
+    engine.close();
+    await keeper.close();
+    assert.ok(arrivals.length >= 3, `${arrivals.length} renewals in 3 s`);
+    for (let i = 1; i < arrivals.length; i++) {
+      const gap = (arrivals[i] as number) - (arrivals[i - 1] as number);
+      assert.ok(gap >= 1300, `renewed ${gap} ms after the one before`);
+    }
   });
 
   it("settles lost for a lease whose renewals go unanswered", async () => {

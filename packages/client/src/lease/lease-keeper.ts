@@ -95,12 +95,20 @@ interface Stream {
 }
 
 // Go's clientv3 sends the keepalives due from a loop every 500 ms. Here one timer wakes for the
-// earliest renewal and sends every renewal due within this much after it, early: renewals due
-// close together go out in one batch, and their answers come back in one read. On a virtual
-// machine each wakeup of the process costs more CPU than the renewals it sends (a 100 ms
-// interval alone costs ~2.7 ms of CPU a second here), so fewer wakeups is what keeps 1,000
-// leases cheap. A tenth of the TTL at most, so a short lease is not renewed much early.
-const maxRenewSlackMs = 500;
+// earliest renewal (or a check, or a deadline) and sends with it every renewal due within this
+// much after it, early: renewals due close together go out in one batch. On a virtual machine
+// each wake of an idle process costs more CPU than the renewals it sends (a no-op 100 ms
+// interval: ~2.2 ms of CPU a second here, ~200 us a wake), and so does each read it wakes for,
+// so fewer, larger batches are what keep 1,000 leases cheap: batches end up at least this far
+// apart, at most one a second. A sixth of the TTL at most (half the time between renewals), so
+// a short lease is not renewed much early.
+const maxRenewSlackMs = 1000;
+// How many renewals not yet due may join a batch: this many, or a twentieth of the kept leases
+// if more (each wake visits every lease; smaller batches would make the visits cost more than
+// the renewals). The due ones always go; the early ones go soonest due first, so a burst of
+// 10,000 grants is still renewed spread over the TTL, and a member answers a batch in tens of
+// ms, far inside the answer timeout.
+const minEarlyRoom = 1000;
 // The longest wait for an answer however slow the stream has been, before a third of the TTL.
 const maxResponseTimeoutMs = 10_000;
 // How early `lost` may settle: room for a timer that runs late.
@@ -122,8 +130,12 @@ export class LeaseKeepAliveEngine {
   private timerAt = Number.POSITIVE_INFINITY;
   // The shortest TTL among the kept leases, as of the last wake.
   private shortestTtlMs = Number.POSITIVE_INFINITY;
+  // The renewals not yet due that a wake may send with the due ones (reused: a wake allocates nothing).
+  private readonly early: KeptLease[] = [];
   // The header of the last answer, shared by the kept leases whose answers carried the same.
   private header: ResponseHeader | undefined;
+  // Renewals sent on the current stream and not yet answered.
+  private inFlight = 0;
   private failures = 0;
   private restartAt = 0;
   private closed = false;
@@ -210,12 +222,20 @@ export class LeaseKeepAliveEngine {
   private readonly wake = (): void => {
     this.timer = undefined;
     this.timerAt = Number.POSITIVE_INFINITY;
+    this.pass(true);
+  };
+
+  // The pass of a wake. `withEarly`: renewals due soon go with the due ones. Not from `replan`,
+  // right after a batch: that would send the next batch at once, and a burst of leases whose
+  // renewals are spread over the TTL would be renewed in one go.
+  private pass(withEarly: boolean): void {
     const now = Date.now();
     if (this.stream === undefined && now >= this.restartAt && this.leases.size > 0) this.start();
     const canSend = this.stream !== undefined;
     let next = canSend ? Number.POSITIVE_INFINITY : this.restartAt;
     let oldestSent = Number.POSITIVE_INFINITY;
     let shortestTtl = Number.POSITIVE_INFINITY;
+    const early = this.early;
     for (const lease of this.leases.values()) {
       // Settle early rather than late: `lost` must not come after the deadline, even when this
       // timer runs late behind a busy event loop.
@@ -231,19 +251,38 @@ export class LeaseKeepAliveEngine {
         continue;
       }
       if (lease.ttlMs > 0 && lease.ttlMs < shortestTtl) shortestTtl = lease.ttlMs;
-      if (
-        canSend &&
-        lease.sentAt === 0 &&
-        lease.nextSendAt - now <= Math.min(maxRenewSlackMs, lease.ttlMs / 10)
-      ) {
-        this.send(lease, now);
+      let waits = canSend && lease.sentAt === 0;
+      if (waits) {
+        const dueInMs = lease.nextSendAt - now;
+        if (dueInMs <= 0) {
+          this.send(lease, now);
+          waits = false;
+        } else if (withEarly && dueInMs <= Math.min(maxRenewSlackMs, lease.ttlMs / 6)) {
+          // Sent after the pass, soonest due first, up to the batch's room for early ones.
+          early.push(lease);
+          waits = false;
+        }
       }
       if (lease.sentAt !== 0) {
         if (lease.sentAt < oldestSent) oldestSent = lease.sentAt;
-      } else if (canSend && lease.nextSendAt < next) {
+      } else if (waits && lease.nextSendAt < next) {
         next = lease.nextSendAt;
       }
       if (lease.deadline - lostMarginMs < next) next = lease.deadline - lostMarginMs;
+    }
+    if (early.length > 0) {
+      const room = Math.max(minEarlyRoom, this.leases.size / 20);
+      if (early.length > room) early.sort(bySendTime);
+      for (let i = 0; i < early.length; i++) {
+        const lease = early[i] as KeptLease;
+        if (i < room) {
+          this.send(lease, now);
+          if (now < oldestSent) oldestSent = now;
+        } else if (lease.nextSendAt < next) {
+          next = lease.nextSendAt;
+        }
+      }
+      early.length = 0;
     }
     this.shortestTtlMs = shortestTtl;
     const stream = this.stream;
@@ -257,7 +296,7 @@ export class LeaseKeepAliveEngine {
       }
     }
     if (next !== Number.POSITIVE_INFINITY) this.schedule(next);
-  };
+  }
 
   // How long an answer may take: the stream's round trips, within the floor and a third of the
   // shortest TTL (a lease must be renewable somewhere else before it expires).
@@ -312,6 +351,7 @@ export class LeaseKeepAliveEngine {
       lease.sentAt = 0;
       lease.nextSendAt = 0;
     }
+    this.inFlight = 0;
     this.restartAt = 0;
     this.schedule(0);
   }
@@ -321,6 +361,7 @@ export class LeaseKeepAliveEngine {
       if (now >= this.restartAt) this.start();
       if (this.stream === undefined) return;
     }
+    if (lease.sentAt === 0) this.inFlight++;
     lease.sentAt = now;
     // A wake to check for the answer: whatever sent this (a keepAlive, a wake, a new stream),
     // a member that stops answering is found within the response timeout.
@@ -371,6 +412,7 @@ export class LeaseKeepAliveEngine {
       lease.sentAt = 0;
       lease.nextSendAt = 0;
     }
+    this.inFlight = 0;
     if (this.leases.size === 0) return;
     // A stream refused for its token (etcd 3.5+ checks auth on every renewal): the next one must
     // authenticate afresh, as the watch stream does.
@@ -390,6 +432,7 @@ export class LeaseKeepAliveEngine {
     const lease = this.leases.get(response.ID);
     if (lease === undefined) return;
     const sentAt = lease.sentAt === 0 ? Date.now() : lease.sentAt;
+    if (lease.sentAt !== 0) this.inFlight--;
     lease.sentAt = 0;
     if (response.TTL <= 0n) {
       this.lose(
@@ -423,6 +466,19 @@ export class LeaseKeepAliveEngine {
     }
     const keepers = lease.keepers;
     for (let i = 0; i < keepers.length; i++) (keepers[i] as Keeper).answered(response);
+    if (this.inFlight === 0) this.replan();
+  }
+
+  // Every renewal sent has its answer: the timer, set to check for a late one, would wake for
+  // nothing. It is set for what comes next instead (the next renewal or deadline), by a pass
+  // made now, while the process is awake anyway. Renewals then go out when due, not when a check
+  // happens to fall (the checks, a fixed time after each batch, used to pull renewals early).
+  private replan(): void {
+    if (this.timer === undefined) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+    this.pass(false);
   }
 
   // The lease may be gone: every keeper hears it.
@@ -463,6 +519,10 @@ export class LeaseKeepAliveEngine {
     lease.keepers.length = 0;
     if (this.leases.get(lease.id) !== lease) return;
     this.leases.delete(lease.id);
+    if (lease.sentAt !== 0) {
+      lease.sentAt = 0;
+      this.inFlight--;
+    }
     this.options.observer?.onKeptLeases?.(this.leases.size);
     if (this.leases.size > 0) return;
     clearTimeout(this.timer);
@@ -493,6 +553,10 @@ function keptLease(id: bigint, granted: { sentAt: number; ttlMs: number } | unde
     unknownAnswer: undefined,
     keepers: [],
   };
+}
+
+function bySendTime(a: KeptLease, b: KeptLease): number {
+  return a.nextSendAt - b.nextSendAt;
 }
 
 const done: IteratorResult<LeaseKeepAliveResponse> = Object.freeze({ done: true, value: undefined });
