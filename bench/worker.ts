@@ -223,7 +223,7 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   let createS = (performance.now() - started) / 1000;
   await first.answered;
   await settle();
-  await sleep(params.windowMs);
+  await sleep(params.baselineMs);
   const before = await settle();
   started = performance.now();
   const second = await client.keepLeases(

@@ -51,6 +51,7 @@ type params struct {
 	DurationMs       int    `json:"durationMs"`
 	Count            int    `json:"count"`
 	TTLSeconds       int64  `json:"ttlSeconds"`
+	BaselineMs       int    `json:"baselineMs"`
 	WindowMs         int    `json:"windowMs"`
 	WarmMs           int    `json:"warmMs"`
 	GrantConcurrency int    `json:"grantConcurrency"`
@@ -488,7 +489,7 @@ func leasesWorkload(client *clientv3.Client, p params) (metrics, error) {
 		return nil, err
 	}
 	settle()
-	time.Sleep(time.Duration(p.WindowMs) * time.Millisecond)
+	time.Sleep(time.Duration(p.BaselineMs) * time.Millisecond)
 	rssBefore, heapBefore, stacksBefore := settle()
 	started = time.Now()
 	secondAnswered, err := keepLeases(ctx, client, p.Count-half, p.GrantConcurrency, p.TTLSeconds, &answered)
