@@ -62,26 +62,38 @@ describe("LeaseKeepAliveEngine", () => {
     assert.ok(batches <= 8, `${batches} batches for ${arrivals.length} renewals`);
   });
 
-  it("sends a burst's renewals in batches of at most 1,000 early ones, soonest due first", async () => {
+  it("sends a burst's renewals in batches of at most 1,000 early ones, soonest due first", async (t) => {
+    // The test's clock, moved 1 ms at a time: a batch is every renewal sent at one instant, and
+    // no timer runs late (on a loaded machine a late wake finds more renewals due, and batches
+    // told apart by arrival gaps merge).
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
     const { rpc, arrivals } = fakeMember(10n);
     const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
     const now = Date.now();
-    // First renewals fall anywhere in the first 3.3 s; a wake sends those due within 1 s with
-    // the due ones, so without a cap most of the 3,000 would go in two or three batches.
-    for (let i = 0; i < 3000; i++) engine.keep(BigInt(i + 1), { sentAt: now, ttlMs: 10_000 });
-    await new Promise((resolve) => setTimeout(resolve, 3600));
-    engine.close();
-    assert.ok(arrivals.length >= 3000, `${arrivals.length} renewals of 3,000 leases`);
-    const sizes: number[] = [];
-    let last = Number.NEGATIVE_INFINITY;
-    for (const t of [...arrivals].sort((a, b) => a - b)) {
-      if (t - last > 5) sizes.push(0);
-      sizes[sizes.length - 1] = (sizes.at(-1) ?? 0) + 1;
-      last = t;
+    // First renewals fall anywhere in the first 3.33 s, 1,800 a second; a wake sends those due
+    // within 1 s with the due ones, so without a cap each batch would hold 1,800.
+    for (let i = 0; i < 6000; i++) engine.keep(BigInt(i + 1), { sentAt: now, ttlMs: 10_000 });
+    // Up to 3.3 s: the second renewals (a third of the TTL after the first) are not due yet, and
+    // only the earliest of them can go early.
+    for (let ms = 0; ms < 3300; ms++) {
+      t.mock.timers.tick(1);
+      // Real: the sends and the fake member's answers settle before the clock moves on.
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    // The 1,000 early ones plus those already due when the timer fired.
-    assert.ok(Math.max(...sizes) <= 1050, `batches of ${sizes.join(", ")}`);
-    assert.ok(sizes.length >= 3, `batches of ${sizes.join(", ")}`);
+    engine.close();
+    assert.ok(arrivals.length >= 6000, `${arrivals.length} renewals of 6,000 leases`);
+    const sizes = new Map<number, number>();
+    for (const at of arrivals) sizes.set(at, (sizes.get(at) ?? 0) + 1);
+    const batches = [...sizes.values()];
+    // The 1,000 early ones plus the few that fell due in the millisecond the timer waited for.
+    assert.ok(Math.max(...batches) <= 1010, `batches of ${batches.join(", ")}`);
+    // Soonest due first: a batch takes the next 1,000 due (about 550 ms of them), so the next
+    // wake is that far off. Any other 1,000 would leave renewals due at once.
+    const times = [...sizes.keys()];
+    for (let i = 1; i < times.length; i++) {
+      const gap = (times[i] as number) - (times[i - 1] as number);
+      assert.ok(gap >= 300, `a batch ${gap} ms after the one before (batches of ${batches.join(", ")})`);
+    }
   });
 
   it("renews when due once every renewal is answered, not when a check for late answers would have woken", async () => {
