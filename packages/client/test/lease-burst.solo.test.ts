@@ -1,5 +1,8 @@
 // Issue 16 §3: a burst of 10,000 grants kept alive at once keeps every lease, and the
-// keepalives are spread over the TTL rather than sent in one burst.
+// keepalives are spread over the TTL rather than sent in one burst. The spread is printed as a
+// figure here: on a loaded machine a late wake clumps renewals, so the wall clock cannot prove
+// it. lease-keeper.test.ts proves it on the test's own clock (batches of at most 1,000 early
+// renewals, soonest due first).
 
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -34,7 +37,7 @@ describe("a burst of 10,000 kept leases", integrationOptions(), () => {
     await etcd?.close();
   });
 
-  it("keeps every lease, with the first renewals spread over the first third of the TTL", async () => {
+  it("keeps every lease past its TTL, the spread of the first renewals a figure", async () => {
     const ttl = 10;
     const lost: string[] = [];
     const grants = await Promise.all(Array.from({ length: 10_000 }, () => client.lease.grant(ttl)));
@@ -61,10 +64,6 @@ describe("a burst of 10,000 kept leases", integrationOptions(), () => {
     const ids = new Set(alive.leases.map((l) => l.ID));
     assert.equal(grants.filter((g) => !ids.has(g.ID)).length, 0, "every granted lease is alive");
     assert.equal(first.length, 10_000);
-    // One burst would put all 10,000 in one window. Spread over ~2.5 s a window holds ~1,000 on a
-    // quiet machine (1,361 measured); on a loaded one the writes clump more (2,378 measured).
-    assert.ok(busiest <= 3000, `${busiest} of 10,000 first renewals within 250 ms`);
-    assert.ok(span >= 1500, `first renewals spread over only ${span} ms`);
     for (const k of keepers) await k.close();
   });
 });

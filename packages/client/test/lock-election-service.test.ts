@@ -113,12 +113,12 @@ describe("etcd's lock and election services", integrationOptions(), () => {
       );
       // Longer than the client-wide deadline: a call bound by it would have failed by now.
       await new Promise((resolve) => setTimeout(resolve, 3 * requestTimeoutMs));
-      await strict.lockService.unlock(held.key);
+      // Calls that wait on no one keep the client-wide deadline (options.test.ts shows it): given
+      // their own here, so a loaded machine cannot fail them at 300 ms.
+      await strict.lockService.unlock(held.key, { timeoutMs: 10_000 });
       assert.equal(bytesToText((await waiting).key), goKey("lock/patient", second));
-      await strict.electionService.resign(leader);
+      await strict.electionService.resign(leader, { timeoutMs: 10_000 });
       assert.equal(bytesToText((await campaigning).key), goKey("election/patient", third));
-      // Other calls still get the client-wide deadline.
-      assert.equal((await strict.get("lock/patient/none")).kvs.length, 0);
     } finally {
       await strict.close();
     }

@@ -27,7 +27,9 @@ describe("client options against a real etcd", integrationOptions(), () => {
 
   it("requestTimeoutMs bounds unary calls; per-call timeoutMs overrides it", async () => {
     await using bounded = createClient({ endpoints: [etcd.clientUrl], requestTimeoutMs: 300 });
-    await bounded.put("opt/t", "v");
+    // The calls that must succeed get deadlines of their own: a loaded machine could take 300 ms
+    // to dial, or to answer right after the resume.
+    await bounded.put("opt/t", "v", { timeoutMs: 10_000 });
     await etcd.pause();
     try {
       await assert.rejects(bounded.get("opt/t"), (e: unknown) => EtcdError.is(e, "deadline_exceeded"));
@@ -37,7 +39,7 @@ describe("client options against a real etcd", integrationOptions(), () => {
     } finally {
       await etcd.resume();
     }
-    assert.equal(await bounded.getText("opt/t"), "v");
+    assert.equal(await bounded.getText("opt/t", { timeoutMs: 10_000 }), "v");
   });
 
   it("clamps huge deadlines to what grpc-timeout can carry", async () => {

@@ -8,8 +8,13 @@ import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/te
 import { type LineProcess, startWorker } from "./helpers.js";
 import { killHolderWhileQueued, overlaps, readSections } from "./section-log.js";
 
-/** Short, so the SIGKILLed holder's lock passes on within the test's time. */
-const ttl = 2;
+/** The victim's: short, so the SIGKILLed holder's lock passes on within the test's time. */
+const victimTtl = 2;
+/**
+ * The contenders': long enough that a child stalled on a loaded machine keeps its session (at
+ * 2 s, a renewal a second late loses it, and a lost session is a real overlap).
+ */
+const contenderTtl = 10;
 const rounds = 6;
 const contenders = 3;
 
@@ -40,11 +45,11 @@ describe(
       const counter = "procs/rw-counter";
       await client.put(counter, "0");
       const start = (role: string, args: Record<string, string | number>) => {
-        const worker = startWorker(etcd.clientUrl, role, { ...args, name, ttl, log, gate: 1 });
+        const worker = startWorker(etcd.clientUrl, role, { ttl: contenderTtl, ...args, name, log, gate: 1 });
         workers.push(worker);
         return worker;
       };
-      const victim = start("rw-victim", { id: "victim" });
+      const victim = start("rw-victim", { id: "victim", ttl: victimTtl });
       // Contender i writes in the rounds where (i + round) % 3 is 0 and reads in the others.
       const others = Array.from({ length: contenders }, (_, id) =>
         start("rw-contender", { id, rounds, counter }),

@@ -57,8 +57,8 @@ async function fillWindows(streams: PeerStream[]): Promise<Map<PeerStream, numbe
 
 /**
  * Opens `count` Snapshot streams nobody reads until `staged` resolves, then reads them all.
- * The peer resolves `staged` a while after its last frame: reading returns window, and must
- * not do so before the client has seen that frame.
+ * The peer resolves `staged` once the client has answered its last frame: reading returns
+ * window, and must not do so before the client has seen that frame.
  */
 function unreadSnapshots(count: number, staged: Promise<boolean>) {
   return async (client: Client) => {
@@ -145,7 +145,10 @@ describe("receive windows (§6.9.1)", () => {
         if (s.sendWindow > 0) throw new Error("the client returned stream window for data nobody read");
         const from = sent.get(s) ?? 0;
         s.conn.sendData(s.id, filler.subarray(from, from + 16_384));
-        await sleep(200);
+        // Only once the client has answered the overflow does the caller read: window returned
+        // before the client read the frame would make it fit. Bounded: a client that never
+        // resets is then read, and fails the scenario's expectation.
+        await waitUntil(() => s.resetCode !== undefined || s.conn.closedAt !== undefined, 3000);
         staged(true);
       },
       expect: { scope: "stream", code: Code.Internal },

@@ -177,7 +177,7 @@ describe("PING (§6.7)", () => {
       peer: { answerPings: false },
       client: { silenceProbeMs: 200, keepAliveTimeoutMs: 1000 },
       onStream: (s) => s.respond(),
-      expect: { ...connectionError, failsWithinMs: 1500 },
+      expect: { ...connectionError, failsBeforeDeadline: true },
     });
   });
 });

@@ -119,7 +119,7 @@ describe("frame order within a response (§8.1)", () => {
         s.sendMessage(rangeResponse());
         s.send(headers(s.id, okTrailers));
       },
-      expect: { ...malformed, failsWithinMs: 1000 },
+      expect: { ...malformed, failsBeforeDeadline: true },
     });
   });
 
