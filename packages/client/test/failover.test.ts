@@ -244,15 +244,15 @@ describe("failover on a real 3-member cluster", integrationOptions(), () => {
     );
     const short = client.get("f6/k", { timeoutMs: 700 }).then(
       () => "succeeded",
-      (e: unknown) => ({ error: e, after: Date.now() - started }),
+      (e: unknown) => ({ error: e }),
     );
     await sleep(1500);
     cluster.members[0]?.clientProxy?.heal();
     const results = await Promise.all(waiting);
     const shortResult = await short;
     console.log(`  figure: waiting calls finished after ${results.join(", ")} ms`);
+    // Answered, so within their deadline: no clock needed to tell.
     for (const r of results) assert.equal(typeof r, "number", String(r));
-    for (const r of results) assert.ok((r as number) < 8000);
     // Its own deadline ended it, not the others' (8 s) nor the heal: the reason says which, where
     // a clock would read a loaded machine as a late end.
     assert.notEqual(shortResult, "succeeded");

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, afterEach, before } from "node:test";
 import { type Client, EtcdError } from "@etcd-connect/client";
 import { type ClusterOptions, type EtcdCluster, startCluster } from "@etcd-connect/testing";
+import { watchDeadline } from "./deadline-watch.js";
 
 export interface LoadResult {
   /** Keys whose put was acknowledged. */
@@ -13,7 +14,7 @@ export interface LoadResult {
   failedWrites: Array<{ key: string; error: EtcdError }>;
   /** Reads that failed. */
   failedReads: EtcdError[];
-  /** Calls that outlived their deadline, by how many ms after a timer set for it fired. */
+  /** Calls that outlived their deadline, by how many ms (see `watchDeadline`). */
   overruns: number[];
   /** Successful calls: completion time and answering member. */
   answers: Array<{ at: number; memberId: bigint }>;
@@ -47,18 +48,13 @@ export async function runLoad(client: Client, options: LoadOptions): Promise<Loa
       done = true;
     },
   );
-  // An overrun counts from when a timer set for the call's deadline fired, not from the clock: on
-  // a loaded machine both timers fire late together, while a call that ignores its deadline runs on.
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
-    let deadlinePassedAt: number | undefined;
-    const deadlinePassed = setTimeout(() => {
-      deadlinePassedAt = Date.now();
-    }, options.timeoutMs);
+    const settled = watchDeadline(options.timeoutMs);
     try {
       return await fn();
     } finally {
-      clearTimeout(deadlinePassed);
-      if (deadlinePassedAt !== undefined) result.overruns.push(Date.now() - deadlinePassedAt);
+      const late = settled();
+      if (late > 0) result.overruns.push(late);
     }
   };
   const worker = async (w: number) => {

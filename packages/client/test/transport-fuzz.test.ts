@@ -2,7 +2,7 @@
 // frame sequence, and of the HPACK decoder with mutated header blocks. It asserts what the
 // adversarial suite asserts scenario by scenario, over thousands of inputs nobody wrote by hand:
 // no crash, no uncaught error or process warning, every call settled within its deadline plus a
-// margin (counted from when the deadline passed on this process's clock), bounded memory. The seed is fixed so a failure reproduces; FUZZ_SEED runs another one.
+// margin, bounded memory. The seed is fixed so a failure reproduces; FUZZ_SEED runs another one.
 // Anything it ever finds is kept as a case in `fuzzFindings` below and replayed first.
 
 import assert from "node:assert/strict";
@@ -18,14 +18,14 @@ import {
 } from "@etcd-connect/transport";
 import { data, Flag, FrameType, frame, headers, ping, settings, windowUpdate } from "./adversarial/frames.js";
 import { envelope, rangeResponse } from "./adversarial/grpc.js";
+import { watchDeadline } from "./deadline-watch.js";
 
 const seed = Number(process.env.FUZZ_SEED ?? 0x5eed_2026);
 const transportCases = 2000;
 const hpackCases = 20_000;
 const deadlineMs = 400;
-// How long after its deadline has passed a call may take to settle. Counted from when a timer set
-// for the same deadline fired, not from the clock: on a loaded machine (40 clients dialling at
-// once) both fire late together, while a hang runs on regardless.
+// How long after its deadline has passed a call may take to settle (see `watchDeadline`: 40
+// clients dialling at once load the machine, and load is not lateness).
 const lateMarginMs = 1500;
 const parallel = 40;
 
@@ -182,10 +182,7 @@ describe("transport fuzz", () => {
       const runOne = async (input: Buffer) => {
         peer.next.push(input);
         const client = createClient({ endpoints: [`http://127.0.0.1:${peer.port}`], retry: false });
-        let deadlinePassedAt: number | undefined;
-        const deadlinePassed = setTimeout(() => {
-          deadlinePassedAt = Date.now();
-        }, deadlineMs);
+        const settled = watchDeadline(deadlineMs);
         try {
           await client.get("k", { timeoutMs: deadlineMs });
           answered++;
@@ -194,8 +191,7 @@ describe("transport fuzz", () => {
           if (!(error instanceof EtcdError))
             problems.push(`not an EtcdError for ${input.toString("hex")}: ${String(error)}`);
         } finally {
-          clearTimeout(deadlinePassed);
-          const late = deadlinePassedAt === undefined ? 0 : Date.now() - deadlinePassedAt;
+          const late = settled();
           if (late > lateMarginMs)
             problems.push(`settled ${late} ms after its deadline for ${input.toString("hex")}`);
           await client.close();
