@@ -147,16 +147,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   try {
     const status = await admin.maintenance.status(etcd.clientUrl);
     log(`etcd ${status.version} at ${etcd.clientUrl}, data dir ${etcd.dataDir}`);
-    // Compacted once seeded, as after every run: etcd 3.4 freshly seeded spends about three times
-    // the CPU per read it spends once compacted (10,000 keys of one revision each, 2026-12-04:
-    // 166-221 against 61-64 us per get), so the first round of a read workload would otherwise
-    // measure etcd's state, not the client going first.
     await prepopulate(admin, 10_000, 256);
-    await compact(admin);
     if (secure !== undefined && secureAdmin !== undefined) {
       log(`etcd with mutual TLS at ${secure.clientUrl}`);
       await prepopulate(secureAdmin, 10_000, 256);
-      await compact(secureAdmin);
     }
     const targetOf = (workload: Workload): Target => {
       const files = secure?.certificates;

@@ -279,10 +279,10 @@ export function workloads(quick: boolean): Workload[] {
       // weighs more against keepalive traffic. The window holds six rounds of keepalives: 1,000
       // leases cost 4-7 ms of CPU a second here, ours and Go's alike, and over 7 s (two rounds)
       // one client's rounds spread 2x within a run (ours 132-262 ms per 10k in one, Go 81-114 in
-      // another). At 300
-      // renewals a second V8 compiles the keepalive path later than at TTL 3 s: `--trace-opt`
-      // showed 14 functions compiled 10-25 s after the grants (1-11 ms each, some 70 ms of CPU),
-      // which fell in the window when it started 15 s after them. 40 s lets every client settle.
+      // another). At 300 renewals a second V8 compiles the keepalive path later than at TTL 3 s:
+      // `--trace-opt` showed 14 functions compiled 10-25 s after the grants (1-11 ms each, some
+      // 70 ms of CPU), which fell in the window when it started 15 s after them. 40 s lets every
+      // client settle.
       id: "leases-ttl10",
       title: `${quick ? "200" : "1,000"} leases kept alive, TTL 10 s`,
       params: {
