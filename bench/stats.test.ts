@@ -106,7 +106,7 @@ describe("summarize", () => {
     assert.equal(summary.opsPerSec?.ratios.go, 0.5);
   });
 
-  it("calls an absolute size target n/a when a round reads below zero", () => {
+  it("meets an absolute size bound only when every round does, below zero included", () => {
     const runs: Runs = {
       ours: rounds({ opsPerSec: 200, kb: -2 }, { opsPerSec: 200, kb: 1 }, { opsPerSec: 200, kb: 2 }),
       etcd3: rounds({ opsPerSec: 100, kb: 6 }),
@@ -114,11 +114,23 @@ describe("summarize", () => {
     };
     const kb = summarize(workload, runs).kb;
     assert.equal(kb?.ours?.median, 1);
-    // The absolute target proves nothing; the ratio to Go is still a ratio of medians.
+    // The ratio to Go is still a ratio of medians.
     assert.deepEqual(
       kb?.verdicts.map((v) => v.pass),
-      [undefined, true],
+      [true, true],
     );
+  });
+
+  it("calls an absolute size bound n/a when its median meets it and a round does not", () => {
+    const verdict = (...kb: number[]) =>
+      summarize(workload, {
+        ours: rounds(...kb.map((value) => ({ opsPerSec: 200, kb: value }))),
+        etcd3: rounds({ opsPerSec: 100, kb: 6 }),
+        go: rounds({ opsPerSec: 100, kb: 9 }),
+      }).kb?.verdicts[0]?.pass;
+    assert.equal(verdict(4.84, -18.31, 5.21), undefined);
+    assert.equal(verdict(4, 5, 5), true);
+    assert.equal(verdict(4, 5.1, 6), false);
   });
 
   it("has no ratio to a rival whose median is zero, and no figure from NaN rounds", () => {

@@ -12,7 +12,7 @@ export interface Spread {
 /** One target and whether ours met it. */
 export interface Verdict {
   target: Target;
-  /** Undefined when there is no data to judge it (the rival did not run, a size read below zero). */
+  /** Undefined when there is no data to judge it (the rival did not run), or rounds disagree on a bound. */
   pass: boolean | undefined;
 }
 
@@ -48,14 +48,25 @@ export function spread(values: readonly number[]): Spread | undefined {
   };
 }
 
+const meets = (target: Target, value: number) =>
+  target.op === ">=" ? value >= target.value : value <= target.value;
+
+/**
+ * Ratios are judged on the medians. Our absolute targets are bounds on sizes read as differences
+ * of whole-process memory, whose noise can be larger than what they measure (a round of RSS per
+ * lease reads below zero now and then): such a bound is met only when every round meets it,
+ * missed when the median misses it, and n/a when the rounds disagree.
+ */
 function judge(target: Target, summary: Omit<MetricSummary, "verdicts">): boolean | undefined {
+  if (target.on === "ratio") {
+    const ratio = summary.ratios[target.vs];
+    return ratio === undefined || !Number.isFinite(ratio) ? undefined : meets(target, ratio);
+  }
   const { ours } = summary;
-  const value = target.on === "ratio" ? summary.ratios[target.vs] : ours?.median;
-  if (value === undefined || !Number.isFinite(value)) return undefined;
-  // Our absolute targets are sizes: a round below zero means the reading's noise is larger than
-  // what it measures, and such a median proves nothing either way.
-  if (target.on === "ours" && ours !== undefined && ours.min < 0) return undefined;
-  return target.op === ">=" ? value >= target.value : value <= target.value;
+  if (ours === undefined) return undefined;
+  const worst = target.op === ">=" ? ours.min : ours.max;
+  if (meets(target, worst)) return true;
+  return meets(target, ours.median) ? undefined : false;
 }
 
 /** Per metric: every client's spread, ours' ratio to each rival, and a verdict per target. */

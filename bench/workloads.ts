@@ -189,7 +189,8 @@ export function workloads(quick: boolean): Workload[] {
       title: "put, 128 callers",
       params: kv("put", 128),
       metrics: kvMetrics,
-      targets: [...at128, ...kvVsGo],
+      // The whole process, client and bench worker, at the call rate the client reaches.
+      targets: [...at128, ...kvVsGo, { metric: "peakRssMb", on: "ours", op: "<=", value: 100, unit: "MB" }],
     },
     {
       id: "get-linearizable-128",
