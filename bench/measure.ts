@@ -25,38 +25,30 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[index] ?? Number.NaN;
 }
 
-// Garbage objects of about 1 KB, kept in a small ring so no compiler can leave them unallocated.
-const garbageRing: unknown[] = new Array(16);
-
 /**
- * Touches every page of V8's young generation. Its two semi-spaces are committed at their
- * capacity but only become resident as allocation reaches them, and no collection gives them
- * back: between two readings a process that allocated little in between (1,000 kept leases
- * allocate about 300 KB a second, one scavenge in 15 s) adds whatever part of them it has
- * reached by then, not what it keeps. On 2026-12-04, 1,000 leases at TTL 3 s: the young
- * generation's resident size rose from 10.3-10.6 to 11.8-12.4 MB between the two readings of
- * RSS per lease (+3 to +4 KB per added lease against 1.1 KB of heap); with every page touched
- * first it read 16.0 MB at every reading. Garbage that dies at once grows nothing.
+ * Resident pages of V8's young generation. After a full `gc()` it holds nothing live, yet its
+ * resident size is V8's state, not the process's data: its two semi-spaces are committed at their
+ * capacity and become resident only as allocation reaches their pages (no collection gives them
+ * back), and V8 resizes them as allocation speeds up or slows down. Measured on 2026-12-04 with
+ * 1,000 kept leases: at TTL 3 s it grew from 10.3-10.6 to 11.8-12.4 MB between the two readings
+ * of RSS per lease (+3 to +4 KB per added lease, against 1.1 KB of heap); at TTL 10 s V8 shrank
+ * it to 1 MB of capacity (0.3 MB resident) in the quiet 40 s between them.
  */
-function touchYoungGeneration(): void {
+function youngGenerationResident(): number {
   const young = getHeapSpaceStatistics().find((space) => space.space_name === "new_space");
-  // Twice its size: allocation fills one semi-space, a scavenge flips them, then the other.
-  const bytes = 2 * (young?.space_size ?? 32 * 1024 * 1024) + 1024 * 1024;
-  for (let i = 0; i < bytes / 1024; i++) garbageRing[i & 15] = new Array(126);
-  garbageRing.fill(undefined);
+  return young?.physical_space_size ?? 0;
 }
 
 /**
- * Collects garbage (workers run with --expose-gc) so memory readings hold live data only, with
- * the young generation wholly resident at every reading (`touchYoungGeneration`).
+ * Collects garbage (workers run with --expose-gc) so memory readings hold live data only. `rss`
+ * is the process's RSS less the young generation's resident pages (`youngGenerationResident`).
  */
 export async function settle(): Promise<{ rss: number; heapUsed: number }> {
   const gc = globalThis.gc;
   if (gc === undefined) throw new Error("run the worker with --expose-gc");
-  touchYoungGeneration();
   gc();
   await sleep(50);
   gc();
   const { rss, heapUsed } = process.memoryUsage();
-  return { rss, heapUsed };
+  return { rss: rss - youngGenerationResident(), heapUsed };
 }
