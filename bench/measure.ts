@@ -39,16 +39,26 @@ function youngGenerationResident(): number {
   return young?.physical_space_size ?? 0;
 }
 
+/** A memory reading of live data (`settle`). */
+export interface SettledMemory {
+  /** The process's RSS less the young generation's resident pages (`youngGenerationResident`). */
+  rss: number;
+  /** V8's heap in use. */
+  heapUsed: number;
+  /** ArrayBuffer contents, outside the heap. */
+  arrayBuffers: number;
+}
+
 /**
- * Collects garbage (workers run with --expose-gc) so memory readings hold live data only. `rss`
- * is the process's RSS less the young generation's resident pages (`youngGenerationResident`).
+ * Collects garbage (run node with --expose-gc) so memory readings hold live data only: two
+ * collections with a pause between, so finalizers and weak callbacks ran.
  */
-export async function settle(): Promise<{ rss: number; heapUsed: number }> {
+export async function settle(): Promise<SettledMemory> {
   const gc = globalThis.gc;
-  if (gc === undefined) throw new Error("run the worker with --expose-gc");
+  if (gc === undefined) throw new Error("run node with --expose-gc");
   gc();
   await sleep(50);
   gc();
-  const { rss, heapUsed } = process.memoryUsage();
-  return { rss: rss - youngGenerationResident(), heapUsed };
+  const { rss, heapUsed, arrayBuffers } = process.memoryUsage();
+  return { rss: rss - youngGenerationResident(), heapUsed, arrayBuffers };
 }

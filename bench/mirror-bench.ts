@@ -2,9 +2,10 @@
 // of a large prefix costs. One etcd from @etcd-connect/testing, MIRROR_BENCH_KEYS keys (default
 // 100,000) with values of MIRROR_BENCH_VALUE_BYTES bytes (default 128); then, for values kept as
 // bytes (the default) and as text (decode: bytesToText): the time to `ready`, the memory per key
-// after a full GC (V8 heap, ArrayBuffer contents outside it, RSS), how far behind a burst of
-// writes the mirror is when the last one is acknowledged, and how long a resync of the whole
-// prefix takes after its watch's history was compacted. Figures go to stdout; nothing is written.
+// after a full GC (V8 heap, ArrayBuffer contents outside it, RSS less V8's young generation: see
+// `settle` in measure.ts), how far behind a burst of writes the mirror is when the last one is
+// acknowledged, and how long a resync of the whole prefix takes after its watch's history was
+// compacted. Figures go to stdout; nothing is written.
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   bytesToText,
@@ -15,6 +16,7 @@ import {
   opPut,
 } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
+import { settle } from "./measure.js";
 
 const keys = Number(process.env.MIRROR_BENCH_KEYS ?? 100_000);
 const valueBytes = Number(process.env.MIRROR_BENCH_VALUE_BYTES ?? 128);
@@ -23,24 +25,8 @@ const prefix = "mirror/";
 const keyOf = (n: number) => `${prefix}${String(n).padStart(7, "0")}`;
 const opsPerTxn = 128;
 
-const gc = globalThis.gc;
-if (gc === undefined)
+if (globalThis.gc === undefined)
   throw new Error("run with --expose-gc: node --expose-gc --conditions=source --import tsx mirror-bench.ts");
-
-interface Memory {
-  heap: number;
-  arrayBuffers: number;
-  rss: number;
-}
-
-// Live data only: two collections with a pause between, so finalizers and weak callbacks ran.
-async function settle(): Promise<Memory> {
-  gc?.();
-  await sleep(100);
-  gc?.();
-  const { heapUsed, arrayBuffers, rss } = process.memoryUsage();
-  return { heap: heapUsed, arrayBuffers, rss };
-}
 
 // `count` puts over the keys from `first` on, 128 to a txn, 16 txns at a time; the last revision.
 async function writeKeys(client: Client, first: number, count: number, value: string): Promise<bigint> {
@@ -132,14 +118,14 @@ try {
     }
     await changes.return?.();
     console.log(
-      `| ${name} | ${readyMs} | ${perKey(after.heap - before.heap)} | ${perKey(after.arrayBuffers - before.arrayBuffers)} | ${perKey(after.rss - before.rss)} | ${burstMs} | ${lagMs} | ${resyncMs} |`,
+      `| ${name} | ${readyMs} | ${perKey(after.heapUsed - before.heapUsed)} | ${perKey(after.arrayBuffers - before.arrayBuffers)} | ${perKey(after.rss - before.rss)} | ${burstMs} | ${lagMs} | ${resyncMs} |`,
     );
     await mirror.close();
     await client.close();
   }
   console.log("");
   console.log(
-    "heap: V8 heap (map, entries, keys, text values); ArrayBuffer: byte values' contents outside the heap; RSS: the process's resident memory, which also keeps what the GC freed, so only an upper bound.",
+    "heap: V8 heap (map, entries, keys, text values); ArrayBuffer: byte values' contents outside the heap; RSS: the process's resident memory less V8's young generation, which also keeps what the GC freed, so only an upper bound.",
   );
 } finally {
   await etcd.close();

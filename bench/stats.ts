@@ -12,7 +12,7 @@ export interface Spread {
 /** One target and whether ours met it. */
 export interface Verdict {
   target: Target;
-  /** Undefined when there is no data to judge it (the rival did not run), or rounds disagree on a bound. */
+  /** Undefined when there is nothing to judge (the rival did not run) or rounds disagree on a bound. */
   pass: boolean | undefined;
 }
 

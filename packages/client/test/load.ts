@@ -49,11 +49,11 @@ export async function runLoad(client: Client, options: LoadOptions): Promise<Loa
     },
   );
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
-    const settled = watchDeadline(options.timeoutMs);
+    const lateness = watchDeadline(options.timeoutMs);
     try {
       return await fn();
     } finally {
-      const late = settled();
+      const late = lateness();
       if (late > 0) result.overruns.push(late);
     }
   };

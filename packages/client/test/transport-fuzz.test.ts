@@ -182,7 +182,7 @@ describe("transport fuzz", () => {
       const runOne = async (input: Buffer) => {
         peer.next.push(input);
         const client = createClient({ endpoints: [`http://127.0.0.1:${peer.port}`], retry: false });
-        const settled = watchDeadline(deadlineMs);
+        const lateness = watchDeadline(deadlineMs);
         try {
           await client.get("k", { timeoutMs: deadlineMs });
           answered++;
@@ -191,7 +191,7 @@ describe("transport fuzz", () => {
           if (!(error instanceof EtcdError))
             problems.push(`not an EtcdError for ${input.toString("hex")}: ${String(error)}`);
         } finally {
-          const late = settled();
+          const late = lateness();
           if (late > lateMarginMs)
             problems.push(`settled ${late} ms after its deadline for ${input.toString("hex")}`);
           await client.close();
