@@ -111,6 +111,25 @@ describe("LeaseKeepAliveEngine", () => {
     }
   });
 
+  it("sends a renewal due just after a cleared check with the wake Node makes for that check", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+    const { rpc, arrivals } = fakeMember(3n);
+    // Answers are checked 960 ms after each renewal; the next is due 1,000 ms after it. Node
+    // wakes the process at 960 ms for the cleared check whatever the engine does, so the renewal
+    // goes then, 40 ms early, instead of in a wake of its own.
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 960 });
+    const keeper = engine.keep(1n, undefined);
+    await advance(t, 3000);
+    engine.close();
+    await keeper.close();
+    assert.ok(arrivals.length >= 3, `${arrivals.length} renewals in 3 s`);
+    for (let i = 1; i < arrivals.length; i++) {
+      // 960 (959 after the first, whose start falls inside a millisecond); 1,000 in a wake of its own.
+      const gap = (arrivals[i] as number) - (arrivals[i - 1] as number);
+      assert.ok(gap >= 950 && gap <= 960, `renewed ${gap} ms after the one before`);
+    }
+  });
+
   it("settles lost for a lease whose renewals go unanswered", async () => {
     const { rpc } = fakeMember(undefined);
     const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
