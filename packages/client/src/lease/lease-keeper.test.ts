@@ -38,6 +38,25 @@ async function advance(t: TestContext, ms: number): Promise<void> {
   }
 }
 
+// One lease not granted here (so renewed at once), kept for `ms` of the test's clock against a
+// member that answers with `ttlSeconds`: how many renewals arrived and the gaps between them. The
+// test's clock: a late wake would only widen the gaps, but could leave too few renewals.
+async function renewalsOfOneLease(
+  t: TestContext,
+  ttlSeconds: bigint,
+  responseTimeoutMs: number,
+  ms: number,
+): Promise<{ renewals: number; gaps: number[] }> {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+  const { rpc, arrivals } = fakeMember(ttlSeconds);
+  const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs });
+  const keeper = engine.keep(1n, undefined);
+  await advance(t, ms);
+  engine.close();
+  await keeper.close();
+  return { renewals: arrivals.length, gaps: arrivals.slice(1).map((at, i) => at - (arrivals[i] as number)) };
+}
+
 describe("LeaseKeepAliveEngine", () => {
   it("sends renewals due close together in one batch instead of one wake per renewal", async (t) => {
     // The test's clock: a batch is every renewal sent at one instant.
@@ -93,41 +112,22 @@ describe("LeaseKeepAliveEngine", () => {
   });
 
   it("renews when due once every renewal is answered, not when a check for late answers would have woken", async (t) => {
-    // The test's clock: a late wake would only widen the gaps, but could leave too few renewals.
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
-    const { rpc, arrivals } = fakeMember(4n);
-    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
-    // Not granted here: renewed at once, then every 4 / 3 s. A check for the answer was due
-    // 1 s after each renewal; one that woke would have sent the next renewal with it, early
-    // (it is due within a sixth of the TTL), every 1 s instead of every 1.33 s.
-    const keeper = engine.keep(1n, undefined);
-    await advance(t, 4100);
-    engine.close();
-    await keeper.close();
-    assert.equal(arrivals.length, 4, `${arrivals.length} renewals in 4.1 s`);
-    for (let i = 1; i < arrivals.length; i++) {
-      const gap = (arrivals[i] as number) - (arrivals[i - 1] as number);
-      assert.ok(gap >= 1333, `renewed ${gap} ms after the one before`);
-    }
+    // Renewed at once, then every 4 / 3 s. A check for the answer was due 1 s after each
+    // renewal; one that woke would have sent the next renewal with it, early (it is due within a
+    // sixth of the TTL), every 1 s instead of every 1.33 s.
+    const { renewals, gaps } = await renewalsOfOneLease(t, 4n, 1000, 4100);
+    assert.equal(renewals, 4, `${renewals} renewals in 4.1 s`);
+    for (const gap of gaps) assert.ok(gap >= 1333, `renewed ${gap} ms after the one before`);
   });
 
   it("sends a renewal due just after a cleared check with the wake Node makes for that check", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
-    const { rpc, arrivals } = fakeMember(3n);
     // Answers are checked 960 ms after each renewal; the next is due 1,000 ms after it. Node
     // wakes the process at 960 ms for the cleared check whatever the engine does, so the renewal
     // goes then, 40 ms early, instead of in a wake of its own.
-    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 960 });
-    const keeper = engine.keep(1n, undefined);
-    await advance(t, 3000);
-    engine.close();
-    await keeper.close();
-    assert.ok(arrivals.length >= 3, `${arrivals.length} renewals in 3 s`);
-    for (let i = 1; i < arrivals.length; i++) {
-      // 960 (959 after the first, whose start falls inside a millisecond); 1,000 in a wake of its own.
-      const gap = (arrivals[i] as number) - (arrivals[i - 1] as number);
-      assert.ok(gap >= 950 && gap <= 960, `renewed ${gap} ms after the one before`);
-    }
+    const { renewals, gaps } = await renewalsOfOneLease(t, 3n, 960, 3000);
+    assert.ok(renewals >= 3, `${renewals} renewals in 3 s`);
+    // 960 (959 after the first, whose start falls inside a millisecond); 1,000 in a wake of its own.
+    for (const gap of gaps) assert.ok(gap >= 950 && gap <= 960, `renewed ${gap} ms after the one before`);
   });
 
   it("settles lost for a lease whose renewals go unanswered", async () => {
