@@ -82,6 +82,15 @@ describe("bench, quick mode against a real etcd", { ...integrationOptions(), tim
           const p99 = workload.summary.p99Ms?.[client]?.median ?? Number.NaN;
           assert.ok(p99 > 0, `${workload.id} ${client}: p99 delivery latency = ${p99}`);
         }
+        // etcd's CPU over the window: the worker was given etcd's pid and read its /proc entry.
+        if (
+          workload.params.kind !== "fan-in" &&
+          workload.params.kind !== "watchers" &&
+          workload.params.kind !== "leases"
+        ) {
+          const server = workload.summary.etcdCpuUsPerOp?.[client]?.median ?? Number.NaN;
+          assert.ok(server > 0, `${workload.id} ${client}: etcd CPU/op = ${server}`);
+        }
       }
     }
   });

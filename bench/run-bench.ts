@@ -47,6 +47,14 @@ interface Target {
   params: WorkloadParams;
 }
 
+/**
+ * `params` with etcd's pid for the workloads whose worker reads etcd's CPU over its window (KV and
+ * leases). Fan-in's etcd CPU would be mostly the writer's, and watcher creation is not a window.
+ */
+function withServerPid(params: WorkloadParams, pid: number): WorkloadParams {
+  return params.kind === "fan-in" || params.kind === "watchers" ? params : { ...params, serverPid: pid };
+}
+
 async function runOnce(
   workload: Workload,
   command: WorkerCommand,
@@ -154,14 +162,19 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     }
     const targetOf = (workload: Workload): Target => {
       const files = secure?.certificates;
-      if (workload.mtls !== true) return { endpoint: etcd.clientUrl, admin, params: workload.params };
+      if (workload.mtls !== true)
+        return { endpoint: etcd.clientUrl, admin, params: withServerPid(workload.params, etcd.pid) };
       if (secure === undefined || secureAdmin === undefined || files === undefined)
         throw new Error(`${workload.id} needs the mutual-TLS member`);
       const { params } = workload;
       if (params.kind === "fan-in" || params.kind === "watchers" || params.kind === "leases")
         throw new Error(`${workload.id}: mutual TLS is measured on KV workloads only`);
       const tls = { ca: files.ca.certPath, cert: files.client.certPath, key: files.client.keyPath };
-      return { endpoint: secure.clientUrl, admin: secureAdmin, params: { ...params, tls } };
+      return {
+        endpoint: secure.clientUrl,
+        admin: secureAdmin,
+        params: { ...params, tls, serverPid: secure.pid },
+      };
     };
     const results: WorkloadResult[] = [];
     for (const workload of plan) {

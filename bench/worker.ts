@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchClient, BenchTls, NodeClientName } from "./bench-client.js";
 import { fanInValue, sentAtMs } from "./fan-in-value.js";
-import { cpuMicros, peakRssMb, quantile, settle } from "./measure.js";
+import { cpuMicros, peakRssMb, processCpuMicros, quantile, settle } from "./measure.js";
 import { createWallClock } from "./wall-clock.js";
 import {
   type FanInParams,
@@ -55,9 +55,9 @@ async function runCallers(
   callers: number,
   keys: readonly string[],
   op: (key: string) => Promise<void>,
-  params: Pick<KvParams, "warmupMs" | "warmupCalls" | "durationMs">,
-): Promise<{ ops: number; seconds: number; cpuUs: number; latencies: Float64Array }> {
-  const { warmupMs, warmupCalls, durationMs } = params;
+  params: Pick<KvParams, "warmupMs" | "warmupCalls" | "durationMs" | "serverPid">,
+): Promise<{ ops: number; seconds: number; cpuUs: number; serverCpuUs: number; latencies: Float64Array }> {
+  const { warmupMs, warmupCalls, durationMs, serverPid } = params;
   let measuring = false;
   let stopping = false;
   let windowStart = Number.POSITIVE_INFINITY;
@@ -85,6 +85,7 @@ async function runCallers(
     measuring = true;
     windowStart = performance.now();
     const cpuStart = cpuMicros();
+    const serverCpuStart = processCpuMicros(serverPid);
     await sleep(durationMs);
     // On a loaded machine a short window can end before any call that started in it did: the
     // window grows until enough have (up to ten times its length), so no figure is NaN.
@@ -93,8 +94,9 @@ async function runCallers(
     measuring = false;
     const seconds = (performance.now() - windowStart) / 1000;
     const cpuUs = cpuMicros() - cpuStart;
+    const serverCpuUs = processCpuMicros(serverPid) - serverCpuStart;
     stopping = true;
-    return { seconds, cpuUs };
+    return { seconds, cpuUs, serverCpuUs };
   };
   // A failing call fails the run at once rather than after the window.
   const measured = await Promise.race([window(), failed.then(() => undefined)]);
@@ -125,6 +127,7 @@ async function kvWorkload(client: BenchClient, params: KvParams): Promise<Metric
     p50Ms: quantile(run.latencies, 0.5),
     p99Ms: quantile(run.latencies, 0.99),
     cpuUsPerOp: run.cpuUs / run.ops,
+    etcdCpuUsPerOp: run.serverCpuUs / run.ops,
     peakRssMb: peakRssMb(),
   };
 }
@@ -238,10 +241,12 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
   // Collect the grants' garbage first: the window measures keeping alive, not granting.
   await settle();
   const cpuStart = cpuMicros();
+  const serverCpuStart = processCpuMicros(params.serverPid);
   const windowStart = performance.now();
   const keepAlivesBefore = keepAlives;
   await sleep(params.windowMs);
   const cpuUs = cpuMicros() - cpuStart;
+  const serverCpuUs = processCpuMicros(params.serverPid) - serverCpuStart;
   const answered = keepAlives - keepAlivesBefore;
   const seconds = (performance.now() - windowStart) / 1000;
   const after = await settle();
@@ -253,6 +258,7 @@ async function leasesWorkload(client: BenchClient, params: LeasesParams): Promis
     rssKbPerLease: (after.rss - before.rss) / 1024 / added,
     heapKbPerLease: (after.heapUsed - before.heapUsed) / 1024 / added,
     cpuMsPer10kKeepAlives: answered > 0 ? (cpuUs / 1000 / answered) * 10_000 : Number.NaN,
+    etcdCpuMsPer10kKeepAlives: answered > 0 ? (serverCpuUs / 1000 / answered) * 10_000 : Number.NaN,
     keepAlivesPerSec: answered / seconds,
     peakRssMb: peakRssMb(),
   };

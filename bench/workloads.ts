@@ -28,6 +28,8 @@ export interface KvParams {
   kind: "put" | "get-linearizable" | "get-serializable" | "txn";
   /** Set by the orchestrator for a workload against the mutual-TLS member (see `Workload.mtls`). */
   tls?: BenchTls;
+  /** Set by the orchestrator: etcd's process, whose CPU over the window the worker reads. */
+  serverPid?: number;
   concurrency: number;
   keys: number;
   valueBytes: number;
@@ -63,6 +65,8 @@ export interface WatchersParams {
 
 export interface LeasesParams {
   kind: "leases";
+  /** Set by the orchestrator: etcd's process, whose CPU over the window the worker reads. */
+  serverPid?: number;
   count: number;
   ttlSeconds: number;
   /**
@@ -113,6 +117,8 @@ const kvMetrics: MetricSpec[] = [
   { id: "p50Ms", label: "p50 latency (ms)", better: "lower", digits: 2 },
   { id: "p99Ms", label: "p99 latency (ms)", better: "lower", digits: 2 },
   { id: "cpuUsPerOp", label: "CPU/op (µs)", better: "lower", digits: 1 },
+  // etcd's own CPU over the same window, per call: what a call of this client costs the server.
+  { id: "etcdCpuUsPerOp", label: "etcd CPU/op (µs)", better: "lower", digits: 1 },
   { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
 ];
 const at128: Target[] = [
@@ -151,6 +157,7 @@ const leasesMetrics: MetricSpec[] = [
   // Go only: clientv3's goroutines per lease live on stacks, outside its heap figure.
   { id: "stacksKbPerLease", label: "goroutine stacks/lease (KB)", better: "lower", digits: 2 },
   { id: "cpuMsPer10kKeepAlives", label: "CPU/10k keepalives (ms)", better: "lower", digits: 1 },
+  { id: "etcdCpuMsPer10kKeepAlives", label: "etcd CPU/10k keepalives (ms)", better: "lower", digits: 1 },
   { id: "keepAlivesPerSec", label: "keepalives/s answered", better: "higher", digits: 0 },
   { id: "peakRssMb", label: "peak RSS (MB)", better: "lower", digits: 1 },
 ];

@@ -55,6 +55,7 @@ type params struct {
 	WindowMs         int    `json:"windowMs"`
 	WarmMs           int    `json:"warmMs"`
 	GrantConcurrency int    `json:"grantConcurrency"`
+	ServerPid        int    `json:"serverPid"`
 	TLS              *struct {
 		CA   string `json:"ca"`
 		Cert string `json:"cert"`
@@ -102,7 +103,29 @@ func cpuMicros() float64 {
 	return float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1000
 }
 
-// peakRssMb is the highest resident set size so far (maxrss is in KB on Linux).
+// processCpuMicros is user + system CPU of another process (etcd) so far, as measure.ts reads
+// it: /proc counts it in ticks of 10 ms. NaN without a pid or when it cannot be read.
+func processCpuMicros(pid int) float64 {
+	if pid <= 0 {
+		return math.NaN()
+	}
+	stat, err := ioutil.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return math.NaN()
+	}
+	text := string(stat)
+	fields := strings.Split(text[strings.LastIndex(text, ")")+2:], " ")
+	if len(fields) < 13 {
+		return math.NaN()
+	}
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		return math.NaN()
+	}
+	return (utime + stime) * 10000
+}
+
 // peakRssMb is VmHWM, the high-water mark of this process's own memory. Not getrusage's maxrss:
 // Linux keeps that across exec, so it would report the orchestrator's RSS at the fork.
 func peakRssMb() float64 {
@@ -160,15 +183,16 @@ func quantile(sorted []float64, q float64) float64 {
 func msSince(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
 
 type callersRun struct {
-	ops       int64
-	seconds   float64
-	cpuUs     float64
-	latencies []float64
+	ops         int64
+	seconds     float64
+	cpuUs       float64
+	serverCpuUs float64
+	latencies   []float64
 }
 
 // runCallers runs `callers` loops of op on random keys: a warm-up, then a measured window that
 // grows (up to ten times its length) until enough calls that started in it have finished.
-func runCallers(callers int, keys []string, op func(string) error, warmupMs int, warmupCalls int64, durationMs int) (callersRun, error) {
+func runCallers(callers int, keys []string, op func(string) error, warmupMs int, warmupCalls int64, durationMs int, serverPid int) (callersRun, error) {
 	var measuring, stopping int32
 	var windowStartNs int64 = math.MaxInt64
 	var calls, ops int64
@@ -218,6 +242,7 @@ func runCallers(callers int, keys []string, op func(string) error, warmupMs int,
 	windowStart := time.Now()
 	atomic.StoreInt64(&windowStartNs, time.Since(origin).Nanoseconds())
 	cpuStart := cpuMicros()
+	serverCpuStart := processCpuMicros(serverPid)
 	time.Sleep(time.Duration(durationMs) * time.Millisecond)
 	// Latencies are merged when the loops end; count finished calls to know when to stop.
 	capAt := windowStart.Add(time.Duration(10*durationMs) * time.Millisecond)
@@ -227,6 +252,7 @@ func runCallers(callers int, keys []string, op func(string) error, warmupMs int,
 	atomic.StoreInt32(&measuring, 0)
 	seconds := time.Since(windowStart).Seconds()
 	cpuUs := cpuMicros() - cpuStart
+	serverCpuUs := processCpuMicros(serverPid) - serverCpuStart
 	opsDone := atomic.LoadInt64(&ops)
 	atomic.StoreInt32(&stopping, 1)
 	wg.Wait()
@@ -237,7 +263,7 @@ func runCallers(callers int, keys []string, op func(string) error, warmupMs int,
 		return callersRun{}, fmt.Errorf("no call that started in the %d ms window finished within %d ms", durationMs, 10*durationMs)
 	}
 	sort.Float64s(latencies)
-	return callersRun{ops: opsDone, seconds: seconds, cpuUs: cpuUs, latencies: latencies}, nil
+	return callersRun{ops: opsDone, seconds: seconds, cpuUs: cpuUs, serverCpuUs: serverCpuUs, latencies: latencies}, nil
 }
 
 func keysOf(prefix string, count int) []string {
@@ -281,16 +307,17 @@ func kvWorkload(client *clientv3.Client, p params) (metrics, error) {
 	if _, err := client.Get(ctx, "warm-up"); err != nil {
 		return nil, err
 	}
-	run, err := runCallers(p.Concurrency, keys, op, p.WarmupMs, p.WarmupCalls, p.DurationMs)
+	run, err := runCallers(p.Concurrency, keys, op, p.WarmupMs, p.WarmupCalls, p.DurationMs, p.ServerPid)
 	if err != nil {
 		return nil, err
 	}
 	return metrics{
-		"opsPerSec":  float64(run.ops) / run.seconds,
-		"p50Ms":      quantile(run.latencies, 0.5),
-		"p99Ms":      quantile(run.latencies, 0.99),
-		"cpuUsPerOp": run.cpuUs / float64(run.ops),
-		"peakRssMb":  peakRssMb(),
+		"opsPerSec":      float64(run.ops) / run.seconds,
+		"p50Ms":          quantile(run.latencies, 0.5),
+		"p99Ms":          quantile(run.latencies, 0.99),
+		"cpuUsPerOp":     run.cpuUs / float64(run.ops),
+		"etcdCpuUsPerOp": run.serverCpuUs / float64(run.ops),
+		"peakRssMb":      peakRssMb(),
 	}, nil
 }
 
@@ -503,26 +530,30 @@ func leasesWorkload(client *clientv3.Client, p params) (metrics, error) {
 	time.Sleep(time.Duration(p.WarmMs) * time.Millisecond)
 	settle()
 	cpuStart := cpuMicros()
+	serverCpuStart := processCpuMicros(p.ServerPid)
 	windowStart := time.Now()
 	before := atomic.LoadInt64(&answered)
 	time.Sleep(time.Duration(p.WindowMs) * time.Millisecond)
 	cpuUs := cpuMicros() - cpuStart
+	serverCpuUs := processCpuMicros(p.ServerPid) - serverCpuStart
 	kept := float64(atomic.LoadInt64(&answered) - before)
 	seconds := time.Since(windowStart).Seconds()
 	rssAfter, heapAfter, stacksAfter := settle()
 	added := float64(p.Count - half)
-	per10k := math.NaN()
+	per10k, serverPer10k := math.NaN(), math.NaN()
 	if kept > 0 {
 		per10k = cpuUs / 1000 / kept * 10000
+		serverPer10k = serverCpuUs / 1000 / kept * 10000
 	}
 	return metrics{
-		"createS":               createS,
-		"rssKbPerLease":         (rssAfter - rssBefore) / 1024 / added,
-		"heapKbPerLease":        (heapAfter - heapBefore) / 1024 / added,
-		"stacksKbPerLease":      (stacksAfter - stacksBefore) / 1024 / added,
-		"cpuMsPer10kKeepAlives": per10k,
-		"keepAlivesPerSec":      kept / seconds,
-		"peakRssMb":             peakRssMb(),
+		"createS":                   createS,
+		"rssKbPerLease":             (rssAfter - rssBefore) / 1024 / added,
+		"heapKbPerLease":            (heapAfter - heapBefore) / 1024 / added,
+		"stacksKbPerLease":          (stacksAfter - stacksBefore) / 1024 / added,
+		"cpuMsPer10kKeepAlives":     per10k,
+		"etcdCpuMsPer10kKeepAlives": serverPer10k,
+		"keepAlivesPerSec":          kept / seconds,
+		"peakRssMb":                 peakRssMb(),
 	}, nil
 }
 
