@@ -48,6 +48,54 @@ describe("leases against a real etcd", integrationOptions(), () => {
     await client.lease.revoke(id);
   });
 
+  it("a grant with a chosen id and a revoke, answers lost after etcd applied them: the retry's refusal is indeterminate", async () => {
+    const proxy = etcd.clientProxy;
+    assert.ok(proxy);
+    const direct = createClient({ endpoints: [etcd.directClientUrl] });
+    // The proxy holds both directions for 1.5 s; once etcd (asked directly) shows the call
+    // applied, its answer is still in the proxy, and a reset loses it. The retry then meets the
+    // first attempt's own work.
+    const answerLost = async (call: () => Promise<unknown>, applied: () => Promise<boolean>) => {
+      await client.get("lease-lost-answer/warm");
+      proxy.delay(1500);
+      const failed = call().then(
+        () => assert.fail("the retry should have been refused"),
+        (error: unknown) => error,
+      );
+      try {
+        await waitFor(applied, 30_000, "etcd to apply the call");
+      } finally {
+        proxy.reset();
+        proxy.delay(0);
+      }
+      return failed;
+    };
+    try {
+      const id = 0x5eed_0001n;
+      const ttl = async () => (await direct.lease.timeToLive(id)).TTL;
+      const granted = await answerLost(
+        () => client.lease.grant(30, { id }),
+        async () => (await ttl()) > 0n,
+      );
+      assert.ok(EtcdError.is(granted, "lease_exists"), String(granted));
+      assert.equal(granted.indeterminate, true);
+      assert.match(granted.message, /may have been applied/);
+      const revoked = await answerLost(
+        () => client.lease.revoke(id),
+        async () => (await ttl()) === -1n,
+      );
+      assert.ok(EtcdError.is(revoked, "lease_not_found"), String(revoked));
+      assert.equal(revoked.indeterminate, true);
+      // A refusal with no earlier attempt behind it stays a plain refusal.
+      const plain = await client.lease.revoke(id).catch((error: unknown) => error);
+      assert.ok(EtcdError.is(plain, "lease_not_found"), String(plain));
+      assert.equal(plain.indeterminate, false);
+    } finally {
+      proxy.heal();
+      await direct.close();
+    }
+  });
+
   it("refuses a TTL below 1 and bad ids before sending", async () => {
     await assert.rejects(client.lease.grant(0), (e: unknown) => EtcdError.is(e, "invalid_argument"));
     await assert.rejects(client.lease.grant(-5), (e: unknown) => EtcdError.is(e, "invalid_argument"));

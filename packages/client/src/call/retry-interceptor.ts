@@ -1,9 +1,16 @@
 import { ConnectError, type Interceptor, type UnaryRequest } from "@connectrpc/connect";
 import { deadlineKey } from "@etcd-connect/transport";
-import { setCallOutcome, toEtcdError } from "../errors.js";
+import { type EtcdError, setCallOutcome, toEtcdError } from "../errors.js";
 import { type Attempt, beginAttempt } from "./attempt.js";
 import { exponentialBackoff, jittered, sleep } from "./backoff.js";
-import { isIndeterminate, isOverload, isRepeatable, isRetryable, type RetryOptions } from "./retry-policy.js";
+import {
+  isIndeterminate,
+  isOverload,
+  isRepeatable,
+  isRetryable,
+  type RetryOptions,
+  refusalOfEarlierAttempt,
+} from "./retry-policy.js";
 
 /** Options of {@link createRetryInterceptor}. */
 export interface RetryInterceptorOptions extends RetryOptions {
@@ -69,6 +76,14 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
     const { req, next, repeatable, hasDeadline, start } = call;
     let error = failure;
     let attempt = firstAttempt;
+    // Whether an attempt before this one was sent and may have been applied, as a write's would.
+    let appliedBefore = false;
+    const outcome = (etcdError: EtcdError) => ({
+      endpoint: attempt.endpoint,
+      indeterminate:
+        isIndeterminate(etcdError, repeatable, attempt.progress !== "sent") ||
+        (appliedBefore && refusalOfEarlierAttempt(req.service.typeName, req.method.name, etcdError)),
+    });
     for (let retries = 0; ; retries++) {
       const etcdError = toEtcdError(error);
       // A call without a deadline stops looking for a member after waitForEndpointMs; an
@@ -80,12 +95,7 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
         attempt.permanent ||
         !isRetryable(etcdError, repeatable, attempt.progress !== "sent") ||
         (!hasDeadline && !isOverload(etcdError) && Date.now() - start > waitForEndpointMs);
-      if (giveUp) {
-        throw setCallOutcome(ConnectError.from(error), {
-          endpoint: attempt.endpoint,
-          indeterminate: isIndeterminate(etcdError, repeatable, attempt.progress !== "sent"),
-        });
-      }
+      if (giveUp) throw setCallOutcome(ConnectError.from(error), outcome(etcdError));
       options.onRetry?.(req.service.typeName, req.method.name, etcdError.reason);
       const quorum = Math.floor(endpointCount() / 2) + 1;
       // An overloaded etcd gets room: every retry waits, longer each time (up to 1 s). Other
@@ -100,13 +110,9 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
         } catch {
           // Aborted while pausing: report the last attempt's failure below, send nothing more.
         }
-        if (req.signal.aborted) {
-          throw setCallOutcome(ConnectError.from(error), {
-            endpoint: attempt.endpoint,
-            indeterminate: isIndeterminate(etcdError, repeatable, attempt.progress !== "sent"),
-          });
-        }
+        if (req.signal.aborted) throw setCallOutcome(ConnectError.from(error), outcome(etcdError));
       }
+      appliedBefore ||= isIndeterminate(etcdError, false, attempt.progress !== "sent");
       attempt = beginAttempt(req.contextValues, repeatable && retries + 1 < maxRetries);
       try {
         return await next(req);

@@ -8,7 +8,9 @@ import type { EtcdError } from "../errors.js";
 
 // Calls that may run twice with the same result: Go clientv3's repeatable set (retry.go), plus
 // Authenticate and AuthStatus, which change nothing on the server, and the election service's Leader.
-// A retried LeaseGrant can at worst leave an unused lease behind that expires by its TTL.
+// A retried LeaseGrant can at worst leave an unused lease behind that expires by its TTL. A grant
+// with a chosen id and a revoke are retried too, but their retry may meet what an earlier attempt
+// did: see `refusalOfEarlierAttempt`.
 const repeatable = new Set([
   "etcdserverpb.KV/Range",
   "etcdserverpb.Lease/LeaseGrant",
@@ -89,6 +91,22 @@ export function isRetryable(error: EtcdError, repeatableCall: boolean, neverSent
     );
   }
   return refusedBeforeApply.has(error.reason);
+}
+
+// Refusals a repeatable call meets when an earlier attempt of it was applied: a lease granted
+// with a chosen id exists, a revoked lease is gone. After such an attempt they prove nothing.
+const refusalsOfARepeat = new Map([
+  ["etcdserverpb.Lease/LeaseGrant", "lease_exists"],
+  ["etcdserverpb.Lease/LeaseRevoke", "lease_not_found"],
+]);
+
+/**
+ * Whether `error`, a retry's answer, may be the doing of an earlier attempt of the same call that
+ * was sent and may have been applied: a grant with a chosen id refused as `lease_exists`, a revoke
+ * as `lease_not_found`. Its outcome is then unknown (indeterminate), not a refusal.
+ */
+export function refusalOfEarlierAttempt(service: string, method: string, error: EtcdError): boolean {
+  return refusalsOfARepeat.get(`${service}/${method}`) === error.reason;
 }
 
 /** Whether a failed attempt asks the client to slow down: its retries back off exponentially. */

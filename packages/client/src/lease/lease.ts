@@ -10,7 +10,7 @@ import type {
 } from "@etcd-connect/api/etcdserverpb";
 import { AsyncQueue } from "../async-queue.js";
 import { type CallOptions, callEtcd } from "../call-options.js";
-import { EtcdError, invalidArgument } from "../errors.js";
+import { EtcdError, invalidArgument, toEtcdError } from "../errors.js";
 import { type Int64Like, toInt64 } from "../int64.js";
 import { keepAliveRequest } from "./keep-alive-request.js";
 import type { LeaseKeepAliveEngine, LeaseKeeper } from "./lease-keeper.js";
@@ -72,7 +72,15 @@ export function createLease(rpc: ConnectClient<typeof LeaseService>, engine: Lea
       callEtcd(options, async (call) => {
         const ID = leaseId(id);
         grants.delete(ID);
-        const res = await rpc.leaseRevoke({ ID }, call);
+        let res: Awaited<ReturnType<typeof rpc.leaseRevoke>>;
+        try {
+          res = await rpc.leaseRevoke({ ID }, call);
+        } catch (error) {
+          // Not found is gone all the same, whoever revoked it (an earlier attempt of this call,
+          // when the error says the outcome is unknown): its keepers must hear it too.
+          if (toEtcdError(error).reason === "lease_not_found") engine.revoked(ID);
+          throw error;
+        }
         // Anyone holding a lock or leadership under the lease must hear it is gone.
         engine.revoked(ID);
         return res;
