@@ -4,7 +4,9 @@
 
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { stat } from "node:fs";
 import { after, before, describe, it } from "node:test";
+import type { Interceptor } from "@connectrpc/connect";
 import { type Client, createClient, type LeaseKeeper } from "@etcd-connect/client";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
 import { waitFor } from "./load.js";
@@ -33,6 +35,26 @@ function hogCores(count: number): ChildProcess[] {
   return Array.from({ length: count }, () =>
     spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }),
   );
+}
+
+// A fault proxy of @etcd-connect/testing in a process of its own, delaying every chunk by `ms`.
+async function delayingProxy(member: EtcdMember, ms: number): Promise<{ url: string; child: ChildProcess }> {
+  const target = new URL(member.directClientUrl);
+  const code = `
+    import { createFaultProxy } from "@etcd-connect/testing";
+    const proxy = await createFaultProxy({ target: { host: ${JSON.stringify(target.hostname)}, port: ${Number(target.port)} } });
+    proxy.delay(${ms});
+    process.stdout.write(proxy.port + "\\n");
+    process.stdin.on("end", () => process.exit(0)).resume();
+  `;
+  const child = spawn(process.execPath, [...process.execArgv, "--input-type=module", "-e", code], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (status) => reject(new Error(`the proxy process exited (${status})`)));
+    child.stdout?.once("data", (chunk) => resolve(String(chunk).trim()));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
 }
 
 interface Alarms {
@@ -127,6 +149,61 @@ describe("a busy process or a busy member is not a dead one", integrationOptions
       await reading;
     } finally {
       await client.close();
+    }
+  });
+
+  it("a block in an I/O callback past a lease's deadline: the renewal's answer waiting in the socket keeps it", async () => {
+    // Sends of the keeper's stream, as they leave.
+    const sends: number[] = [];
+    let onSend: ((at: number) => void) | undefined;
+    const spy: Interceptor = (next) => (req) => {
+      if (!req.stream || req.method.name !== "LeaseKeepAlive") return next(req);
+      const requests = req.message;
+      const watched = (async function* () {
+        for await (const message of requests) {
+          yield message;
+          const at = Date.now();
+          sends.push(at);
+          onSend?.(at);
+        }
+      })();
+      return next({ ...req, message: watched });
+    };
+    // The answers must arrive while the loop is blocked, so they travel through a proxy in
+    // another process (one here would be blocked too) that holds every chunk 300 ms.
+    const proxy = await delayingProxy(etcd, 300);
+    const client = createClient({ endpoints: [proxy.url], interceptors: [spy] });
+    try {
+      const ttlMs = 9000;
+      const { ID } = await client.lease.grant(ttlMs / 1000);
+      const keeper = client.lease.keepAlive(ID);
+      let lost: string | undefined;
+      void keeper.lost.then((e) => {
+        lost = `${e.reason}: ${e.message}`;
+      });
+      // After the second renewal leaves, the loop blocks inside an I/O callback until the
+      // deadline the first renewal's answer set is past. The second's answer comes in meanwhile
+      // and waits in the socket; Node runs the keeper's timer before it reads it.
+      await new Promise<void>((resolve) => {
+        onSend = () => {
+          if (sends.length < 2) return;
+          onSend = undefined;
+          const deadline = (sends[0] as number) + ttlMs;
+          stat(".", () => {
+            blockEventLoop(Math.max(0, deadline + 100 - Date.now()));
+            resolve();
+          });
+        };
+      });
+      // The keeper has read the answer, judged the lease and renewed it since.
+      await waitFor(() => sends.length >= 3, 5000, "the renewal after the block");
+      const ttl = await client.lease.timeToLive(ID);
+      assert.equal(lost, undefined);
+      assert.ok(ttl.TTL > 0n, `TTL ${ttl.TTL} on the server`);
+      await keeper.close();
+    } finally {
+      await client.close();
+      proxy.child.kill("SIGKILL");
     }
   });
 

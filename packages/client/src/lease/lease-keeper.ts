@@ -142,6 +142,8 @@ export class LeaseKeepAliveEngine {
   private failures = 0;
   private restartAt = 0;
   private closed = false;
+  // A pass found a lease at its deadline: `settleExpired` is due from setImmediate.
+  private expiryPending = false;
   // Round trips of keepalives on the streams: how long an answer may take before it is late.
   private readonly rtt: RttEstimator;
   // The member the last stream left for not answering: the next one goes elsewhere if it can.
@@ -242,16 +244,14 @@ export class LeaseKeepAliveEngine {
     const early = this.early;
     for (const lease of this.leases.values()) {
       // Settle early rather than late: `lost` must not come after the deadline, even when this
-      // timer runs late behind a busy event loop.
+      // timer runs late behind a busy event loop. But not before the socket is read: after a
+      // block of the event loop in an I/O callback, Node runs timers before it reads, and the
+      // renewal's answer may be waiting there (see `settleExpired`).
       if (lease.deadline - now <= lostMarginMs) {
-        this.lose(
-          lease,
-          new EtcdError(
-            `lease ${lease.id.toString(16)} may have expired: no keepalive was acknowledged within its TTL`,
-            Code.DeadlineExceeded,
-            "lease_expired",
-          ),
-        );
+        if (!this.expiryPending) {
+          this.expiryPending = true;
+          setImmediate(this.settleExpired);
+        }
         continue;
       }
       if (lease.ttlMs > 0 && lease.ttlMs < shortestTtl) shortestTtl = lease.ttlMs;
@@ -301,6 +301,25 @@ export class LeaseKeepAliveEngine {
     }
     return next;
   }
+
+  // The leases whose deadline came in a pass, judged once the answers that arrived meanwhile
+  // are read (setImmediate runs after the poll phase): a renewal answered in time moved the
+  // deadline; a lease still at its deadline may have expired on the server.
+  private readonly settleExpired = (): void => {
+    this.expiryPending = false;
+    const now = Date.now();
+    for (const lease of this.leases.values()) {
+      if (lease.deadline - now > lostMarginMs) continue;
+      this.lose(
+        lease,
+        new EtcdError(
+          `lease ${lease.id.toString(16)} may have expired: no keepalive was acknowledged within its TTL`,
+          Code.DeadlineExceeded,
+          "lease_expired",
+        ),
+      );
+    }
+  };
 
   // How long an answer may take: the stream's round trips, within the floor and a third of the
   // shortest TTL (a lease must be renewable somewhere else before it expires).
