@@ -61,6 +61,10 @@ describe("bad input is rejected before anything is sent", integrationOptions(), 
       },
     );
     assert.throws(() => client.txn().then().if(), invalid);
+    // etcd refuses a watch over an empty range ("watcher range is empty"): said before it opens.
+    assert.throws(() => client.watch("b", { rangeEnd: "a" }), invalid);
+    assert.throws(() => client.watch("b", { rangeEnd: "b" }), invalid);
+    assert.throws(() => client.watch("bb", { rangeEnd: "b" }), invalid);
     assert.throws(() => createClient({ endpoints: ["ftp://127.0.0.1:1"] }), invalid);
     assert.throws(() => createClient({ endpoints: [] }), invalid);
     assert.throws(() => client.setEndpoints(["http://bad host:1"]), invalid);

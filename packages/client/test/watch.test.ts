@@ -50,6 +50,24 @@ describe("watch against a real etcd", integrationOptions(), () => {
     ]);
   });
 
+  it('watches [key, rangeEnd) and, with rangeEnd "\\0", every key from the key on', async () => {
+    await using span = client.watch("wr/b", { rangeEnd: "wr/bc" });
+    await using after = client.watch("wr/b", { rangeEnd: "\0" });
+    await Promise.all([span.ready, after.ready]);
+    // Keys outside a watch's range go first: one delivered would come before the ones expected.
+    for (const key of ["wr/a", "wr/bc", "wr/c", "wr/b", "wr/bb"]) await client.put(key, "v");
+    const keys = async (w: AsyncIterable<WatchBatch>, count: number) => {
+      const seen: string[] = [];
+      for await (const b of w) {
+        for (const e of b.events) seen.push(bytesToText(e.kv?.key ?? new Uint8Array()));
+        if (seen.length >= count) return seen;
+      }
+      return seen;
+    };
+    assert.deepEqual(await keys(span, 2), ["wr/b", "wr/bb"]);
+    assert.deepEqual(await keys(after, 4), ["wr/bc", "wr/c", "wr/b", "wr/bb"]);
+  });
+
   it("filters puts or deletes", async () => {
     await using noPut = client.watch("w2/", { prefix: true, noPut: true });
     await using noDelete = client.watch("w2/", { prefix: true, noDelete: true });

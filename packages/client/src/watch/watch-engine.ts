@@ -21,7 +21,7 @@ import { type Attempt, beginAttempt } from "../call/attempt.js";
 import { exponentialBackoff } from "../call/backoff.js";
 import type { MemberHealth } from "../call/endpoint-pool.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
-import { EtcdError, type EtcdErrorReason, toEtcdError } from "../errors.js";
+import { EtcdError, type EtcdErrorReason, invalidArgument, toEtcdError } from "../errors.js";
 import { toInt64 } from "../int64.js";
 import { keyRange } from "../key-range.js";
 import {
@@ -97,7 +97,10 @@ interface Stream {
   readonly attempt: Attempt;
 }
 
-// Cancel reasons after which the watch can go on elsewhere; anything else ends it.
+// Cancel reasons after which the watch can go on elsewhere; anything else ends it. Only
+// reasons etcd names: a text we do not know (etcd 3.4's "mvcc: watcher range is empty", say)
+// reads as `unavailable` and ends that one watch, as Go ends it, instead of moving the stream
+// and every watch on it, only to be refused again.
 const recoverable = new Set<EtcdErrorReason>([
   "no_leader",
   "leader_changed",
@@ -105,8 +108,20 @@ const recoverable = new Set<EtcdErrorReason>([
   "auth_old_revision",
   "stopped",
   "timeout",
-  "unavailable",
 ]);
+
+// True when [key, rangeEnd) holds no key: a range end at or below the key, other than the
+// empty one (the key alone) and "\0" (every key from it).
+function emptyWatchRange(key: Uint8Array, rangeEnd: Uint8Array): boolean {
+  if (rangeEnd.length === 0 || (rangeEnd.length === 1 && rangeEnd[0] === 0)) return false;
+  const n = Math.min(key.length, rangeEnd.length);
+  for (let i = 0; i < n; i++) {
+    const a = key[i] as number;
+    const b = rangeEnd[i] as number;
+    if (a !== b) return b < a;
+  }
+  return rangeEnd.length <= key.length;
+}
 
 /**
  * Every watch of a client on one bidirectional Watch stream. When the stream fails it is
@@ -148,6 +163,12 @@ export class WatchEngine {
     const startRevision =
       options.startRevision === undefined ? 0n : toInt64("startRevision", options.startRevision);
     const range = keyRange(toBytes(key), options);
+    if (options.rangeEnd !== undefined && emptyWatchRange(range.key, range.rangeEnd)) {
+      // etcd refuses it ("watcher range is empty"): said here, before anything is sent.
+      throw invalidArgument(
+        'watch rangeEnd must be greater than the key (or empty, or "\\0" for every key after it)',
+      );
+    }
     const createRequest = watchCreateRequest({
       key: range.key,
       rangeEnd: range.rangeEnd,
@@ -410,8 +431,9 @@ export class WatchEngine {
       return;
     }
     if (response.created) {
-      this.failures = 0;
       if (!response.canceled) {
+        // A watch etcd took: the stream works. A refused create says nothing of that.
+        this.failures = 0;
         state.onCreated?.();
         state.onCreated = undefined;
       }

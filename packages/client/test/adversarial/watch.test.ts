@@ -6,6 +6,7 @@
 
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
+import { EtcdError } from "@etcd-connect/client";
 import { ErrorCode } from "./frames.js";
 import { decodeWatchRequest, envelope, paths, watchResponse } from "./grpc.js";
 import type { HeaderFields } from "./hpack-writer.js";
@@ -127,4 +128,49 @@ describe("fragments nobody asked for", () => {
       });
     },
   );
+});
+
+describe("a watch refused with a reason the client does not know", () => {
+  it("ends that watch with a typed error; the stream and its other watches stay", limits, async (t) => {
+    let streams = 0;
+    let refusal: unknown;
+    await runScenario(t, {
+      target: (s) => s.path === paths.watch,
+      onStream: async (s) => {
+        streams++;
+        await created(s);
+        // The second watch: refused as etcd 3.4 refuses a create (watch id -1), with a reason
+        // outside etcd's catalogue of errors worth moving for.
+        await s.message(2);
+        s.sendMessage(
+          watchResponse({
+            watchId: -1n,
+            created: true,
+            canceled: true,
+            cancelReason: "a reason nobody knows",
+          }),
+        );
+      },
+      call: async (client) => {
+        const kept = client.watch("kept/", { prefix: true });
+        await kept.ready;
+        const refused = client.watch("refused");
+        refusal = await refused.ready.then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+        await refused.close();
+        await kept.close();
+      },
+      deadlineMs: 4000,
+      expect: { scope: "healthy" },
+      check: () => {
+        if (!EtcdError.is(refusal)) throw new Error(`the refused watch's ready gave ${String(refusal)}`);
+        if (!refusal.message.includes("a reason nobody knows"))
+          throw new Error(`the refusal's message lost the server's reason: ${refusal.message}`);
+        // A stream moved for it would have been opened again, and refused again, without end.
+        if (streams !== 1) throw new Error(`${streams} watch streams opened for one refusal`);
+      },
+    });
+  });
 });
