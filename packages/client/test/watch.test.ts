@@ -229,3 +229,61 @@ describe("watch against a real etcd", integrationOptions(), () => {
     assert.ok(strictlyIncreasing(revisions));
   });
 });
+
+describe("a watch on a quiet key, with progress notifications", integrationOptions(), () => {
+  let etcd: EtcdMember;
+  let client: Client;
+  before(async () => {
+    etcd = await startEtcd({
+      faults: true,
+      extraArgs: ["--experimental-watch-progress-notify-interval=300ms"],
+    });
+    client = createClient({ endpoints: [etcd.clientUrl] });
+  });
+  after(async () => {
+    await client?.close();
+    await etcd?.close();
+  });
+
+  it("resumes after the last progress, not its last event: history compacted past it is no loss", async () => {
+    await client.put("quiet", "1");
+    await using watcher = client.watch("quiet", { progressNotify: true });
+    await watcher.ready;
+    let last = 0n;
+    for (let i = 0; i < 20; i++) last = (await client.put("busy", String(i))).header?.revision ?? 0n;
+    // Batches as they come; the watch's key itself stays untouched meanwhile.
+    const batches: WatchBatch[] = [];
+    let failure: unknown;
+    const reading = (async () => {
+      for await (const batch of watcher) batches.push(batch);
+    })().catch((error: unknown) => {
+      failure = error;
+    });
+    await waitFor(
+      () => batches.some((b) => b.progress && b.revision >= last),
+      10_000,
+      `a progress notification at revision ${last} or later`,
+    );
+    assert.ok(watcher.status.revision > last, `resumes from ${watcher.status.revision}`);
+    // Everything up to the progress is compacted, and the stream is lost: the watch resumes
+    // past the progress it heard, so nothing it needs is gone.
+    await client.compact(last);
+    etcd.clientProxy?.reset();
+    // Written past the proxy: the reset is the watch's, not the writer's.
+    await using writer = createClient({ endpoints: [etcd.directClientUrl] });
+    const put = await writer.put("quiet", "2");
+    await waitFor(
+      () => failure !== undefined || batches.some((b) => b.events.length > 0),
+      10_000,
+      "the put on the quiet key",
+    );
+    assert.equal(failure, undefined);
+    const events = batches.flatMap((b) => b.events);
+    assert.deepEqual(
+      events.map((e) => [bytesToText(e.kv?.value ?? new Uint8Array()), e.kv?.modRevision]),
+      [["2", put.header?.revision]],
+    );
+    await watcher.close();
+    await reading;
+  });
+});

@@ -458,9 +458,18 @@ export class WatchEngine {
       return;
     }
     if (response.events.length === 0) {
-      if (!response.created && state.create.progressNotify) {
-        this.deliver(state, { events: [], revision: response.header?.revision ?? 0n, progress: true });
+      if (response.created) return;
+      // A progress notification for this watch: etcd sends one only to a watch that has been
+      // sent every event up to its revision, so a resume may start after it (Go's nextRev).
+      // Otherwise a watch on a quiet key resumes from its last event, long compacted in a busy
+      // cluster, and ends with a false `compacted`. Never backwards: a watch that starts in the
+      // future hears of progress before its start.
+      const revision = response.header?.revision ?? 0n;
+      if (revision >= state.create.startRevision) {
+        state.create.startRevision = revision + 1n;
+        state.pinned = true;
       }
+      if (state.create.progressNotify) this.deliver(state, { events: [], revision, progress: true });
       return;
     }
     if (response.fragment || state.fragments !== undefined) {
