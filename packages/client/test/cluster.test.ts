@@ -181,6 +181,18 @@ describe("Cluster facade against a real 3-member cluster", integrationOptions(),
       assert.deepEqual(started.clientURLs, [clientUrl]);
       assert.equal(started.isLearner, true);
 
+      // A learner refuses a write before any handler runs: known not applied (so retried on
+      // another member when there is one), not "may have been applied".
+      const onLearner = createClient({ endpoints: [clientUrl], retry: { maxRetries: 0 } });
+      try {
+        const refused = await failure(onLearner.put("learner/refused", "v"));
+        assert.equal(refused.reason, "not_supported_for_learner");
+        assert.equal(refused.indeterminate, false);
+      } finally {
+        await onLearner.close();
+      }
+      assert.equal((await client.get("learner/refused")).kvs.length, 0);
+
       // etcd 3.4 allows one learner at a time.
       const otherPeerUrl = `http://127.0.0.1:${await freePort()}`;
       const second = await failure(addLearner(otherPeerUrl));

@@ -284,6 +284,22 @@ const cases: Case[] = [
     indeterminate: false,
   },
   {
+    name: "write + etcd rpc not supported for learner",
+    error: etcd("etcdserver: rpc not supported for learner", Code.Unavailable),
+    repeatable: false,
+    neverSent: false,
+    retry: true,
+    indeterminate: false,
+  },
+  {
+    name: "member change + etcd unhealthy cluster",
+    error: etcd("etcdserver: unhealthy cluster", Code.Unavailable),
+    repeatable: false,
+    neverSent: false,
+    retry: false,
+    indeterminate: false,
+  },
+  {
     name: "write + etcd not leader",
     error: etcd("etcdserver: not leader", Code.FailedPrecondition),
     repeatable: false,

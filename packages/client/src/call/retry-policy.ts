@@ -58,7 +58,20 @@ function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
 // etcd answers these before it proposes anything, so nothing was applied. "too many requests"
 // (etcd's apply index lagging its commit index, v3_server.go) is refused before Propose too: an
 // overloaded etcd is busy, not failing, and every call, writes included, may wait and try again.
-const refusedBeforeApply = new Set(["no_leader", "not_capable", "stopped", "too_many_requests"]);
+// A learner refuses every call but a serializable read before any handler runs (etcd's unary
+// interceptor): another member may take the write.
+const refusedBeforeApply = new Set([
+  "no_leader",
+  "not_capable",
+  "stopped",
+  "too_many_requests",
+  "not_supported_for_learner",
+]);
+
+// Refused before proposing too, so not applied, but for a state another attempt soon after will
+// meet again: a member change while the cluster could lose quorum by it (strict reconfiguration
+// check). Told to the caller, not retried.
+const refusedAsUnsafe = new Set(["unhealthy_cluster"]);
 
 /**
  * Whether a failed attempt may be tried again, per Go clientv3's rules: repeatable calls on
@@ -123,7 +136,11 @@ export function isIndeterminate(
   if (repeatableCall || (neverSentAttempt && error.etcdMessage === undefined)) return false;
   if (error.etcdMessage !== undefined) {
     // etcd spoke: only its timeouts and leader changes leave the proposal in flight.
-    return error.code === Code.Unavailable && !refusedBeforeApply.has(error.reason);
+    return (
+      error.code === Code.Unavailable &&
+      !refusedBeforeApply.has(error.reason) &&
+      !refusedAsUnsafe.has(error.reason)
+    );
   }
   // Sent, and no answer from etcd: unknown unless the code is one only a server's refusal carries.
   // A response over maxCallRecvMsgSize (ResourceExhausted) means the write was applied.
