@@ -60,6 +60,7 @@ export {
   maxHeaderBlockSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
+  maxSettingsEntries,
   streamWindow,
 } from "./http2/limits.js";
 export { PingBudget, type ServerPingPolicy } from "./http2/ping-budget.js";

@@ -144,6 +144,26 @@ describe("SETTINGS (§6.5)", () => {
     });
   });
 
+  it("SETTINGS of 33 entries closes the connection (nghttp2's max_settings)", limits, async (t) => {
+    // ENHANCE_YOUR_CALM: 16 KiB of entries, each walking every open stream, would be CPU spent
+    // on the peer's say-so (CVE-2020-11080). 32 are taken; see the next test.
+    const entries = Array.from({ length: 33 }, () => [Setting.maxConcurrentStreams, 100] as [number, number]);
+    await runScenario(t, { onStream: thenAnswer(() => settings(entries)), expect: connectionError });
+  });
+
+  it("SETTINGS of 32 entries, the initial window changing in each, are taken", limits, async (t) => {
+    // The bound is not off by one, and the open stream's window ends where the last entry puts
+    // it (moved once, by the difference): the call completes on the same connection.
+    const entries = Array.from(
+      { length: 32 },
+      (_, i) => [Setting.initialWindowSize, 65_535 + (i % 2) * 1000] as [number, number],
+    );
+    await runScenario(t, {
+      onStream: thenAnswer(() => settings(entries)),
+      expect: { scope: "healthy" },
+    });
+  });
+
   it("SETTINGS_ENABLE_PUSH = 2 in the server's first SETTINGS fails the dial", limits, async (t) => {
     // Any value but 0 and 1 is a PROTOCOL_ERROR for either side.
     await runScenario(t, { peer: { settings: [[Setting.enablePush, 2]] }, expect: connectionError });

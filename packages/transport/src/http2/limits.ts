@@ -31,6 +31,13 @@ export const maxContinuationFrames = 8;
  */
 export const maxQueuedControlFrames = 1000;
 
+/**
+ * Entries in one SETTINGS frame. HTTP/2 defines six settings; a frame of 16 KiB could carry
+ * 2,730 entries for us to apply and acknowledge. nghttp2 refuses more than 32 (its max_settings,
+ * CVE-2020-11080); so do we, with ENHANCE_YOUR_CALM.
+ */
+export const maxSettingsEntries = 32;
+
 /** A connection's receive window: a unary answer of a few MiB needs no round trip. */
 export const connectionWindow = 16 << 20;
 

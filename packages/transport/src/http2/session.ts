@@ -18,6 +18,7 @@ import {
   maxFrameSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
+  maxSettingsEntries,
   streamWindow,
 } from "./limits.js";
 import type { ReadSlab } from "./read-slab.js";
@@ -790,6 +791,15 @@ export class Http2Session implements Http2StreamOwner {
       this.connectionError(http2Code.frameSizeError, "a SETTINGS frame of the wrong size");
       return;
     }
+    if ((end - start) / 6 > maxSettingsEntries) {
+      this.connectionError(
+        http2Code.enhanceYourCalm,
+        `a SETTINGS frame of ${(end - start) / 6} entries, over the ${maxSettingsEntries} allowed`,
+      );
+      return;
+    }
+    // The frame's last initial window counts: applied to the open streams once, after the loop.
+    let initialWindow = this.peerInitialWindow;
     for (let off = start; off < end; off += 6) {
       const key = buf.readUInt16BE(off);
       const value = buf.readUInt32BE(off + 2);
@@ -798,16 +808,7 @@ export class Http2Session implements Http2StreamOwner {
           this.connectionError(http2Code.flowControlError, "an initial window over 2^31-1");
           return;
         }
-        // A new initial window moves every open stream's window by the difference.
-        const delta = value - this.peerInitialWindow;
-        this.peerInitialWindow = value;
-        for (const stream of this.streams.list()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > maxWindow) {
-            this.connectionError(http2Code.flowControlError, "a stream window overflowed");
-            return;
-          }
-        }
+        initialWindow = value;
       } else if (key === setting.maxFrameSize) {
         if (value < 16_384 || value > 16_777_215) {
           this.connectionError(http2Code.protocolError, `a SETTINGS_MAX_FRAME_SIZE of ${value}`);
@@ -819,6 +820,19 @@ export class Http2Session implements Http2StreamOwner {
       } else if (key === setting.enablePush && value !== 0) {
         // RFC 9113 §6.5.2: a server may only say 0; 1 from a server is an error.
         this.connectionError(http2Code.protocolError, `a SETTINGS_ENABLE_PUSH of ${value}`);
+        return;
+      }
+    }
+    if (initialWindow !== this.peerInitialWindow) {
+      // A new initial window moves every open stream's window by the difference.
+      const delta = initialWindow - this.peerInitialWindow;
+      this.peerInitialWindow = initialWindow;
+      const overflowed = this.streams.some((stream) => {
+        stream.sendWindow += delta;
+        return stream.sendWindow > maxWindow;
+      });
+      if (overflowed) {
+        this.connectionError(http2Code.flowControlError, "a stream window overflowed");
         return;
       }
     }

@@ -20,6 +20,32 @@ function random(seed: number): () => number {
 }
 
 describe("StreamTable", () => {
+  it("some() visits every stream until one passes, and says whether one did", () => {
+    const table = new StreamTable();
+    for (let id = 1; id < 200; id += 2) table.add(stream(id));
+    const seen: number[] = [];
+    assert.equal(
+      table.some((s) => {
+        seen.push(s.id);
+        return false;
+      }),
+      false,
+    );
+    assert.deepEqual(
+      seen.sort((a, b) => a - b),
+      table.list().map((s) => s.id),
+    );
+    let visits = 0;
+    assert.equal(
+      table.some((s) => {
+        visits++;
+        return s.id === seen[50];
+      }),
+      true,
+    );
+    assert.ok(visits <= seen.length);
+  });
+
   it("agrees with a Map through adds and deletes in any order, across growth, shrinking and wrapped probe runs", () => {
     for (const seed of [1, 2, 3, 4, 5]) {
       const next = random(seed);

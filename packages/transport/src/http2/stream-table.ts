@@ -74,6 +74,15 @@ export class StreamTable {
     return true;
   }
 
+  /**
+   * Calls `test` on every stream, in no order, until it returns true; true when it did. Nothing
+   * is allocated: `test` must not add or remove streams.
+   */
+  some(test: (stream: Http2Stream) => boolean): boolean {
+    for (const stream of this.slots) if (stream !== undefined && test(stream)) return true;
+    return false;
+  }
+
   /** The streams in id order, as a new array: the table may change while the caller walks it. */
   list(): Http2Stream[] {
     const streams: Http2Stream[] = [];
