@@ -60,6 +60,7 @@ export {
   maxHeaderBlockSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
+  maxQueuedWriteBytes,
   maxSettingsEntries,
   streamWindow,
 } from "./http2/limits.js";

@@ -7,7 +7,18 @@
 
 import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
-import { continuation, ErrorCode, FrameType, headerFrames, headers, ping, settings } from "./frames.js";
+import {
+  continuation,
+  ErrorCode,
+  FrameType,
+  headerFrames,
+  headers,
+  ping,
+  priority,
+  Setting,
+  settings,
+  windowUpdate,
+} from "./frames.js";
 import { rangeResponse } from "./grpc.js";
 import { HpackWriter } from "./hpack-writer.js";
 import { leave, type PeerStream, waitUntil } from "./raw-peer.js";
@@ -129,4 +140,56 @@ describe("GOAWAY storms", () => {
       },
     });
   });
+});
+
+describe("a server that stops reading our requests", () => {
+  it(
+    "with windows of 2 GiB and a frame now and then to look alive: the queue stops at 64 MiB and the connection closes",
+    limits,
+    async (t) => {
+      // Our DATA is bounded by the peer's windows, and this peer opens them wide, then never
+      // reads again. Calls go on being made; what waits for the socket must stop somewhere.
+      const value = Buffer.alloc(60 << 10, 1);
+      let alive: NodeJS.Timeout | undefined;
+      t.after(() => clearInterval(alive));
+      await runScenario(t, {
+        peer: { settings: [[Setting.initialWindowSize, 2 ** 31 - 1]] },
+        // Every stream is the peer's: none is answered.
+        target: () => true,
+        onStream: (s) => {
+          if (alive !== undefined) return;
+          s.conn.write(windowUpdate(0, 2 ** 31 - 1 - 65_535));
+          s.conn.socket.pause();
+          alive = setInterval(() => s.conn.write(priority(s.id)), 200);
+        },
+        call: (client) =>
+          new Promise((resolve, reject) => {
+            // Waves of puts, as an application's callers would make them, until one fails.
+            let failed = false;
+            const wave = async () => {
+              for (let i = 0; i < 4000 && !failed; i++) {
+                client
+                  .put(`flood/${i % 100}`, value, { timeoutMs: 10_000 })
+                  .then(undefined, (error: unknown) => {
+                    failed = true;
+                    reject(error);
+                  });
+                if (i % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+              }
+              if (!failed) resolve(undefined);
+            };
+            void wave();
+          }),
+        deadlineMs: 10_000,
+        expect: {
+          scope: "connection",
+          code: Code.Unavailable,
+          failsBeforeDeadline: true,
+          // The bound itself, the socket's own buffers and the values of calls in flight.
+          rssGrowthMb: 256,
+          message: (m) => (m.includes("stopped reading") ? undefined : `not closed by the write bound: ${m}`),
+        },
+      });
+    },
+  );
 });

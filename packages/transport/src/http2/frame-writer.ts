@@ -1,12 +1,14 @@
 import type { Socket } from "node:net";
 import { frameHeaderBytes, writeFrameHeader } from "./frame.js";
-import { maxQueuedControlFrames } from "./limits.js";
+import { maxQueuedControlFrames, maxQueuedWriteBytes } from "./limits.js";
 
 /**
  * The write side of an HTTP/2 session: frames queued in one tick go out in one socket write,
  * after the tick's microtasks. It respects the socket's backpressure (nothing is written between
  * a refused write and 'drain'), and counts the frames that answer the peer (ACKs, RST_STREAM for
- * its errors) so that a peer provoking answers it never reads fills a bounded queue.
+ * its errors) so that a peer provoking answers it never reads fills a bounded queue. What waits
+ * for a refused socket is bounded too ({@link maxQueuedWriteBytes}): past it, everything queued
+ * is dropped, nothing more is taken, and `onOverflow` runs on the next tick to close the session.
  */
 export class Http2FrameWriter {
   private readonly socket: Socket;
@@ -23,9 +25,13 @@ export class Http2FrameWriter {
   private blocked = false;
   // Answers queued since the socket last took our writes.
   private answers = 0;
+  // More than maxQueuedWriteBytes waited for the socket: the session is being closed.
+  private overflowed = false;
+  private readonly onOverflow: () => void;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, onOverflow: () => void) {
     this.socket = socket;
+    this.onOverflow = onOverflow;
     socket.on("drain", this.onDrain);
   }
 
@@ -94,6 +100,14 @@ export class Http2FrameWriter {
     payload: Uint8Array | undefined,
     bytes: number,
   ): void {
+    if (this.overflowed) return;
+    if (this.blocked && this.outBytes + bytes > maxQueuedWriteBytes) {
+      // Closed from the next tick, not from inside whatever queued this frame.
+      this.overflowed = true;
+      this.discard();
+      process.nextTick(this.onOverflow);
+      return;
+    }
     const i = this.count++;
     this.types[i] = type;
     this.flags[i] = flags;

@@ -38,6 +38,16 @@ export const maxQueuedControlFrames = 1000;
  */
 export const maxSettingsEntries = 32;
 
+/**
+ * Bytes of frames that may wait for a socket the peer does not read. Our DATA is bounded by the
+ * peer's windows, which the peer sets (up to 2 GiB), and calls go on being made and cancelled
+ * meanwhile: without a bound, a peer that grants large windows and stops reading (while
+ * sending something now and then, so it looks alive) has our memory grow by every call. A live
+ * etcd's windows grow to 16 MiB (grpc-go's BDP limit), so 64 MiB waiting means a peer that has
+ * stopped reading: the connection is closed (Unavailable) and its calls go elsewhere.
+ */
+export const maxQueuedWriteBytes = 64 << 20;
+
 /** A connection's receive window: a unary answer of a few MiB needs no round trip. */
 export const connectionWindow = 16 << 20;
 

@@ -18,6 +18,7 @@ import {
   maxFrameSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
+  maxQueuedWriteBytes,
   maxSettingsEntries,
   streamWindow,
 } from "./limits.js";
@@ -136,7 +137,14 @@ export class Http2Session implements Http2StreamOwner {
     this.authority = authority;
     this.scheme = scheme;
     this.events = events;
-    this.writer = new Http2FrameWriter(socket);
+    this.writer = new Http2FrameWriter(socket, () =>
+      this.destroy(
+        new ConnectError(
+          `${this.authority} stopped reading: over ${maxQueuedWriteBytes >> 20} MiB of frames wait to be written`,
+          Code.Unavailable,
+        ),
+      ),
+    );
     socket.setNoDelay(true);
     if (reads === undefined) socket.on("data", (chunk: Buffer) => this.read(chunk));
     else reads.deliverTo((chunk) => this.read(chunk));
