@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import * as tls from "node:tls";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Watch } from "@etcd-connect/api/etcdserverpb";
-import { createTestCertificates } from "@etcd-connect/testing";
+import { createFaultProxy, createTestCertificates } from "@etcd-connect/testing";
 import { frameType } from "../../test/frame-tap.js";
 import {
   Collector,
@@ -241,6 +241,48 @@ describe("Http2Connection teardown against node:http2", () => {
       assert.equal((server.sessions[0] as http2.ServerHttp2Session).closed, true);
     },
   );
+
+  it(
+    "after a GOAWAY that keeps a held call, a server that stops answering PINGs fails it",
+    limits,
+    async (t) => {
+      // The GOAWAY takes the session off new calls; the held call has no other check of the peer
+      // (the keepalive follows the current session), so the draining session gets its own.
+      const server = await startServer(t, () => {});
+      // Through a proxy, which can make the server fall silent without closing anything.
+      const proxy = await createFaultProxy({ target: { host: "127.0.0.1", port: server.port } });
+      t.after(() => proxy.close());
+      const connection = openConnection(t, proxy.port, { keepAliveTimeMs: 200, keepAliveTimeoutMs: 300 });
+      const call = new Collector();
+      await connection.request({ path: "/etcdserverpb.Watch/Watch", probe: true }, call);
+      const [held] = await server.arrived(1);
+      (held as http2.ServerHttp2Stream).respond({ ":status": 200, "content-type": "application/grpc" });
+      const session = server.sessions[0] as http2.ServerHttp2Session;
+      session.goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+      // Then silence: nothing passes any more, so no PING is answered.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      proxy.blackhole();
+      const error = expectConnectError(await call.closed);
+      assert.equal(error.code, Code.Unavailable);
+      assert.match(error.message, /not answered .* after its GOAWAY/);
+    },
+  );
+
+  it("closing the connection fails a call held on a session draining after GOAWAY", limits, async (t) => {
+    const server = await startServer(t, () => {});
+    const connection = openConnection(t, server.port);
+    const call = new Collector();
+    await connection.request({ path: "/etcdserverpb.Watch/Watch", probe: true }, call);
+    const [held] = await server.arrived(1);
+    (held as http2.ServerHttp2Stream).respond({ ":status": 200, "content-type": "application/grpc" });
+    (server.sessions[0] as http2.ServerHttp2Session).goaway(http2.constants.NGHTTP2_NO_ERROR, 2 ** 31 - 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(call.closes.length, 0, "the GOAWAY kept the call");
+    connection.close();
+    const error = expectConnectError(await call.closed);
+    assert.equal(error.code, Code.Canceled);
+    await server.socketsClosed[0];
+  });
 
   it("fails held calls when the server drops the connection, and re-dials", limits, async (t) => {
     const server = await startServer(t, (stream, headers) => {

@@ -142,6 +142,9 @@ export class Http2Connection {
   private idleTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private pingIntervalMs: number;
+  // Sessions a GOAWAY took off new calls, each with the timer of its next liveness check: their
+  // open streams go on until they end, and the peer must go on answering PINGs meanwhile.
+  private readonly draining = new Map<Http2Session, NodeJS.Timeout>();
 
   constructor(authority: string, options: Http2ConnectionOptions) {
     const url = new URL(authority);
@@ -298,6 +301,8 @@ export class Http2Connection {
               return;
             }
             const current = this.session === session;
+            clearTimeout(this.draining.get(session));
+            this.draining.delete(session);
             this.forget(session);
             // A server closing an idle connection (a proxy's idle timeout) is not a failure;
             // calls that were open on it report their own.
@@ -310,6 +315,7 @@ export class Http2Connection {
             if (code === http2Code.enhanceYourCalm && debug.includes("too_many_pings"))
               this.pingIntervalMs = Math.min(this.pingIntervalMs * 2, maxPingIntervalMs);
             this.forget(session);
+            this.watchDraining(session);
           },
           onStreamOpen: (stream) => this.opened(session, stream),
           onStreamClose: (stream) => this.closedStream(session, stream),
@@ -350,6 +356,39 @@ export class Http2Connection {
       });
     }, this.options.silenceProbeMs / 2).unref();
     this.watchdog = handle;
+  }
+
+  // A draining session's streams have no other check of the peer (the keepalive follows the
+  // current session): a PING every keepalive interval, and one unanswered within
+  // keepAliveTimeoutMs ends the session, its streams failing with Unavailable. The verdict waits
+  // for the reads already due (setImmediate): a late timer is not silence.
+  private watchDraining(session: Http2Session): void {
+    if (this.draining.has(session) || this.closed) return;
+    const check = () => {
+      let answered = false;
+      session.ping(() => {
+        answered = true;
+      });
+      const verdict = setTimeout(
+        () =>
+          setImmediate(() => {
+            if (!this.draining.has(session)) return;
+            if (answered) {
+              this.draining.set(session, setTimeout(check, this.pingIntervalMs).unref());
+              return;
+            }
+            session.destroy(
+              new ConnectError(
+                `PING to ${this.label} not answered within keepAliveTimeoutMs (${this.options.keepAliveTimeoutMs} ms) after its GOAWAY`,
+                Code.Unavailable,
+              ),
+            );
+          }),
+        this.options.keepAliveTimeoutMs,
+      ).unref();
+      this.draining.set(session, verdict);
+    };
+    this.draining.set(session, setTimeout(check, this.pingIntervalMs).unref());
   }
 
   // Stops new streams from using a session that is going away; its open streams finish.
@@ -521,6 +560,12 @@ export class Http2Connection {
       this.forget(session);
       session.destroy(undefined);
     }
+    // Sessions draining after a GOAWAY too: their streams would otherwise outlive the close.
+    for (const [draining, timer] of this.draining) {
+      clearTimeout(timer);
+      draining.destroy(undefined);
+    }
+    this.draining.clear();
   }
 }
 
