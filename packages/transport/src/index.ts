@@ -29,7 +29,12 @@ export { openUnary } from "./grpc/open-unary.js";
 export { type PollableIterator, poll, pollSymbol } from "./grpc/pollable-iterator.js";
 export { raceSignal } from "./grpc/race-signal.js";
 export { grpcStatus } from "./grpc/status.js";
-export { createStreamCall, type OpenStream, type StreamCallOptions } from "./grpc/stream-call.js";
+export {
+  createStreamCall,
+  maxWaitingMessages,
+  type OpenStream,
+  type StreamCallOptions,
+} from "./grpc/stream-call.js";
 export {
   abortError,
   createUnaryCall,

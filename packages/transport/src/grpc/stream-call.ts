@@ -51,6 +51,15 @@ export interface StreamCallOptions {
 const empty = new Uint8Array(0);
 
 /**
+ * Complete response messages one stream keeps for a reader that has not taken them. Their bytes
+ * are bounded by the stream's window (returned only once none wait), their count is not: 4 MiB
+ * of empty messages is 838,860 of them, each an object and a queue slot, about 20 times the bytes
+ * in memory. Past this count the stream fails (ResourceExhausted); the messages already waiting
+ * are read first.
+ */
+export const maxWaitingMessages = 65_536;
+
+/**
  * The streaming half of a Connect Transport, on our HTTP/2 streams: request messages are
  * framed and written as the caller produces them, under flow control; response messages are
  * parsed from DATA frames and decoded as the caller reads them.
@@ -258,6 +267,15 @@ class StreamCall<O extends DescMessage = DescMessage>
   onMessage(message: Uint8Array, owned: boolean): void {
     const waiter = this.waiter;
     if (waiter === undefined) {
+      if (this.queue.length >= maxWaitingMessages) {
+        this.cancel(
+          new ConnectError(
+            `over ${maxWaitingMessages} messages wait for the reader: the server sends them faster than they are read`,
+            Code.ResourceExhausted,
+          ),
+        );
+        return;
+      }
       // A message that waits for the reader is kept in bytes of its own, never as a view that
       // holds on to the socket's read.
       this.queue.push(owned ? message : copyBytes(message));

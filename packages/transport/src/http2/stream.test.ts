@@ -21,6 +21,7 @@ import {
   streamCallOn,
 } from "../../test/http2-helpers.js";
 import { envelope, envelopes, readBody, reply, serverClose, startServer } from "../../test/http2-peer.js";
+import { maxWaitingMessages } from "../grpc/stream-call.js";
 import type { Http2Stream } from "./stream.js";
 import { isUnprocessed } from "./unprocessed.js";
 
@@ -391,6 +392,45 @@ describe("Http2Session GOAWAY with a stream waiting for a slot", () => {
       assert.equal(open.body.toString(), "open");
       assert.equal(server.streams.length, 1, "the waiting stream never went out");
       assert.equal(w.id, 0);
+    },
+  );
+});
+
+describe("a stream's messages that wait for the reader", () => {
+  it(
+    `stop at ${maxWaitingMessages}: the stream fails with ResourceExhausted after the reader has those`,
+    limits,
+    async (t) => {
+      // 70,000 empty messages are 350 KB, well inside the stream's window: only their count
+      // can stop them. Unbounded, each became an object and a queue slot (about 100 bytes).
+      const count = 70_000;
+      // Sent and left open: the stream ends only by the client's reset.
+      const server = await startServer(t, (stream) => {
+        stream.respond({ ":status": 200, "content-type": "application/grpc" });
+        stream.write(Buffer.concat(Array.from({ length: count }, () => envelope(new Uint8Array(0)))));
+      });
+      const connection = openConnection(t, server.port);
+      const streamCall = streamCallOn(connection);
+      const response = await streamCall(
+        Lease.method.leaseKeepAlive,
+        undefined,
+        undefined,
+        undefined,
+        keepAlives([1n]),
+      );
+      // Nothing is read until the client has given up on the stream (CANCEL), so every message
+      // up to the bound waited for the reader.
+      const [held] = await server.arrived(1);
+      assert.equal(await serverClose(held as http2.ServerHttp2Stream), http2.constants.NGHTTP2_CANCEL);
+      let read = 0;
+      let failure: unknown;
+      try {
+        for await (const _message of response.message) read++;
+      } catch (error) {
+        failure = error;
+      }
+      assert.equal(read, maxWaitingMessages);
+      assert.equal(expectConnectError(failure).code, Code.ResourceExhausted);
     },
   );
 });
