@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EtcdError } from "./errors.js";
-import { fromKeyEnd, keyRange, prefixEnd } from "./key-range.js";
+import { fromKeyEnd, isEmptyRange, keyRange, prefixEnd } from "./key-range.js";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 const text = (value: string) => new TextEncoder().encode(value);
@@ -96,4 +96,20 @@ describe("keyRange", () => {
       });
     });
   }
+});
+
+describe("isEmptyRange", () => {
+  const b = text;
+  it("is true for a range end at or below the key, bytewise", () => {
+    assert.equal(isEmptyRange(b("b"), b("a")), true);
+    assert.equal(isEmptyRange(b("b"), b("b")), true);
+    assert.equal(isEmptyRange(b("bb"), b("b")), true);
+    assert.equal(isEmptyRange(Uint8Array.of(0x80), Uint8Array.of(0x7f, 0xff)), true);
+  });
+  it("is false for a range end above the key, the empty one and \\0", () => {
+    assert.equal(isEmptyRange(b("b"), b("c")), false);
+    assert.equal(isEmptyRange(b("b"), b("ba")), false);
+    assert.equal(isEmptyRange(b("b"), new Uint8Array(0)), false);
+    assert.equal(isEmptyRange(b("b"), Uint8Array.of(0)), false);
+  });
 });

@@ -64,3 +64,18 @@ export function keyRange(
     rangeEnd: selector.rangeEnd === undefined ? noRangeEnd : toBytes(selector.rangeEnd),
   };
 }
+
+/**
+ * True when [key, rangeEnd) holds no key: a range end at or below the key (bytewise), other than
+ * the empty one (the key alone) and "\0" (every key from it). etcd refuses a watch on one.
+ */
+export function isEmptyRange(key: Uint8Array, rangeEnd: Uint8Array): boolean {
+  if (rangeEnd.length === 0 || (rangeEnd.length === 1 && rangeEnd[0] === 0)) return false;
+  const n = Math.min(key.length, rangeEnd.length);
+  for (let i = 0; i < n; i++) {
+    const a = key[i] as number;
+    const b = rangeEnd[i] as number;
+    if (a !== b) return b < a;
+  }
+  return rangeEnd.length <= key.length;
+}

@@ -72,15 +72,12 @@ export function createLease(rpc: ConnectClient<typeof LeaseService>, engine: Lea
       callEtcd(options, async (call) => {
         const ID = leaseId(id);
         grants.delete(ID);
-        let res: Awaited<ReturnType<typeof rpc.leaseRevoke>>;
-        try {
-          res = await rpc.leaseRevoke({ ID }, call);
-        } catch (error) {
+        const res = await rpc.leaseRevoke({ ID }, call).catch((error: unknown) => {
           // Not found is gone all the same, whoever revoked it (an earlier attempt of this call,
           // when the error says the outcome is unknown): its keepers must hear it too.
           if (toEtcdError(error).reason === "lease_not_found") engine.revoked(ID);
           throw error;
-        }
+        });
         // Anyone holding a lock or leadership under the lease must hear it is gone.
         engine.revoked(ID);
         return res;

@@ -23,7 +23,7 @@ import type { MemberHealth } from "../call/endpoint-pool.js";
 import type { ClientLogger, ClientObserver } from "../client-options.js";
 import { EtcdError, type EtcdErrorReason, invalidArgument, toEtcdError } from "../errors.js";
 import { toInt64 } from "../int64.js";
-import { keyRange } from "../key-range.js";
+import { isEmptyRange, keyRange } from "../key-range.js";
 import {
   type WatchBatch,
   type Watcher,
@@ -110,19 +110,6 @@ const recoverable = new Set<EtcdErrorReason>([
   "timeout",
 ]);
 
-// True when [key, rangeEnd) holds no key: a range end at or below the key, other than the
-// empty one (the key alone) and "\0" (every key from it).
-function emptyWatchRange(key: Uint8Array, rangeEnd: Uint8Array): boolean {
-  if (rangeEnd.length === 0 || (rangeEnd.length === 1 && rangeEnd[0] === 0)) return false;
-  const n = Math.min(key.length, rangeEnd.length);
-  for (let i = 0; i < n; i++) {
-    const a = key[i] as number;
-    const b = rangeEnd[i] as number;
-    if (a !== b) return b < a;
-  }
-  return rangeEnd.length <= key.length;
-}
-
 /**
  * Every watch of a client on one bidirectional Watch stream. When the stream fails it is
  * re-created (on another member, through the balancer) and each watch resumes from its last
@@ -163,7 +150,7 @@ export class WatchEngine {
     const startRevision =
       options.startRevision === undefined ? 0n : toInt64("startRevision", options.startRevision);
     const range = keyRange(toBytes(key), options);
-    if (options.rangeEnd !== undefined && emptyWatchRange(range.key, range.rangeEnd)) {
+    if (options.rangeEnd !== undefined && isEmptyRange(range.key, range.rangeEnd)) {
       // etcd refuses it ("watcher range is empty"): said here, before anything is sent.
       throw invalidArgument(
         'watch rangeEnd must be greater than the key (or empty, or "\\0" for every key after it)',
