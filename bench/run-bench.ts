@@ -173,7 +173,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       return {
         endpoint: secure.clientUrl,
         admin: secureAdmin,
-        params: { ...params, tls, serverPid: secure.pid },
+        params: withServerPid({ ...params, tls }, secure.pid),
       };
     };
     const results: WorkloadResult[] = [];

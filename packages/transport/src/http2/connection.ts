@@ -359,21 +359,24 @@ export class Http2Connection {
   }
 
   // A draining session's streams have no other check of the peer (the keepalive follows the
-  // current session): a PING every keepalive interval, and one unanswered within
-  // keepAliveTimeoutMs ends the session, its streams failing with Unavailable. The verdict waits
-  // for the reads already due (setImmediate): a late timer is not silence.
+  // current session): a PING every keepalive interval, judged as the keepalive judges its own
+  // (after the reads already due, and anything read since the PING proves the peer alive); one
+  // with no sign of life within keepAliveTimeoutMs ends the session, its streams failing with
+  // Unavailable.
   private watchDraining(session: Http2Session): void {
     if (this.draining.has(session) || this.closed) return;
     const check = () => {
+      const sentAt = Date.now();
       let answered = false;
-      session.ping(() => {
+      const id = session.ping(() => {
         answered = true;
       });
       const verdict = setTimeout(
         () =>
           setImmediate(() => {
             if (!this.draining.has(session)) return;
-            if (answered) {
+            session.cancelPing(id);
+            if (answered || session.lastReadAt > sentAt) {
               this.draining.set(session, setTimeout(check, this.pingIntervalMs).unref());
               return;
             }
