@@ -53,6 +53,7 @@ export {
 export { codeName, http2Code } from "./http2/error-codes.js";
 export { extraHeaders, toWebHeaders } from "./http2/headers.js";
 export {
+  type DecodedBlock,
   encodeHeaderBlock,
   HeaderListTooLargeError,
   HpackDecoder,

@@ -54,4 +54,13 @@ describe("Http2HeaderBlock", () => {
     assert.notEqual(second, first);
     assert.deepEqual({ ...headersOf(block, [0x80 | 63]).headers }, { "x-a": "1" });
   });
+
+  it("judges the order of pseudo-headers as the fields arrived, not as an object lists them", () => {
+    // An integer-like name is listed first by any object, whatever the order on the wire.
+    const after = headersOf(new Http2HeaderBlock(), [status200, ...indexedLiteral("123", "x")]);
+    assert.deepEqual(Object.keys(after.headers), ["123", ":status"]);
+    assert.equal(after.malformed(true), undefined);
+    const before = headersOf(new Http2HeaderBlock(), [...indexedLiteral("x-a", "1"), status200]);
+    assert.equal(before.malformed(true), "a pseudo-header field after a regular one");
+  });
 });

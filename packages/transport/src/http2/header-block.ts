@@ -110,7 +110,8 @@ export class Http2HeaderBlock {
       return { kind: "headers", id, endStream: this.endStream, section: remembered };
     const generation = this.decoder.generation;
     try {
-      const section = new FieldSection(this.decoder.decode(block, maxHeaderListSize));
+      const decoded = this.decoder.decodeBlock(block, maxHeaderListSize);
+      const section = new FieldSection(decoded.fields, decoded.pseudoAfterRegular);
       if (block.length <= memoBlockMax && this.decoder.generation === generation) {
         this.memo[this.memoNext] = { block: Buffer.from(block), generation, section };
         this.memoNext = (this.memoNext + 1) % memoEntries;

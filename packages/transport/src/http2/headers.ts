@@ -49,21 +49,23 @@ const connectionSpecific = new Set([
  * Why a decoded field section from the server is malformed (RFC 9113 §8.2-8.3), or undefined:
  * `response` is the response's header section, which needs a three-digit `:status` and no other
  * pseudo-header; trailers carry none. Field names must be lowercase tokens and values free of
- * NUL, CR and LF; pseudo-headers come first (the decoder keeps the order fields arrived in);
- * connection-specific fields are refused. The RFC leaves no choice here: such a section fails
+ * NUL, CR and LF; pseudo-headers come first (`pseudoAfterRegular` is the decoder's verdict: the
+ * object's own order puts integer-like names first); connection-specific fields are refused. The RFC leaves no choice here: such a section fails
  * its stream, as in grpc-go (nghttp2 drops a bad regular field and goes on).
  */
-export function malformedFields(fields: Http2Headers, response: boolean): string | undefined {
+export function malformedFields(
+  fields: Http2Headers,
+  response: boolean,
+  pseudoAfterRegular: boolean,
+): string | undefined {
   let status: string | undefined;
-  let regular = false;
   for (const name in fields) {
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (!response || name !== ":status") return `the pseudo-header field "${serverText(name, 64)}"`;
-      if (regular) return "a pseudo-header field after a regular one";
+      if (pseudoAfterRegular) return "a pseudo-header field after a regular one";
       status = fields[name];
       continue;
     }
-    regular = true;
     if (!isFieldName(name)) return `the field name "${serverText(name, 64)}"`;
     if (!isFieldValue(fields[name] as string)) return `a NUL, CR or LF in the value of "${name}"`;
     if (connectionSpecific.has(name)) return `the connection-specific field "${name}"`;

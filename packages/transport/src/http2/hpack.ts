@@ -220,6 +220,17 @@ export class HeaderListTooLargeError extends Error {
   }
 }
 
+/** A decoded header block: its fields, and whether a pseudo-header came after a regular field. */
+export interface DecodedBlock {
+  /** Null-prototype object; repeated names have their values joined with ", ". */
+  readonly fields: Record<string, string>;
+  /**
+   * Pseudo-headers must open a field section (RFC 9113 §8.3). Only the decoder sees the order the
+   * fields arrived in: an object lists integer-like names ("123") before all others.
+   */
+  readonly pseudoAfterRegular: boolean;
+}
+
 /**
  * Decodes HPACK header blocks of one HTTP/2 connection, keeping the dynamic table across blocks, so
  * every block of the connection must pass through the same decoder, in the order received.
@@ -278,6 +289,11 @@ export class HpackDecoder {
    * stays usable.
    */
   decode(block: Uint8Array, maxListSize = Number.POSITIVE_INFINITY): Record<string, string> {
+    return this.decodeBlock(block, maxListSize).fields;
+  }
+
+  /** {@link decode}, with the order of pseudo-headers and regular fields as it arrived. */
+  decodeBlock(block: Uint8Array, maxListSize = Number.POSITIVE_INFINITY): DecodedBlock {
     this.block = Buffer.isBuffer(block)
       ? block
       : Buffer.from(block.buffer, block.byteOffset, block.byteLength);
@@ -285,6 +301,8 @@ export class HpackDecoder {
     const headers: Record<string, string> = Object.create(null);
     const end = block.length;
     let sawField = false;
+    let sawRegular = false;
+    let pseudoAfterRegular = false;
     let listSize = 0;
     try {
       while (this.pos < end) {
@@ -328,6 +346,8 @@ export class HpackDecoder {
         sawField = true;
         listSize += name.length + value.length + 32;
         if (listSize > maxListSize) continue;
+        if (name.charCodeAt(0) !== 58 /* ':' */) sawRegular = true;
+        else if (sawRegular) pseudoAfterRegular = true;
         const previous = headers[name];
         headers[name] = previous === undefined ? value : `${previous}, ${value}`;
       }
@@ -335,7 +355,7 @@ export class HpackDecoder {
       this.block = emptyBlock;
     }
     if (listSize > maxListSize) throw new HeaderListTooLargeError(listSize, maxListSize);
-    return headers;
+    return { fields: headers, pseudoAfterRegular };
   }
 
   private readInteger(prefixBits: number): number {
