@@ -62,6 +62,7 @@ export {
 export {
   connectionWindow,
   maxContinuationFrames,
+  maxEmptyFramesInARow,
   maxFrameSize,
   maxHeaderBlockSize,
   maxHeaderListSize,

@@ -9,8 +9,10 @@ import { describe, it } from "node:test";
 import { Code } from "@connectrpc/connect";
 import {
   continuation,
+  data,
   ErrorCode,
   FrameType,
+  frame,
   headerFrames,
   headers,
   ping,
@@ -112,6 +114,42 @@ describe("header floods", () => {
         s.trail();
       },
       expect: { scope: "stream", code: [Code.Internal, Code.ResourceExhausted], failsBeforeDeadline: true },
+    });
+  });
+});
+
+describe("empty frame floods", () => {
+  // Frames that carry nothing (empty DATA: CVE-2019-9518; PRIORITY; unknown types) cost a parse
+  // each and look like a live peer. 1,000 in a row are taken (the next test), not endless ones.
+  const emptyData = (s: PeerStream) => data(s.id, Buffer.alloc(0));
+  for (const [name, unit] of [
+    ["empty DATA frames on an answered stream", emptyData],
+    ["PRIORITY frames", (s: PeerStream) => priority(s.id)],
+    ["frames of an unknown type", (s: PeerStream) => frame(0x7f, 0, s.id)],
+  ] as const) {
+    it(`endless ${name}: the client closes the connection`, limits, async (t) => {
+      await runScenario(t, {
+        onStream: async (s) => {
+          s.respond();
+          await s.conn.flood(unit(s), { maxBytes: 8 << 20, maxMs: 3000 });
+        },
+        expect: { ...connectionError, failsBeforeDeadline: true },
+      });
+    });
+  }
+
+  it("1,000 empty frames in a row, twice, with an answer between, are taken", limits, async (t) => {
+    // The bound is not off by one, and frames with content (the answer) start the count again:
+    // 2,000 without the answer between them would close the connection.
+    await runScenario(t, {
+      onStream: (s) => {
+        s.respond();
+        s.send(...Array.from({ length: 1000 }, () => emptyData(s)));
+        s.sendMessage(rangeResponse());
+        s.trail();
+        s.send(...Array.from({ length: 1000 }, () => priority(s.id)));
+      },
+      expect: { scope: "healthy" },
     });
   });
 });

@@ -39,6 +39,16 @@ export const maxQueuedControlFrames = 1000;
 export const maxSettingsEntries = 32;
 
 /**
+ * Frames in a row that carry nothing for a stream: DATA with neither payload nor END_STREAM,
+ * PRIORITY (the client sets no priorities) and unknown types. Each costs a parse and passes for
+ * a sign of life; a peer can send 1,820 of them in 16 KiB. nghttp2 under Node counts empty DATA
+ * frames (the "empty frames flood", CVE-2019-9518; Node's maxSessionInvalidFrames, 1,000) over
+ * the session's life; we count them in a row, as SwiftNIO does, so a server that mixes a few
+ * among its answers is never refused: past 1,000 in a row, ENHANCE_YOUR_CALM.
+ */
+export const maxEmptyFramesInARow = 1000;
+
+/**
  * Bytes of frames that may wait for a socket the peer does not read. Our DATA is bounded by the
  * peer's windows, which the peer sets (up to 2 GiB), and calls go on being made and cancelled
  * meanwhile: without a bound, a peer that grants large windows and stops reading (while

@@ -15,6 +15,7 @@ import { type HeaderBlockResult, Http2HeaderBlock } from "./header-block.js";
 import { encodeHeaderBlock } from "./hpack.js";
 import {
   connectionWindow,
+  maxEmptyFramesInARow,
   maxFrameSize,
   maxHeaderListSize,
   maxQueuedControlFrames,
@@ -118,6 +119,8 @@ export class Http2Session implements Http2StreamOwner {
   private peerMaxFrame = 16_384;
   private peerMaxStreams = Number.POSITIVE_INFINITY;
   private connUnacked = 0;
+  // Frames in a row that carried nothing for a stream (see maxEmptyFramesInARow).
+  private emptyFrames = 0;
   private recvWindow = connectionWindow;
   private rest: Buffer | undefined = undefined;
   private readonly writer: Http2FrameWriter;
@@ -645,7 +648,18 @@ export class Http2Session implements Http2StreamOwner {
         this.connectionError(http2Code.protocolError, "PUSH_PROMISE, which the client disabled");
         return;
       default:
-      // PRIORITY and unknown frame types carry nothing a client must act on (RFC 9113 §5.5).
+        // PRIORITY and unknown frame types carry nothing a client must act on (RFC 9113 §5.5).
+        this.emptyFrame();
+    }
+  }
+
+  // A frame that carried nothing for any stream: allowed, but not without end.
+  private emptyFrame(): void {
+    if (++this.emptyFrames > maxEmptyFramesInARow) {
+      this.connectionError(
+        http2Code.enhanceYourCalm,
+        `over ${maxEmptyFramesInARow} frames in a row that carry nothing (empty DATA, PRIORITY, unknown types)`,
+      );
     }
   }
 
@@ -680,6 +694,11 @@ export class Http2Session implements Http2StreamOwner {
         this.connectionError(http2Code.protocolError, "a DATA frame with too much padding");
         return;
       }
+    }
+    if (to > from || flags & frameFlag.endStream) this.emptyFrames = 0;
+    else {
+      this.emptyFrame();
+      if (this.destroyed) return;
     }
     // A stream we already closed: its late frames only counted against the connection's window.
     const stream = this.streams.get(id);
@@ -719,6 +738,7 @@ export class Http2Session implements Http2StreamOwner {
       this.connectionError(http2Code.protocolError, "a HEADERS frame with bad padding");
       return;
     }
+    this.emptyFrames = 0;
     this.headerBlockDone(this.headerBlock.begin(id, flags, buf.subarray(from, to)));
   }
 
