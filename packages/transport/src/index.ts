@@ -31,7 +31,6 @@ export { raceSignal } from "./grpc/race-signal.js";
 export { grpcStatus } from "./grpc/status.js";
 export {
   createStreamCall,
-  maxWaitingMessages,
   type OpenStream,
   type StreamCallOptions,
 } from "./grpc/stream-call.js";

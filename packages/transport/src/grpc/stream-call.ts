@@ -14,6 +14,7 @@ import { type MessageCodec, messageCodec } from "../codec/message-codec.js";
 import { toWebHeaders } from "../http2/headers.js";
 import { serverText } from "../http2/server-text.js";
 import type { Http2Headers, Http2Stream, Http2StreamHandler } from "../http2/stream.js";
+import { ByteBacklog } from "./byte-backlog.js";
 import {
   applyInterceptors,
   clampTimeoutMs,
@@ -51,13 +52,10 @@ export interface StreamCallOptions {
 const empty = new Uint8Array(0);
 
 /**
- * Complete response messages one stream keeps for a reader that has not taken them. Their bytes
- * are bounded by the stream's window (returned only once none wait), their count is not: 4 MiB
- * of empty messages is 838,860 of them, each an object and a queue slot, about 20 times the bytes
- * in memory. Past this count the stream fails (ResourceExhausted); the messages already waiting
- * are read first.
+ * DATA kept for a reader that fell behind is cut into messages this much at a time, as it reads:
+ * a DATA frame's worth, so the messages cut ahead of the reader are at most 3,276 (empty ones).
  */
-export const maxWaitingMessages = 65_536;
+const backlogPiece = 16 << 10;
 
 /**
  * The streaming half of a Connect Transport, on our HTTP/2 streams: request messages are
@@ -67,7 +65,10 @@ export const maxWaitingMessages = 65_536;
  * Flow control: window is returned at once for the bytes of a message still being assembled, so
  * a message of any size up to `readMaxBytes` arrives whatever the stream window (etcd sends a
  * watch catch-up in messages of many MiB), and held back only while complete messages wait for
- * the reader: a reader that falls behind holds up its server, not our memory.
+ * the reader: a reader that falls behind holds up its server, not our memory. What arrives
+ * while messages wait is kept as bytes and cut into messages only as the reader gets to them, so
+ * it costs its bytes (at most the window) and not an object per message: 4 MiB of small watch
+ * answers would be some 70,000 of them.
  * Interceptors see the same StreamRequest and StreamResponse as with Connect's own transport.
  */
 export function createStreamCall(options: StreamCallOptions) {
@@ -189,7 +190,12 @@ class StreamCall<O extends DescMessage = DescMessage>
   private statusFields: Http2Headers | undefined = undefined;
   // Bytes received and not yet returned to the stream's window.
   private held = 0;
+  // Complete messages the reader has not taken: those of one DATA frame or backlog piece at most.
   private readonly queue: Uint8Array[] = [];
+  // DATA that arrived while messages waited, not yet cut into messages.
+  private readonly backlog = new ByteBacklog();
+  // The server ended the stream while DATA waited in the backlog: the end is judged once it is read.
+  private endPending = false;
   private waiter: ((r: IteratorResult<MessageShape<O>>) => void) | undefined = undefined;
   private failWaiter: ((error: unknown) => void) | undefined = undefined;
   private done = false;
@@ -222,7 +228,8 @@ class StreamCall<O extends DescMessage = DescMessage>
   }
 
   private cancel(error: ConnectError): void {
-    if (this.stream !== undefined) this.stream.cancel(error);
+    // A stream the server ended while its DATA waits for the reader has nothing left to reset.
+    if (this.stream !== undefined && !this.stream.closed) this.stream.cancel(error);
     else this.finish(error);
   }
 
@@ -256,6 +263,10 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   onData(stream: Http2Stream, chunk: Buffer): void {
     this.held += chunk.length;
+    if (this.queue.length > 0 || this.backlog.size > 0) {
+      this.backlog.append(chunk);
+      return;
+    }
     const error = this.reader.push(chunk, this);
     if (error !== undefined) {
       stream.cancel(error);
@@ -267,17 +278,8 @@ class StreamCall<O extends DescMessage = DescMessage>
   onMessage(message: Uint8Array, owned: boolean): void {
     const waiter = this.waiter;
     if (waiter === undefined) {
-      if (this.queue.length >= maxWaitingMessages) {
-        this.cancel(
-          new ConnectError(
-            `over ${maxWaitingMessages} messages wait for the reader: the server sends them faster than they are read`,
-            Code.ResourceExhausted,
-          ),
-        );
-        return;
-      }
-      // A message that waits for the reader is kept in bytes of its own, never as a view that
-      // holds on to the socket's read.
+      // A message that waits for the reader is kept in bytes of its own, never as a view into
+      // the socket's read or the backlog's buffer: a key the caller keeps would pin either.
       this.queue.push(owned ? message : copyBytes(message));
       return;
     }
@@ -294,9 +296,10 @@ class StreamCall<O extends DescMessage = DescMessage>
     }
   }
 
-  // Returns window for everything received once no complete message waits for the reader.
+  // Returns window for everything received once nothing waits for the reader.
   private returnWindow(): void {
-    if (this.queue.length > 0 || this.held === 0 || this.stream === undefined) return;
+    if (this.queue.length > 0 || this.backlog.size > 0 || this.held === 0 || this.stream === undefined)
+      return;
     this.stream.consumed(this.held);
     this.held = 0;
   }
@@ -311,6 +314,19 @@ class StreamCall<O extends DescMessage = DescMessage>
       this.finish(error);
       return;
     }
+    if (this.backlog.size > 0) {
+      // Whether the stream ended inside a message shows once the backlog is cut. The caller's
+      // signal can no longer cancel what the server has ended.
+      this.endPending = true;
+      this.unlink?.();
+      this.unlink = undefined;
+      return;
+    }
+    this.ended();
+  }
+
+  // The server ended the stream and everything it sent has been cut into messages.
+  private ended(): void {
     if (this.reader.pending > 0) {
       this.finish(new ConnectError("protocol error: the stream ended inside a message", Code.Internal));
       return;
@@ -322,6 +338,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   // What the reader can have now: the next message, or the end; undefined when it has to wait.
   // Throws what `next()` rejects with.
   private ready(): IteratorResult<MessageShape<O>> | undefined {
+    if (this.queue.length === 0 && this.backlog.size > 0) this.readBacklog();
     const message = this.queue.shift();
     if (message !== undefined) {
       if (this.queue.length === 0) this.returnWindow();
@@ -336,6 +353,24 @@ class StreamCall<O extends DescMessage = DescMessage>
     if (!this.done) return undefined;
     if (this.error !== undefined) throw this.error;
     return { done: true, value: undefined };
+  }
+
+  // Cuts the backlog into messages until one is complete or the backlog is read.
+  private readBacklog(): void {
+    while (this.queue.length === 0 && this.backlog.size > 0) {
+      const error = this.reader.push(this.backlog.take(backlogPiece), this);
+      if (error !== undefined) {
+        this.backlog.clear();
+        this.cancel(error);
+        return;
+      }
+    }
+    if (this.backlog.size > 0) return;
+    if (this.endPending) {
+      this.endPending = false;
+      this.ended();
+    }
+    this.returnWindow();
   }
 
   private finish(error: ConnectError | undefined): void {

@@ -1,14 +1,24 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
-import { describe, it } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { setImmediate as nextTurn } from "node:timers/promises";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  type DescMethodStreaming,
+  fromBinary,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
   Lease,
   LeaseKeepAliveRequestSchema,
   LeaseKeepAliveResponseSchema,
+  Watch,
+  WatchResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
 import { dataBytes, doneOrStalled, sentEnd, startTap } from "../../test/frame-tap.js";
 import {
@@ -19,9 +29,9 @@ import {
   openConnection,
   sha256,
   streamCallOn,
+  watchRequests,
 } from "../../test/http2-helpers.js";
 import { envelope, envelopes, readBody, reply, serverClose, startServer } from "../../test/http2-peer.js";
-import { maxWaitingMessages } from "../grpc/stream-call.js";
 import type { Http2Stream } from "./stream.js";
 import { isUnprocessed } from "./unprocessed.js";
 
@@ -397,40 +407,107 @@ describe("Http2Session GOAWAY with a stream waiting for a slot", () => {
 });
 
 describe("a stream's messages that wait for the reader", () => {
+  // Trailers come after every DATA frame: once they are in, everything the server sent has
+  // arrived, and what the reader has not taken waits in the call. A stream that failed never
+  // gets them: after 10 s (a guard, not a timing assert) the reading shows why.
+  async function arrivedWhole(trailer: Headers): Promise<void> {
+    const giveUpAt = Date.now() + 10_000;
+    while (!trailer.has("grpc-status") && Date.now() < giveUpAt) await nextTurn();
+  }
+
+  // A streaming call answered with `body` and status OK, once all of it has arrived unread.
+  async function answeredUnread<I extends DescMessage, O extends DescMessage>(
+    t: TestContext,
+    body: Buffer,
+    method: DescMethodStreaming<I, O>,
+    requests: AsyncIterable<MessageInitShape<I>>,
+  ): Promise<AsyncIterable<MessageShape<O>>> {
+    const server = await startServer(t, (stream) => reply(stream, body, { "grpc-status": "0" }));
+    const connection = openConnection(t, server.port);
+    const response = await streamCallOn(connection)(method, undefined, undefined, undefined, requests);
+    await arrivedWhole(response.trailer);
+    return response.message;
+  }
+
+  function keepAliveAnswer(id: number): Buffer {
+    const message = create(LeaseKeepAliveResponseSchema, { ID: BigInt(id), TTL: 5n });
+    return envelope(toBinary(LeaseKeepAliveResponseSchema, message));
+  }
+
   it(
-    `stop at ${maxWaitingMessages}: the stream fails with ResourceExhausted after the reader has those`,
+    "70,000 small messages that all arrived before the reader started are all read, in order",
     limits,
     async (t) => {
-      // 70,000 empty messages are 350 KB, well inside the stream's window: only their count
-      // can stop them. Unbounded, each became an object and a queue slot (about 100 bytes).
+      // 70,000 answers of 9 bytes are 980 KB, inside the stream's window. Kept as messages they
+      // were an object each, so their count was capped at 65,536 and the stream failed past it;
+      // a watch of small events whose reader falls behind sends that many.
       const count = 70_000;
-      // Sent and left open: the stream ends only by the client's reset.
-      const server = await startServer(t, (stream) => {
-        stream.respond({ ":status": 200, "content-type": "application/grpc" });
-        stream.write(Buffer.concat(Array.from({ length: count }, () => envelope(new Uint8Array(0)))));
-      });
-      const connection = openConnection(t, server.port);
-      const streamCall = streamCallOn(connection);
-      const response = await streamCall(
-        Lease.method.leaseKeepAlive,
-        undefined,
-        undefined,
-        undefined,
-        keepAlives([1n]),
+      const body = Buffer.concat(Array.from({ length: count }, (_, i) => keepAliveAnswer(i + 1)));
+      const messages = await answeredUnread(t, body, Lease.method.leaseKeepAlive, keepAlives([1n]));
+      let next = 1n;
+      for await (const message of messages) {
+        if (message.ID !== next) assert.fail(`message ${next} read as ${message.ID}`);
+        next++;
+      }
+      assert.equal(next, BigInt(count + 1));
+    },
+  );
+
+  it(
+    "messages of every size, across DATA frames, that waited for the reader are read whole",
+    limits,
+    async (t) => {
+      // Small answers between ones of up to 60 KB (four frames each): cut from the kept bytes
+      // piece by piece, some start in one piece and end in the next.
+      const sizes = Array.from({ length: 120 }, (_, i) => (i % 3 === 0 ? (i * 7919) % 60_000 : i % 50));
+      const values = sizes.map((size) => randomBytes(size));
+      const body = Buffer.concat(
+        values.map((value, i) =>
+          envelope(
+            toBinary(
+              WatchResponseSchema,
+              create(WatchResponseSchema, {
+                watchId: BigInt(i),
+                events: [{ kv: { key: Buffer.from(`k${i}`), value } }],
+              }),
+            ),
+          ),
+        ),
       );
-      // Nothing is read until the client has given up on the stream (CANCEL), so every message
-      // up to the bound waited for the reader.
-      const [held] = await server.arrived(1);
-      assert.equal(await serverClose(held as http2.ServerHttp2Stream), http2.constants.NGHTTP2_CANCEL);
+      const messages = await answeredUnread(t, body, Watch.method.watch, watchRequests([Buffer.from("k")]));
+      let i = 0;
+      for await (const message of messages) {
+        assert.equal(message.watchId, BigInt(i));
+        const value = message.events[0]?.kv?.value ?? new Uint8Array();
+        assert.equal(sha256(value), sha256(values[i] as Uint8Array), `message ${i}`);
+        i++;
+      }
+      assert.equal(i, values.length);
+    },
+  );
+
+  it(
+    "a stream that ended inside a message while its data waited: the whole messages, then Internal",
+    limits,
+    async (t) => {
+      // 5,000 answers (70 KB, several frames) and the first 3 bytes of another: whether the
+      // stream ended inside a message shows only once the reader has cut what waited.
+      const body = Buffer.concat([
+        ...Array.from({ length: 5000 }, (_, i) => keepAliveAnswer(i + 1)),
+        keepAliveAnswer(5001).subarray(0, 3),
+      ]);
+      const messages = await answeredUnread(t, body, Lease.method.leaseKeepAlive, keepAlives([1n]));
       let read = 0;
       let failure: unknown;
       try {
-        for await (const _message of response.message) read++;
+        for await (const _message of messages) read++;
       } catch (error) {
         failure = error;
       }
-      assert.equal(read, maxWaitingMessages);
-      assert.equal(expectConnectError(failure).code, Code.ResourceExhausted);
+      assert.equal(read, 5000);
+      const error = expectConnectError(failure);
+      assert.equal(error.code, Code.Internal);
+      assert.match(error.message, /ended inside a message/);
     },
   );
 });

@@ -1,0 +1,56 @@
+// A stream's DATA kept for a reader that fell behind, before it is cut into messages.
+
+const empty = new Uint8Array(0);
+
+/** The smallest buffer a backlog allocates: one DATA frame at the default frame size. */
+const minCapacity = 16 << 10;
+
+/**
+ * Bytes kept in arrival order and taken from the front, in one buffer rather than an object per
+ * piece appended: a peer may send DATA frames of a single byte. The bytes {@link take} hands out
+ * are never written again, so views into them stay valid: appends only write past them, and
+ * growing copies what has not been taken into a new buffer. Each byte is copied once on append
+ * and, amortized, at most once more when the buffer grows.
+ */
+export class ByteBacklog {
+  private buf: Uint8Array = empty;
+  private start = 0;
+  private end = 0;
+
+  /** Bytes kept and not yet taken. */
+  get size(): number {
+    return this.end - this.start;
+  }
+
+  /** Keeps a copy of `bytes` (which may be a view into a buffer that is about to be reused). */
+  append(bytes: Uint8Array): void {
+    const n = bytes.length;
+    if (this.end + n > this.buf.length) {
+      const size = this.end - this.start;
+      const grown = new Uint8Array(Math.max(size + n, 2 * size, minCapacity));
+      grown.set(this.buf.subarray(this.start, this.end));
+      this.buf = grown;
+      this.start = 0;
+      this.end = size;
+    }
+    this.buf.set(bytes, this.end);
+    this.end += n;
+  }
+
+  /** Up to `max` bytes from the front, as a view that stays valid whatever is appended later. */
+  take(max: number): Uint8Array {
+    const n = Math.min(max, this.end - this.start);
+    const out = this.buf.subarray(this.start, this.start + n);
+    this.start += n;
+    // Emptied: the buffer is let go (views may hold it), never written from its start again.
+    if (this.start === this.end) this.clear();
+    return out;
+  }
+
+  /** Drops what is kept. */
+  clear(): void {
+    this.buf = empty;
+    this.start = 0;
+    this.end = 0;
+  }
+}
