@@ -11,6 +11,7 @@ import {
   continuation,
   data,
   ErrorCode,
+  Flag,
   FrameType,
   frame,
   headerFrames,
@@ -132,6 +133,64 @@ describe("empty frame floods", () => {
         onStream: async (s) => {
           s.respond();
           await s.conn.flood(unit(s), { maxBytes: 8 << 20, maxMs: 3000 });
+        },
+        expect: { ...connectionError, failsBeforeDeadline: true },
+      });
+    });
+  }
+
+  // Frames for a stream the client has closed carry nothing either, and must not start the count
+  // again; nor ACKs of what the client never sent. Stream 1 is answered and closed; the flood
+  // goes to it while the call on stream 3 waits.
+  const closedStream = (s: PeerStream) => s.id - 2;
+  for (const [name, unit] of [
+    [
+      "empty DATA with END_STREAM",
+      (s: PeerStream) => data(closedStream(s), Buffer.alloc(0), { endStream: true }),
+    ],
+    ["WINDOW_UPDATE", (s: PeerStream) => windowUpdate(closedStream(s), 1)],
+    [
+      "HEADERS, each followed by 1,000 PRIORITY frames,",
+      (s: PeerStream) =>
+        Buffer.concat([
+          headers(closedStream(s), new HpackWriter().indexed(8).build(), { endStream: true }),
+          ...Array.from({ length: 1000 }, () => priority(s.id)),
+        ]),
+    ],
+    [
+      "DATA of one byte, each followed by 1,000 PRIORITY frames,",
+      (s: PeerStream) =>
+        Buffer.concat([
+          data(closedStream(s), Buffer.of(0)),
+          ...Array.from({ length: 1000 }, () => priority(s.id)),
+        ]),
+    ],
+  ] as const) {
+    it(`endless ${name} on a closed stream: the client closes the connection`, limits, async (t) => {
+      await runScenario(t, {
+        target: (_s, i) => i === 1,
+        call: async (client) => {
+          await client.get("first");
+          return client.get("k", { timeoutMs: 10_000 });
+        },
+        onStream: async (s) => {
+          s.respond();
+          await s.conn.flood(unit(s), { maxBytes: 8 << 20, maxMs: 3000 });
+        },
+        expect: { ...connectionError, failsBeforeDeadline: true },
+      });
+    });
+  }
+
+  for (const [name, unit] of [
+    ["SETTINGS ACKs", () => frame(FrameType.settings, Flag.ack, 0)],
+    ["PING ACKs of PINGs the client never sent", () => ping(Buffer.alloc(8, 0xee), { ack: true })],
+  ] as const) {
+    it(`endless ${name}: the client closes the connection`, limits, async (t) => {
+      await runScenario(t, {
+        onStream: async (s) => {
+          s.respond();
+          await s.conn.flood(unit(), { maxBytes: 8 << 20, maxMs: 3000 });
         },
         expect: { ...connectionError, failsBeforeDeadline: true },
       });

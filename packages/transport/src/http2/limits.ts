@@ -39,12 +39,15 @@ export const maxQueuedControlFrames = 1000;
 export const maxSettingsEntries = 32;
 
 /**
- * Frames in a row that carry nothing for a stream: DATA with neither payload nor END_STREAM,
- * PRIORITY (the client sets no priorities) and unknown types. Each costs a parse and passes for
- * a sign of life; a peer can send 1,820 of them in 16 KiB. nghttp2 under Node counts empty DATA
- * frames (the "empty frames flood", CVE-2019-9518; Node's maxSessionInvalidFrames, 1,000) over
- * the session's life; we count them in a row, as SwiftNIO does, so a server that mixes a few
- * among its answers is never refused: past 1,000 in a row, ENHANCE_YOUR_CALM.
+ * Frames in a row that carry nothing for an open stream: DATA with neither payload nor END_STREAM,
+ * PRIORITY (the client sets no priorities), unknown types, empty DATA, HEADERS and WINDOW_UPDATE
+ * for a stream the client no longer tracks, SETTINGS ACKs and ACKs of PINGs it did not send. Only a
+ * HEADERS frame or a DATA frame with payload or END_STREAM for an open stream starts the count
+ * again. Each costs a parse and passes for a sign of life; a peer can send 1,820 of them in 16 KiB.
+ * nghttp2 under Node counts empty DATA frames (the "empty frames flood", CVE-2019-9518; Node's
+ * maxSessionInvalidFrames, 1,000) over the session's life; we count them in a row, as SwiftNIO
+ * does, so a server that mixes a few among its answers is never refused: past 1,000 in a row,
+ * ENHANCE_YOUR_CALM.
  */
 export const maxEmptyFramesInARow = 1000;
 

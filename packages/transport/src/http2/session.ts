@@ -695,13 +695,15 @@ export class Http2Session implements Http2StreamOwner {
         return;
       }
     }
-    if (to > from || flags & frameFlag.endStream) this.emptyFrames = 0;
-    else {
+    // Only what reaches an open stream starts the count again: late frames for a stream we
+    // closed carry nothing, and the empty ones count.
+    const stream = this.streams.get(id);
+    if (stream !== undefined && (to > from || flags & frameFlag.endStream)) this.emptyFrames = 0;
+    else if (to === from) {
       this.emptyFrame();
       if (this.destroyed) return;
     }
     // A stream we already closed: its late frames only counted against the connection's window.
-    const stream = this.streams.get(id);
     if (stream === undefined) return;
     if (!stream.responded) {
       this.streamError(stream, http2Code.protocolError, "DATA before the response headers");
@@ -738,7 +740,6 @@ export class Http2Session implements Http2StreamOwner {
       this.connectionError(http2Code.protocolError, "a HEADERS frame with bad padding");
       return;
     }
-    this.emptyFrames = 0;
     this.headerBlockDone(this.headerBlock.begin(id, flags, buf.subarray(from, to)));
   }
 
@@ -750,7 +751,11 @@ export class Http2Session implements Http2StreamOwner {
     }
     // Decoded even for a stream we no longer track: the decoder's table had to stay in step.
     const stream = this.streams.get(result.id);
-    if (stream === undefined) return;
+    if (stream === undefined) {
+      this.emptyFrame();
+      return;
+    }
+    this.emptyFrames = 0;
     if (result.kind === "too_large") {
       this.streamError(stream, http2Code.protocolError, result.detail);
       return;
@@ -813,6 +818,8 @@ export class Http2Session implements Http2StreamOwner {
     }
     if (flags & frameFlag.ack) {
       if (end !== start) this.connectionError(http2Code.frameSizeError, "a SETTINGS ACK with a payload");
+      // We send one SETTINGS: its ACK is owed once, and any further one carries nothing.
+      else this.emptyFrame();
       return;
     }
     if ((end - start) % 6 !== 0) {
@@ -885,8 +892,12 @@ export class Http2Session implements Http2StreamOwner {
     if (flags & frameFlag.ack) {
       const n = buf.readUInt32BE(start + 4);
       const onAck = this.pings.get(n);
+      if (onAck === undefined) {
+        this.emptyFrame();
+        return;
+      }
       this.pings.delete(n);
-      onAck?.();
+      onAck();
     } else {
       this.answer(frameType.ping, frameFlag.ack, 0, buf.subarray(start, end));
     }
@@ -941,7 +952,10 @@ export class Http2Session implements Http2StreamOwner {
       return;
     }
     const stream = this.streams.get(id);
-    if (stream === undefined) return;
+    if (stream === undefined) {
+      this.emptyFrame();
+      return;
+    }
     if (increment === 0) {
       this.streamError(stream, http2Code.protocolError, "a WINDOW_UPDATE of 0");
       return;
