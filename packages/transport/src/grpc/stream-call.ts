@@ -194,8 +194,9 @@ class StreamCall<O extends DescMessage = DescMessage>
   private readonly queue: Uint8Array[] = [];
   // DATA that arrived while messages waited, not yet cut into messages.
   private readonly backlog = new ByteBacklog();
-  // The server ended the stream while DATA waited in the backlog: the end is judged once it is read.
-  private endPending = false;
+  // The server ended the stream while DATA waited in the backlog: its status, judged when it
+  // came (the deadline is read then), is delivered once the backlog is read.
+  private endPending: { readonly status: ConnectError | undefined } | undefined = undefined;
   private waiter: ((r: IteratorResult<MessageShape<O>>) => void) | undefined = undefined;
   private failWaiter: ((error: unknown) => void) | undefined = undefined;
   private done = false;
@@ -314,25 +315,26 @@ class StreamCall<O extends DescMessage = DescMessage>
       this.finish(error);
       return;
     }
+    const status = grpcStatus(this.statusFields, this.responseFields);
+    const end = status === undefined ? undefined : statusAfterDeadline(status, this.deadline);
     if (this.backlog.size > 0) {
       // Whether the stream ended inside a message shows once the backlog is cut. The caller's
       // signal can no longer cancel what the server has ended.
-      this.endPending = true;
+      this.endPending = { status: end };
       this.unlink?.();
       this.unlink = undefined;
       return;
     }
-    this.ended();
+    this.ended(end);
   }
 
-  // The server ended the stream and everything it sent has been cut into messages.
-  private ended(): void {
+  // The server ended the stream with `status`, and everything it sent has been cut into messages.
+  private ended(status: ConnectError | undefined): void {
     if (this.reader.pending > 0) {
       this.finish(new ConnectError("protocol error: the stream ended inside a message", Code.Internal));
       return;
     }
-    const status = grpcStatus(this.statusFields, this.responseFields);
-    this.finish(status === undefined ? undefined : statusAfterDeadline(status, this.deadline));
+    this.finish(status);
   }
 
   // What the reader can have now: the next message, or the end; undefined when it has to wait.
@@ -366,9 +368,10 @@ class StreamCall<O extends DescMessage = DescMessage>
       }
     }
     if (this.backlog.size > 0) return;
-    if (this.endPending) {
-      this.endPending = false;
-      this.ended();
+    const end = this.endPending;
+    if (end !== undefined) {
+      this.endPending = undefined;
+      this.ended(end.status);
     }
     this.returnWindow();
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import * as http2 from "node:http2";
 import { describe, it, type TestContext } from "node:test";
-import { setImmediate as nextTurn } from "node:timers/promises";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import {
   create,
   type DescMessage,
@@ -415,16 +415,19 @@ describe("a stream's messages that wait for the reader", () => {
     while (!trailer.has("grpc-status") && Date.now() < giveUpAt) await nextTurn();
   }
 
-  // A streaming call answered with `body` and status OK, once all of it has arrived unread.
+  // A streaming call answered with `body` and `trailers` (status OK unless given), once all of it
+  // has arrived unread.
   async function answeredUnread<I extends DescMessage, O extends DescMessage>(
     t: TestContext,
     body: Buffer,
     method: DescMethodStreaming<I, O>,
     requests: AsyncIterable<MessageInitShape<I>>,
+    call: { trailers?: http2.OutgoingHttpHeaders; timeoutMs?: number } = {},
   ): Promise<AsyncIterable<MessageShape<O>>> {
-    const server = await startServer(t, (stream) => reply(stream, body, { "grpc-status": "0" }));
+    const trailers = call.trailers ?? { "grpc-status": "0" };
+    const server = await startServer(t, (stream) => reply(stream, body, trailers));
     const connection = openConnection(t, server.port);
-    const response = await streamCallOn(connection)(method, undefined, undefined, undefined, requests);
+    const response = await streamCallOn(connection)(method, undefined, call.timeoutMs, undefined, requests);
     await arrivedWhole(response.trailer);
     return response.message;
   }
@@ -508,6 +511,31 @@ describe("a stream's messages that wait for the reader", () => {
       const error = expectConnectError(failure);
       assert.equal(error.code, Code.Internal);
       assert.match(error.message, /ended inside a message/);
+    },
+  );
+
+  it(
+    "a status that came before the deadline while data waited is the status, read after the deadline",
+    limits,
+    async (t) => {
+      // The status is judged as it arrives. Judged when the slow reader reached it, after the
+      // deadline, the server's NotFound read as DeadlineExceeded.
+      const body = Buffer.concat(Array.from({ length: 5000 }, (_, i) => keepAliveAnswer(i + 1)));
+      const deadline = Date.now() + 2000;
+      const messages = await answeredUnread(t, body, Lease.method.leaseKeepAlive, keepAlives([1n]), {
+        trailers: { "grpc-status": "5", "grpc-message": "gone" },
+        timeoutMs: 2000,
+      });
+      while (Date.now() <= deadline + 100) await sleep(50);
+      let read = 0;
+      let failure: unknown;
+      try {
+        for await (const _message of messages) read++;
+      } catch (error) {
+        failure = error;
+      }
+      assert.equal(read, 5000);
+      assert.equal(expectConnectError(failure).code, Code.NotFound);
     },
   );
 });
