@@ -432,6 +432,17 @@ describe("a stream's messages that wait for the reader", () => {
     return response.message;
   }
 
+  // Reads until the stream ends: how many messages, and what it failed with, if it did.
+  async function readToEnd(messages: AsyncIterable<unknown>): Promise<{ read: number; failure: unknown }> {
+    let read = 0;
+    try {
+      for await (const _message of messages) read++;
+    } catch (failure) {
+      return { read, failure };
+    }
+    return { read, failure: undefined };
+  }
+
   function keepAliveAnswer(id: number): Buffer {
     const message = create(LeaseKeepAliveResponseSchema, { ID: BigInt(id), TTL: 5n });
     return envelope(toBinary(LeaseKeepAliveResponseSchema, message));
@@ -500,13 +511,7 @@ describe("a stream's messages that wait for the reader", () => {
         keepAliveAnswer(5001).subarray(0, 3),
       ]);
       const messages = await answeredUnread(t, body, Lease.method.leaseKeepAlive, keepAlives([1n]));
-      let read = 0;
-      let failure: unknown;
-      try {
-        for await (const _message of messages) read++;
-      } catch (error) {
-        failure = error;
-      }
+      const { read, failure } = await readToEnd(messages);
       assert.equal(read, 5000);
       const error = expectConnectError(failure);
       assert.equal(error.code, Code.Internal);
@@ -527,13 +532,7 @@ describe("a stream's messages that wait for the reader", () => {
         timeoutMs: 2000,
       });
       while (Date.now() <= deadline + 100) await sleep(50);
-      let read = 0;
-      let failure: unknown;
-      try {
-        for await (const _message of messages) read++;
-      } catch (error) {
-        failure = error;
-      }
+      const { read, failure } = await readToEnd(messages);
       assert.equal(read, 5000);
       assert.equal(expectConnectError(failure).code, Code.NotFound);
     },
