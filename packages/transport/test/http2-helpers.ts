@@ -63,8 +63,8 @@ export class Collector implements Http2StreamHandler {
     this.headers = headers;
   }
 
-  onData(_stream: Http2Stream, chunk: Buffer): void {
-    this.chunks.push(chunk);
+  onData(_stream: Http2Stream, buf: Uint8Array, start: number, end: number): void {
+    this.chunks.push(Buffer.from(buf.buffer, buf.byteOffset + start, end - start));
   }
 
   onTrailers(_stream: Http2Stream, trailers: Http2Headers): void {

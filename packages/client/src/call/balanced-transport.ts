@@ -275,8 +275,8 @@ class StreamHealth implements Http2StreamHandler {
     this.inner.onResponse(stream, headers, endStream);
   }
 
-  onData(stream: Http2Stream, chunk: Buffer): void {
-    this.inner.onData(stream, chunk);
+  onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void {
+    this.inner.onData(stream, buf, start, end);
   }
 
   onTrailers(stream: Http2Stream, trailers: Http2Headers): void {

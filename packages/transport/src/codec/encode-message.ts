@@ -19,8 +19,12 @@ import {
 interface Writer {
   buf: Uint8Array;
   pos: number;
-  /** Lengths the sizing pass found (nested messages, packed lists, strings), in the order written. */
-  readonly lengths: number[];
+  /**
+   * Lengths the sizing pass found (nested messages, packed lists, strings), in the order written:
+   * the first `count` entries (the array is kept from call to call, and may hold more).
+   */
+  lengths: number[];
+  count: number;
   next: number;
 }
 
@@ -40,18 +44,31 @@ let splitValue: bigint | undefined;
 let splitType: ScalarType | undefined;
 let splitLo = 0;
 let splitHi = 0;
+// The one writer: encoding runs to its end without yielding, so calls never share it, and a
+// writer per call was an object and an array of garbage for every request encoded. A message
+// that throws part way leaves it to be reset by the next call.
+const writer: Writer = { buf: NO_BYTES, pos: 0, lengths: [], count: 0, next: 0 };
+/** Lengths the writer keeps for the next call at most (a huge message's are let go). */
+const keptLengths = 1024;
 
 /**
  * The bytes toBinary writes, after `headroom` bytes left for the caller (not zeroed); throws on any
  * message it leaves to protobuf-es (see `messageCodec`).
  */
 export function encodeMessage(compiled: Compiled, message: Msg, headroom: number): Uint8Array {
-  const w: Writer = { buf: NO_BYTES, pos: headroom, lengths: [], next: 0 };
+  const w = writer;
+  w.pos = headroom;
+  w.next = 0;
+  w.count = 0;
   const size = headroom + sizeFields(compiled, message, w);
-  w.buf = allocBytes(size);
+  const buf = allocBytes(size);
+  w.buf = buf;
   writeFields(compiled, message, w);
+  // Not kept past the call: the writer would pin the slab the bytes are in.
+  w.buf = NO_BYTES;
+  if (w.count > keptLengths) w.lengths = [];
   if (w.pos !== size) throw new Error(`wrote ${w.pos - headroom} bytes of ${size - headroom}`);
-  return w.buf;
+  return buf;
 }
 
 /** The value toBinary writes for the field (its unsafeIsSet and unsafeGet), or UNSET. */
@@ -151,7 +168,8 @@ function writeFields(compiled: Compiled, message: Msg, w: Writer): void {
 }
 
 function sizeNested(f: FieldPlan, message: Msg, w: Writer): number {
-  const slot = w.lengths.push(0) - 1;
+  const slot = w.count++;
+  w.lengths[slot] = 0;
   const size = sizeFields(f.child as Compiled, message, w);
   w.lengths[slot] = size;
   return varint32Size(size) + size;
@@ -169,7 +187,8 @@ function sizeList(f: FieldPlan, list: unknown[], w: Writer): number {
     for (let i = 0; i < list.length; i++) size += f.tagSize + sizeScalar(f.type, list[i], w);
     return size;
   }
-  const slot = w.lengths.push(0) - 1;
+  const slot = w.count++;
+  w.lengths[slot] = 0;
   for (let i = 0; i < list.length; i++) size += sizeScalar(f.type, list[i], w);
   w.lengths[slot] = size;
   return f.tagSize + varint32Size(size) + size;
@@ -196,7 +215,7 @@ function sizeScalar(type: ScalarType, value: unknown, w: Writer): number {
     case ScalarType.STRING: {
       if (typeof value !== "string") throw invalid(type, value);
       const len = utf8Length(value);
-      w.lengths.push(len);
+      w.lengths[w.count++] = len;
       return varint32Size(len) + len;
     }
     case ScalarType.BYTES:

@@ -45,6 +45,28 @@ describe("ByteBacklog", () => {
     assert.equal(backlog.size, expected.length - next);
   });
 
+  it("keeps only the range asked of what it is given, small ranges and large", () => {
+    const backlog = new ByteBacklog();
+    const source = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 31) & 0xff);
+    const expected: number[] = [];
+    // Ranges around the size copied byte by byte (64) and past a frame (16 KiB), at odd offsets.
+    for (const [start, end] of [
+      [3, 3],
+      [5, 69],
+      [7, 71],
+      [100, 164],
+      [101, 166],
+      [1_000, 20_000],
+      [0, 70_000],
+    ] as const) {
+      backlog.append(source, start, end);
+      expected.push(...source.subarray(start, end));
+    }
+    const got: number[] = [];
+    while (backlog.size > 0) got.push(...backlog.take(9_999));
+    assert.deepEqual(got, expected);
+  });
+
   it("clear() drops what is kept", () => {
     const backlog = new ByteBacklog();
     backlog.append(new Uint8Array(100));

@@ -4,6 +4,8 @@ const empty = new Uint8Array(0);
 
 /** The smallest buffer a backlog allocates: one DATA frame at the default frame size. */
 const minCapacity = 16 << 10;
+/** Up to this many bytes, an append copies byte by byte rather than through a view. */
+const copyLoopMax = 64;
 
 /**
  * Bytes kept in arrival order and taken from the front, in one buffer rather than an object per
@@ -22,9 +24,12 @@ export class ByteBacklog {
     return this.end - this.start;
   }
 
-  /** Keeps a copy of `bytes` (which may be a view into a buffer that is about to be reused). */
-  append(bytes: Uint8Array): void {
-    const n = bytes.length;
+  /**
+   * Keeps a copy of bytes `start` to `end` of `bytes` (all of them by default), which may be in a
+   * buffer that is about to be reused.
+   */
+  append(bytes: Uint8Array, start = 0, end = bytes.length): void {
+    const n = end - start;
     if (this.end + n > this.buf.length) {
       const size = this.end - this.start;
       const grown = new Uint8Array(Math.max(size + n, 2 * size, minCapacity));
@@ -33,7 +38,15 @@ export class ByteBacklog {
       this.start = 0;
       this.end = size;
     }
-    this.buf.set(bytes, this.end);
+    const buf = this.buf;
+    if (n <= copyLoopMax) {
+      // A small range (a keepalive answer is some 30 bytes) is copied in a loop: `set` needs a
+      // view of it, an object for each DATA frame.
+      let at = this.end;
+      for (let i = start; i < end; i++) buf[at++] = bytes[i] as number;
+    } else {
+      buf.set(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), this.end);
+    }
     this.end += n;
   }
 

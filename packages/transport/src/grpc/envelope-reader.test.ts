@@ -28,6 +28,20 @@ function readAll(reader: EnvelopeReader, bytes: Buffer, size: number): Buffer[] 
 }
 
 describe("EnvelopeReader", () => {
+  it("reads only the range of a chunk it is given", () => {
+    const payloads = [randomBytes(10), randomBytes(0), randomBytes(3_000)];
+    const wire = Buffer.concat([randomBytes(7), ...payloads.map((p) => envelope(p)), randomBytes(9)]);
+    const reader = new EnvelopeReader(1 << 20);
+    const messages: Buffer[] = [];
+    const sink: EnvelopeSink = { onMessage: (m) => messages.push(Buffer.from(m)) };
+    // The envelopes lie between 7 bytes of junk and 9 more; they arrive in two ranges.
+    const middle = 7 + 15 + 2;
+    assert.equal(reader.push(wire, sink, 7, middle), undefined);
+    assert.equal(reader.push(wire, sink, middle, wire.length - 9), undefined);
+    assert.deepEqual(messages, payloads);
+    assert.equal(reader.pending, 0);
+  });
+
   it("reads messages whole however the bytes are split, down to one byte per chunk", () => {
     const payloads = [randomBytes(0), randomBytes(1), randomBytes(70_000), randomBytes(300)];
     const wire = Buffer.concat(payloads.map((p) => envelope(p)));

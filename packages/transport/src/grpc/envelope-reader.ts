@@ -42,12 +42,12 @@ export class EnvelopeReader {
   }
 
   /**
-   * Reads `chunk`, handing every message it completes to `sink`. Returns the error that ends the
-   * call if the chunk breaks a rule; nothing after it is read.
+   * Reads bytes `start` to `end` of `chunk` (all of it by default), handing every message they
+   * complete to `sink`. Returns the error that ends the call if they break a rule; nothing after
+   * it is read.
    */
-  push(chunk: Uint8Array, sink: EnvelopeSink): ConnectError | undefined {
-    let off = 0;
-    const end = chunk.length;
+  push(chunk: Uint8Array, sink: EnvelopeSink, start = 0, end = chunk.length): ConnectError | undefined {
+    let off = start;
     while (off < end) {
       if (this.body === undefined) {
         if (this.headerFilled === 0 && end - off >= envelopeHeaderBytes) {

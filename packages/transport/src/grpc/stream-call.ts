@@ -262,13 +262,13 @@ class StreamCall<O extends DescMessage = DescMessage>
     this.resolveResponded();
   }
 
-  onData(stream: Http2Stream, chunk: Buffer): void {
-    this.held += chunk.length;
+  onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void {
+    this.held += end - start;
     if (this.queue.length > 0 || this.backlog.size > 0) {
-      this.backlog.append(chunk);
+      this.backlog.append(buf, start, end);
       return;
     }
-    const error = this.reader.push(chunk, this);
+    const error = this.reader.push(buf, this, start, end);
     if (error !== undefined) {
       stream.cancel(error);
       return;
@@ -280,8 +280,10 @@ class StreamCall<O extends DescMessage = DescMessage>
     const waiter = this.waiter;
     if (waiter === undefined) {
       // A message that waits for the reader is kept in bytes of its own, never as a view into
-      // the socket's read or the backlog's buffer: a key the caller keeps would pin either.
-      this.queue.push(owned ? message : copyBytes(message));
+      // the socket's read or the backlog's buffer, if its decoded form may hold views: a key the
+      // caller keeps would pin either. One that cannot (a keepalive answer) waits as a view:
+      // what it pins meanwhile is one socket read or the backlog, both bounded by the window.
+      this.queue.push(owned || !this.codec.holdsInputViews ? message : copyBytes(message));
       return;
     }
     this.waiter = undefined;

@@ -99,12 +99,12 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
     }
   }
 
-  onData(stream: Http2Stream, chunk: Buffer): void {
+  onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void {
     // A peer cannot make us buffer more than the one message it declared, nor one over the limit.
     const error =
       this.message !== undefined
         ? unaryCardinalityError()
-        : (this.reader.push(chunk, this) ?? (this.extra ? unaryCardinalityError() : undefined));
+        : (this.reader.push(buf, this, start, end) ?? (this.extra ? unaryCardinalityError() : undefined));
     if (error !== undefined) {
       this.settle(error);
       stream.cancel(error);

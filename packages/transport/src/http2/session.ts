@@ -716,7 +716,7 @@ export class Http2Session implements Http2StreamOwner {
     }
     if (!stream.manualWindow) this.acknowledge(stream, length);
     else if (to - from < length) this.acknowledge(stream, length - (to - from));
-    if (to > from) stream.handler.onData(stream, buf.subarray(from, to));
+    if (to > from) stream.handler.onData(stream, buf, from, to);
     if (flags & frameFlag.endStream) this.remoteEnded(stream);
   }
 

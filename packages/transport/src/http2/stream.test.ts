@@ -315,8 +315,8 @@ describe("Http2Session RST_STREAM against node:http2", () => {
       const connection = openConnection(t, server.port);
       const reason = new ConnectError("enough", Code.Canceled);
       class CancelOnData extends Collector {
-        override onData(stream: Http2Stream, chunk: Buffer): void {
-          super.onData(stream, chunk);
+        override onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void {
+          super.onData(stream, buf, start, end);
           stream.cancel(reason);
         }
       }

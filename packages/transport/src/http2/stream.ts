@@ -25,8 +25,12 @@ export interface Http2StreamHandler {
    * headers carry the gRPC status and which ends right after.
    */
   onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void;
-  /** A DATA payload; a view into the socket's read buffer, valid for as long as it is held. */
-  onData(stream: Http2Stream, chunk: Buffer): void;
+  /**
+   * A DATA payload: bytes `start` to `end` of `buf`, the socket's read, valid for as long as it
+   * is held. A range rather than a view: most handlers cut it into messages or copy it, and a
+   * view per frame was an object for every message of a stream of small ones.
+   */
+  onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void;
   onTrailers(stream: Http2Stream, trailers: Http2Headers): void;
   /** Runs once: undefined when the server ended the stream, else why it failed. */
   onClose(stream: Http2Stream, error: ConnectError | undefined): void;
