@@ -44,10 +44,12 @@ let splitValue: bigint | undefined;
 let splitType: ScalarType | undefined;
 let splitLo = 0;
 let splitHi = 0;
-// The one writer: encoding runs to its end without yielding, so calls never share it, and a
-// writer per call was an object and an array of garbage for every request encoded. A message
-// that throws part way leaves it to be reset by the next call.
+// The writer of every call but a nested one: a writer per call was an object and an array of
+// garbage for every request encoded.
 const writer: Writer = { buf: NO_BYTES, pos: 0, lengths: [], count: 0, next: 0 };
+// True while `writer` is in use: a message whose getter encodes another message (a Proxy, say)
+// must not reset it under the outer call, so the inner one gets a writer of its own.
+let writerBusy = false;
 /** Lengths the writer keeps for the next call at most (a huge message's are let go). */
 const keptLengths = 1024;
 
@@ -56,7 +58,21 @@ const keptLengths = 1024;
  * message it leaves to protobuf-es (see `messageCodec`).
  */
 export function encodeMessage(compiled: Compiled, message: Msg, headroom: number): Uint8Array {
-  const w = writer;
+  if (writerBusy) {
+    return encodeWith({ buf: NO_BYTES, pos: 0, lengths: [], count: 0, next: 0 }, compiled, message, headroom);
+  }
+  writerBusy = true;
+  try {
+    return encodeWith(writer, compiled, message, headroom);
+  } finally {
+    writerBusy = false;
+    // Not kept past the call: the writer would pin the slab the bytes are in.
+    writer.buf = NO_BYTES;
+    if (writer.count > keptLengths) writer.lengths = [];
+  }
+}
+
+function encodeWith(w: Writer, compiled: Compiled, message: Msg, headroom: number): Uint8Array {
   w.pos = headroom;
   w.next = 0;
   w.count = 0;
@@ -64,9 +80,6 @@ export function encodeMessage(compiled: Compiled, message: Msg, headroom: number
   const buf = allocBytes(size);
   w.buf = buf;
   writeFields(compiled, message, w);
-  // Not kept past the call: the writer would pin the slab the bytes are in.
-  w.buf = NO_BYTES;
-  if (w.count > keptLengths) w.lengths = [];
   if (w.pos !== size) throw new Error(`wrote ${w.pos - headroom} bytes of ${size - headroom}`);
   return buf;
 }

@@ -412,6 +412,31 @@ describe("messageCodec on etcd's API", () => {
     }
   });
 
+  it("encodes a message whose getter encodes another message meanwhile, without falling back", () => {
+    const text = new TextEncoder();
+    const op = (key: string) =>
+      create(RequestOpSchema, {
+        request: { case: "requestPut", value: { key: text.encode(key), value: text.encode(`${key}=1`) } },
+      });
+    const txn = create(TxnRequestSchema, { success: [op("a"), op("bb")], failure: [op("ccc")] });
+    const other = create(TxnRequestSchema, { success: [op("dddd"), op("e"), op("f")] });
+    const otherCodec = compiledCodec(TxnRequestSchema);
+    let nested = 0;
+    // Every read of a list field encodes another message with lists of its own: while the outer
+    // one is sized and while it is written.
+    const reentrant = new Proxy(txn, {
+      get(target, name, receiver) {
+        if (name === "success" || name === "failure") {
+          nested++;
+          assert.deepEqual(otherCodec?.encode(other), toBinary(TxnRequestSchema, other));
+        }
+        return Reflect.get(target, name, receiver);
+      },
+    });
+    assert.deepEqual(compiledCodec(TxnRequestSchema)?.encode(reentrant), toBinary(TxnRequestSchema, txn));
+    assert.ok(nested >= 4);
+  });
+
   it("caches one codec per descriptor", () => {
     assert.equal(messageCodec(PutRequestSchema), messageCodec(PutRequestSchema));
   });
