@@ -191,7 +191,12 @@ class StreamCall<O extends DescMessage = DescMessage>
   // Bytes received and not yet returned to the stream's window.
   private held = 0;
   // Complete messages the reader has not taken: those of one DATA frame or backlog piece at most.
-  private readonly queue: Uint8Array[] = [];
+  // Their bytes, or the messages themselves when `decodeOnArrival`.
+  private readonly queue: Array<Uint8Array | MessageShape<O>> = [];
+  // The codec's messages cannot hold views of their bytes (a keepalive answer): one that waits
+  // for the reader waits decoded, so it neither pins the socket's read or the backlog's buffer
+  // nor needs a copy of its own.
+  private readonly decodeOnArrival: boolean;
   // DATA that arrived while messages waited, not yet cut into messages.
   private readonly backlog = new ByteBacklog();
   // The server ended the stream while DATA waited in the backlog: its status, judged when it
@@ -206,6 +211,7 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   constructor(req: StreamRequest, readMaxBytes: number) {
     this.codec = messageCodec(req.method.output as O);
+    this.decodeOnArrival = !this.codec.holdsInputViews;
     this.deadline = req.contextValues.get(deadlineKey);
     this.reader = new EnvelopeReader(readMaxBytes);
     this.responded = new Promise((resolve, reject) => {
@@ -277,26 +283,51 @@ class StreamCall<O extends DescMessage = DescMessage>
   }
 
   onMessage(message: Uint8Array, owned: boolean): void {
+    // Past a message that could not be decoded (or any other end), nothing more is taken.
+    if (this.done) return;
     const waiter = this.waiter;
     if (waiter === undefined) {
-      // A message that waits for the reader is kept in bytes of its own, never as a view into
-      // the socket's read or the backlog's buffer, if its decoded form may hold views: a key the
-      // caller keeps would pin either. One that cannot (a keepalive answer) waits as a view:
-      // what it pins meanwhile is one socket read or the backlog, both bounded by the window.
-      this.queue.push(owned || !this.codec.holdsInputViews ? message : copyBytes(message));
+      if (this.decodeOnArrival) {
+        const value = this.decodeArrived(message);
+        if (value !== undefined) this.queue.push(value);
+      } else {
+        // Kept in bytes of its own, never as a view into the socket's read or the backlog's
+        // buffer: a key the caller keeps from the decoded message would pin either.
+        this.queue.push(owned ? message : copyBytes(message));
+      }
       return;
     }
-    this.waiter = undefined;
-    this.failWaiter = undefined;
     // Decoded bytes fields are views into the message, so a view into the socket's read is
     // copied (a key the caller keeps must not pin the read buffer), unless the message type has
     // no bytes field to keep: a lease keepalive answer is decoded straight from the read.
-    const bytes = owned || !this.codec.holdsInputViews ? message : copyBytes(message);
+    const value = this.decodeArrived(owned || this.decodeOnArrival ? message : copyBytes(message));
+    // Undefined: the call failed, and the waiter heard it from `finish`.
+    if (value === undefined) return;
+    this.waiter = undefined;
+    this.failWaiter = undefined;
+    waiter({ done: false, value });
+  }
+
+  // Decodes a message as it arrives; undefined when it cannot be, and the call then fails: the
+  // messages before it are still handed out, none after it.
+  private decodeArrived(bytes: Uint8Array): MessageShape<O> | undefined {
     try {
-      waiter({ done: false, value: this.codec.decode(bytes) });
+      return this.codec.decode(bytes);
     } catch (error) {
-      this.cancel(ConnectError.from(error, Code.Internal));
+      this.failDecode(error);
+      return undefined;
     }
+  }
+
+  // A message that cannot be decoded ends the call with Internal; what arrived after it (the
+  // rest of the backlog, and the queue when the failed message was at its head) is dropped.
+  private failDecode(error: unknown, dropQueued = false): ConnectError {
+    const failure = ConnectError.from(error, Code.Internal);
+    if (dropQueued) this.queue.length = 0;
+    this.backlog.clear();
+    this.endPending = undefined;
+    this.cancel(failure);
+    return failure;
   }
 
   // Returns window for everything received once nothing waits for the reader.
@@ -343,15 +374,15 @@ class StreamCall<O extends DescMessage = DescMessage>
   // Throws what `next()` rejects with.
   private ready(): IteratorResult<MessageShape<O>> | undefined {
     if (this.queue.length === 0 && this.backlog.size > 0) this.readBacklog();
-    const message = this.queue.shift();
-    if (message !== undefined) {
+    const item = this.queue.shift();
+    if (item !== undefined) {
       if (this.queue.length === 0) this.returnWindow();
+      if (this.decodeOnArrival) return { done: false, value: item as MessageShape<O> };
       try {
-        return { done: false, value: this.codec.decode(message) };
+        return { done: false, value: this.codec.decode(item as Uint8Array) };
       } catch (error) {
-        const failure = ConnectError.from(error, Code.Internal);
-        this.cancel(failure);
-        throw failure;
+        // Thrown here, not left to `finish`: the server may have ended the call already.
+        throw this.failDecode(error, true);
       }
     }
     if (!this.done) return undefined;

@@ -19,7 +19,8 @@ const minReadRoom = 16 << 10;
  * replaced, never reused. So a view into a read stays valid for as long as it is held (a partial
  * frame, a header block fragment, a unary answer waiting for its trailers), exactly as a `'data'`
  * chunk does; what a view held for long pins is its 64 KiB slab, which is why messages kept past
- * a read are copied (see `StreamCall.onMessage`, `decodeAnswer`).
+ * a read are copied, or decoded when their decoded form holds no view of them (see
+ * `StreamCall.onMessage`, `decodeAnswer`).
  */
 export class ReadSlab {
   /** The `onread` option for `net.connect` or `tls.connect`. */
