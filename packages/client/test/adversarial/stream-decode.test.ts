@@ -20,11 +20,11 @@ import {
   LeaseKeepAliveResponseSchema,
   Watch,
   WatchRequestSchema,
-  WatchResponseSchema,
+  type WatchResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
 import { createGrpcTransport } from "@etcd-connect/transport";
 import { data } from "./frames.js";
-import { envelope } from "./grpc.js";
+import { envelope, watchResponse } from "./grpc.js";
 import { type PeerStream, RawPeer, sleep, waitUntil } from "./raw-peer.js";
 import { limits } from "./scenario.js";
 
@@ -87,14 +87,8 @@ const kinds: Kind[] = [
         create(WatchRequestSchema, { requestUnion: { case: "progressRequest", value: {} } }),
         signal,
       ),
-    answer: (n) =>
-      enveloped(
-        WatchResponseSchema,
-        create(WatchResponseSchema, {
-          watchId: BigInt(n),
-          events: [{ kv: { key: new TextEncoder().encode(`k${n}`) } }],
-        }),
-      ),
+    // The type holds views (keys, values) whatever one answer carries: its answers wait as bytes.
+    answer: (n) => envelope(watchResponse({ watchId: BigInt(n) })),
     numberOf: (message) => Number((message as MessageShape<typeof WatchResponseSchema>).watchId),
   },
 ];
