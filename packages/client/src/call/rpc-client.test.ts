@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Code, ConnectError, createRouterTransport } from "@connectrpc/connect";
-import { Lease, Maintenance } from "@etcd-connect/api/etcdserverpb";
+import { KV, Lease, Maintenance } from "@etcd-connect/api/etcdserverpb";
 import { createRpcClient } from "./rpc-client.js";
 
-// Streams through createRpcClient behave as Connect's own client's: messages in order, headers
-// and trailers reported around them, errors from the server thrown from the iteration.
+// Calls through createRpcClient behave as Connect's own client's: a unary call's message, stream
+// messages in order, headers and trailers reported around them, errors from the server thrown.
 describe("createRpcClient", () => {
   const transport = createRouterTransport(({ service }) => {
     service(Maintenance, {
@@ -16,6 +16,14 @@ describe("createRpcClient", () => {
         yield { remainingBytes: 0n, blob: Uint8Array.of(2) };
       },
     });
+    service(KV, {
+      range(request, context) {
+        if (request.key.length === 0) throw new ConnectError("no key", Code.InvalidArgument);
+        context.responseHeader.set("x-phase", "head");
+        context.responseTrailer.set("x-phase", "tail");
+        return { count: BigInt(request.key.length) };
+      },
+    });
     service(Lease, {
       async *leaseKeepAlive(requests) {
         for await (const request of requests) {
@@ -24,6 +32,35 @@ describe("createRpcClient", () => {
         }
       },
     });
+  });
+
+  it("answers a unary call with its message and reports its header and trailer", async () => {
+    const events: string[] = [];
+    const answer = await createRpcClient(KV, transport).range(
+      { key: Uint8Array.of(1, 2, 3) },
+      {
+        onHeader: (h) => events.push(`header ${h.get("x-phase")}`),
+        onTrailer: (t) => events.push(`trailer ${t.get("x-phase")}`),
+      },
+    );
+    assert.equal(answer.count, 3n);
+    assert.deepEqual(events, ["header head", "trailer tail"]);
+    assert.equal((await createRpcClient(KV, transport).range({ key: Uint8Array.of(1) })).count, 1n);
+  });
+
+  it("rejects a unary call with the server's error, and with a transport's throw", async () => {
+    await assert.rejects(createRpcClient(KV, transport).range({}), { code: Code.InvalidArgument });
+    const throwing = {
+      ...transport,
+      unary() {
+        throw new ConnectError("thrown", Code.Internal);
+      },
+    };
+    let pending: Promise<unknown> | undefined;
+    assert.doesNotThrow(() => {
+      pending = createRpcClient(KV, throwing).range({ key: Uint8Array.of(1) });
+    });
+    await assert.rejects(pending as Promise<unknown>, { code: Code.Internal, rawMessage: "thrown" });
   });
 
   it("hands out a server stream's messages between its header and its trailer", async () => {
