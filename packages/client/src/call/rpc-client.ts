@@ -23,8 +23,8 @@ import { type PollableIterator, poll, pollSymbol } from "@etcd-connect/transport
  * functions), which costs several promises per message: most of the CPU of 1,000 kept leases went
  * there. Here the transport's own message iterator is handed out as it is, between the response's
  * headers and its trailers. A unary call takes its message from the transport's promise with one
- * `then`, where Connect's async function adds a suspended frame and a promise per call (about a
- * tenth of what a put allocates). `onHeader` and `onTrailer` are called as Connect calls them.
+ * `then`, where Connect's async function adds a suspended frame and a promise per call (about 450
+ * of the 5,400 bytes a put allocated). `onHeader` and `onTrailer` are called as Connect calls them.
  * Client streaming calls are Connect's own.
  */
 export function createRpcClient<S extends DescService>(service: S, transport: Transport): ConnectClient<S> {
