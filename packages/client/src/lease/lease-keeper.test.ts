@@ -82,7 +82,7 @@ describe("LeaseKeepAliveEngine", () => {
     assert.ok(batches <= 8, `${batches} batches for ${arrivals.length} renewals`);
   });
 
-  it("sends a burst's renewals in batches of at most 1,000 early ones, soonest due first", async (t) => {
+  it("sends a burst's renewals in batches of at most 1,000, soonest due first", async (t) => {
     // The test's clock: a batch is every renewal sent at one instant (on a loaded machine a late
     // wake finds more renewals due, and batches told apart by arrival gaps merge).
     t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
@@ -109,6 +109,46 @@ describe("LeaseKeepAliveEngine", () => {
       const gap = (times[i] as number) - (times[i - 1] as number);
       assert.ok(gap >= 300, `a batch ${gap} ms after the one before (batches of ${batches.join(", ")})`);
     }
+  });
+
+  it("merges the batches of leases of one TTL into one a renewal period", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+    const { rpc, arrivals } = fakeMember(10n);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+    const start = Date.now();
+    // First renewals anywhere in the first 3.33 s; then one every 3.33 s.
+    for (let i = 0; i < 1000; i++) engine.keep(BigInt(i + 1), { sentAt: start, ttlMs: 10_000 });
+    await advance(t, 12_000);
+    engine.close();
+    // The last renewal period: every lease renewed once, all at one instant. With early renewals
+    // capped at 1 s, 1,000 leases stayed in two batches a period.
+    const last = arrivals.filter((at) => at > start + 12_000 - 10_000 / 3);
+    const batches = new Set(last);
+    assert.equal(last.length, 1000, `${last.length} renewals in the last period`);
+    assert.equal(batches.size, 1, `${batches.size} batches in the last period`);
+  });
+
+  it("stops merging batches at the batch's room", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+    const { rpc, arrivals } = fakeMember(10n);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+    const start = Date.now();
+    for (let i = 0; i < 3000; i++) engine.keep(BigInt(i + 1), { sentAt: start, ttlMs: 10_000 });
+    await advance(t, 12_000);
+    engine.close();
+    // 3,000 leases: a batch holds 1,000 with its early ones (the due ones plus the few that fell
+    // due in the millisecond the timer waited for). Counting the early ones alone against the
+    // room let batches grow to 1,000 early plus the due.
+    const sizes = new Map<number, number>();
+    for (const at of arrivals.filter((at) => at > start + 12_000 - 10_000 / 3)) {
+      sizes.set(at, (sizes.get(at) ?? 0) + 1);
+    }
+    const batches = [...sizes.values()];
+    assert.ok(Math.max(...batches) <= 1010, `batches of ${batches.join(", ")}`);
+    assert.ok(
+      batches.reduce((a, b) => a + b, 0) >= 3000,
+      `${batches.join(" + ")} renewals in the last period`,
+    );
   });
 
   it("renews when due once every renewal is answered, not when a check for late answers would have woken", async (t) => {
