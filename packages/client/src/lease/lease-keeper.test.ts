@@ -57,6 +57,29 @@ async function renewalsOfOneLease(
   return { renewals: arrivals.length, gaps: arrivals.slice(1).map((at, i) => at - (arrivals[i] as number)) };
 }
 
+// `count` leases granted at once at TTL 10 s, kept for `ms` of the test's clock against a member
+// that answers at once: the renewals sent at each instant from `from` ms on (the test's clock: a
+// batch is every renewal sent at one instant; on a loaded machine a late wake finds more
+// renewals due, and batches told apart by arrival gaps merge).
+async function batchesOfBurst(
+  t: TestContext,
+  count: number,
+  ms: number,
+  from = 0,
+): Promise<Map<number, number>> {
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
+  const { rpc, arrivals } = fakeMember(10n);
+  const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+  const start = Date.now();
+  // First renewals fall anywhere in the first 3.33 s, then one every 3.33 s.
+  for (let i = 0; i < count; i++) engine.keep(BigInt(i + 1), { sentAt: start, ttlMs: 10_000 });
+  await advance(t, ms);
+  engine.close();
+  const sizes = new Map<number, number>();
+  for (const at of arrivals) if (at >= start + from) sizes.set(at, (sizes.get(at) ?? 0) + 1);
+  return sizes;
+}
+
 describe("LeaseKeepAliveEngine", () => {
   it("sends renewals due close together in one batch instead of one wake per renewal", async (t) => {
     // The test's clock: a batch is every renewal sent at one instant.
@@ -83,24 +106,14 @@ describe("LeaseKeepAliveEngine", () => {
   });
 
   it("sends a burst's renewals in batches of at most 1,000, soonest due first", async (t) => {
-    // The test's clock: a batch is every renewal sent at one instant (on a loaded machine a late
-    // wake finds more renewals due, and batches told apart by arrival gaps merge).
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
-    const { rpc, arrivals } = fakeMember(10n);
-    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
-    const now = Date.now();
-    // First renewals fall anywhere in the first 3.33 s, 1,800 a second; a wake sends those due
-    // within 1 s with the due ones, so without a cap each batch would hold 1,800.
-    for (let i = 0; i < 6000; i++) engine.keep(BigInt(i + 1), { sentAt: now, ttlMs: 10_000 });
-    // Up to 3.3 s: the second renewals (a third of the TTL after the first) are not due yet, and
-    // only the earliest of them can go early.
-    await advance(t, 3300);
-    engine.close();
-    assert.ok(arrivals.length >= 6000, `${arrivals.length} renewals of 6,000 leases`);
-    const sizes = new Map<number, number>();
-    for (const at of arrivals) sizes.set(at, (sizes.get(at) ?? 0) + 1);
+    // 6,000 first renewals in the first 3.33 s, 1,800 a second; a wake sends those due within a
+    // sixth of the TTL (1.67 s) with the due ones, so without a cap a batch would hold 3,000. Up
+    // to 3.3 s: the second renewals are not due yet, and only the earliest can go early.
+    const sizes = await batchesOfBurst(t, 6000, 3300);
     const batches = [...sizes.values()];
-    // The 1,000 early ones plus the few that fell due in the millisecond the timer waited for.
+    const renewals = batches.reduce((a, b) => a + b, 0);
+    assert.ok(renewals >= 6000, `${renewals} renewals of 6,000 leases`);
+    // 1,000 counting the due ones, plus the few that fell due in the millisecond the timer waited for.
     assert.ok(Math.max(...batches) <= 1010, `batches of ${batches.join(", ")}`);
     // Soonest due first: a batch takes the next 1,000 due (about 550 ms of them), so the next
     // wake is that far off. Any other 1,000 would leave renewals due at once.
@@ -112,43 +125,20 @@ describe("LeaseKeepAliveEngine", () => {
   });
 
   it("merges the batches of leases of one TTL into one a renewal period", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
-    const { rpc, arrivals } = fakeMember(10n);
-    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
-    const start = Date.now();
-    // First renewals anywhere in the first 3.33 s; then one every 3.33 s.
-    for (let i = 0; i < 1000; i++) engine.keep(BigInt(i + 1), { sentAt: start, ttlMs: 10_000 });
-    await advance(t, 12_000);
-    engine.close();
     // The last renewal period: every lease renewed once, all at one instant. With early renewals
     // capped at 1 s, 1,000 leases stayed in two batches a period.
-    const last = arrivals.filter((at) => at > start + 12_000 - 10_000 / 3);
-    const batches = new Set(last);
-    assert.equal(last.length, 1000, `${last.length} renewals in the last period`);
-    assert.equal(batches.size, 1, `${batches.size} batches in the last period`);
+    const sizes = await batchesOfBurst(t, 1000, 12_000, 12_000 - 10_000 / 3);
+    assert.deepEqual([...sizes.values()], [1000]);
   });
 
   it("stops merging batches at the batch's room", async (t) => {
-    t.mock.timers.enable({ apis: ["setTimeout", "Date"], now: Date.now() });
-    const { rpc, arrivals } = fakeMember(10n);
-    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
-    const start = Date.now();
-    for (let i = 0; i < 3000; i++) engine.keep(BigInt(i + 1), { sentAt: start, ttlMs: 10_000 });
-    await advance(t, 12_000);
-    engine.close();
-    // 3,000 leases: a batch holds 1,000 with its early ones (the due ones plus the few that fell
-    // due in the millisecond the timer waited for). Counting the early ones alone against the
-    // room let batches grow to 1,000 early plus the due.
-    const sizes = new Map<number, number>();
-    for (const at of arrivals.filter((at) => at > start + 12_000 - 10_000 / 3)) {
-      sizes.set(at, (sizes.get(at) ?? 0) + 1);
-    }
-    const batches = [...sizes.values()];
+    // 3,000 leases: a batch holds 1,000 counting the due ones (plus the few that fell due in the
+    // millisecond the timer waited for). Counting the early ones alone against the room let
+    // batches grow to 1,000 early plus the due.
+    const batches = [...(await batchesOfBurst(t, 3000, 12_000, 12_000 - 10_000 / 3)).values()];
     assert.ok(Math.max(...batches) <= 1010, `batches of ${batches.join(", ")}`);
-    assert.ok(
-      batches.reduce((a, b) => a + b, 0) >= 3000,
-      `${batches.join(" + ")} renewals in the last period`,
-    );
+    const renewals = batches.reduce((a, b) => a + b, 0);
+    assert.ok(renewals >= 3000, `${batches.join(" + ")} renewals in the last period`);
   });
 
   it("renews when due once every renewal is answered, not when a check for late answers would have woken", async (t) => {
