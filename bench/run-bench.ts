@@ -6,7 +6,7 @@ import { type Client, createClient } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
 import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
-import { compact, prepopulate } from "./etcd-seed.js";
+import { compact, prepopulate, revokeLeases } from "./etcd-seed.js";
 import { type GoWorker, prepareGoWorker } from "./go-worker.js";
 import { type NodeWorker, prepareNodeWorker } from "./node-worker.js";
 import { markdownTable, updateReadme } from "./report.js";
@@ -201,6 +201,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
               `${workload.id} ${client} round ${round}/${roundCount} (${took()}): ${headline(workload, metrics)}`,
             );
           }
+          if (target.params.kind === "leases") await revokeLeases(target.admin);
           await compact(target.admin);
         }
       }
