@@ -53,11 +53,11 @@ export { codeName, http2Code } from "./http2/error-codes.js";
 export { extraHeaders, toWebHeaders } from "./http2/headers.js";
 export {
   type DecodedBlock,
-  encodeHeaderBlock,
   HeaderListTooLargeError,
   HpackDecoder,
   huffmanCodeLengths,
 } from "./http2/hpack.js";
+export { encodeHeaderBlock, HpackEncoder } from "./http2/hpack-encoder.js";
 export {
   connectionWindow,
   maxContinuationFrames,

@@ -2,11 +2,19 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
-import { KV, Watch, type WatchRequestSchema } from "@etcd-connect/api/etcdserverpb";
+import {
+  KV,
+  RangeRequestSchema,
+  RangeResponseSchema,
+  Watch,
+  type WatchRequestSchema,
+} from "@etcd-connect/api/etcdserverpb";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
 import { createGrpcTransport, type GrpcTransport, NotGrpcServerError, poll } from "../src/index.js";
+import { Collector, openConnection } from "./http2-helpers.js";
+import { envelope, envelopes } from "./http2-peer.js";
 
 // createGrpcTransport on its own, under Connect's createClient, against a real etcd: what a user
 // of the package sees (codes, messages, limits, close), not the frames underneath (src/http2/*.test.ts
@@ -105,6 +113,33 @@ describe("createGrpcTransport against a real etcd", suiteOptions, () => {
     assert.equal(text(range.kvs[0]?.key), "t/put");
     assert.equal(text(range.kvs[0]?.value), "hello");
     assert.equal(range.kvs[0]?.modRevision, put.header?.revision);
+  });
+
+  it("keeps etcd's HPACK table in step past its size: 150 methods each reach etcd by name", async (t) => {
+    // Each path goes into etcd's table while it has room, then as a literal; etcd names the
+    // method it could not find, so a block it decoded to another path shows.
+    const connection = openConnection(t, Number(new URL(etcd.clientUrl).port));
+    for (let i = 0; i < 150; i++) {
+      const call = new Collector();
+      await connection.request(
+        { path: `/etcdserverpb.KV/Missing${i}`, body: envelope(new Uint8Array()), end: true },
+        call,
+      );
+      assert.equal(await call.closed, undefined);
+      const status = call.trailers ?? call.headers;
+      assert.equal(status?.["grpc-status"], String(Code.Unimplemented));
+      assert.match(decodeURIComponent(String(status?.["grpc-message"])), new RegExp(`\\bMissing${i}\\b`));
+    }
+    const put = createClient(KV, transport);
+    await put.put({ key: bytes("hpack/k"), value: bytes("v") });
+    const range = new Collector();
+    const request = toBinary(RangeRequestSchema, create(RangeRequestSchema, { key: bytes("hpack/k") }));
+    await connection.request({ path: "/etcdserverpb.KV/Range", body: envelope(request), end: true }, range);
+    assert.equal(await range.closed, undefined);
+    assert.equal(range.trailers?.["grpc-status"], "0");
+    const [payload] = envelopes(Buffer.concat(range.chunks));
+    const answer = fromBinary(RangeResponseSchema, payload as Buffer);
+    assert.equal(text(answer.kvs[0]?.value), "v");
   });
 
   it("surfaces an etcd error status as a ConnectError with etcd's code and message", async () => {

@@ -5,13 +5,13 @@ import type { AddressInfo } from "node:net";
 import * as net from "node:net";
 import { describe, it } from "node:test";
 import {
-  encodeHeaderBlock,
   HeaderListTooLargeError,
   HpackDecoder,
   huffmanCodeLengths,
   huffmanDecode,
   staticTable,
 } from "./hpack.js";
+import { encodeHeaderBlock } from "./hpack-encoder.js";
 
 function hex(text: string): Buffer {
   return Buffer.from(text.replaceAll(" ", ""), "hex");

@@ -1,6 +1,5 @@
-// HPACK (RFC 7541) for our HTTP/2 client: a stateful decoder for response headers and trailers, and a
-// stateless encoder for requests. The encoder never inserts into the dynamic table, so the peer's
-// decoder table stays empty and we never have to track what it holds.
+// HPACK (RFC 7541) for our HTTP/2 client: the static table, Huffman decoding, and the stateful decoder
+// of response headers and trailers. Requests are encoded in hpack-encoder.ts.
 
 /** The RFC 7541 Appendix A static table; entry `i` here is HPACK index `i + 1`. */
 export const staticTable: ReadonlyArray<readonly [name: string, value: string]> = [
@@ -158,10 +157,8 @@ function buildHuffmanTables(): void {
 }
 buildHuffmanTables();
 
-// Reused output for Huffman decoding and for encoding, grown on demand, so a call allocates only its
-// result.
+// Reused output for Huffman decoding, grown on demand, so a call allocates only its result.
 let huffOut = Buffer.allocUnsafe(1024);
-let encodeOut = Buffer.allocUnsafe(1024);
 
 function huffmanDecodeRange(src: Uint8Array, start: number, end: number): string {
   // Each symbol takes at least 5 bits.
@@ -192,12 +189,28 @@ export function huffmanDecode(bytes: Uint8Array): string {
 
 const staticNames = staticTable.map(([name]) => name);
 const staticValues = staticTable.map(([, value]) => value);
-const staticCount = staticTable.length;
+/** Entries in the static table: the dynamic table's newest entry has index `staticCount + 1`. */
+export const staticCount = staticTable.length;
 // First static index (1-based) of each name; entries sharing a name are adjacent.
-const staticNameIndex = new Map<string, number>();
+const firstIndexOfName = new Map<string, number>();
 staticNames.forEach((name, i) => {
-  if (!staticNameIndex.has(name)) staticNameIndex.set(name, i + 1);
+  if (!firstIndexOfName.has(name)) firstIndexOfName.set(name, i + 1);
 });
+
+/** The static index (1-based) of the first entry named `name`, 0 when there is none. */
+export function staticNameIndex(name: string): number {
+  return firstIndexOfName.get(name) ?? 0;
+}
+
+/** The static index (1-based) of the entry with this name and value, 0 when there is none. */
+export function staticFieldIndex(name: string, value: string): number {
+  const first = firstIndexOfName.get(name);
+  if (first === undefined) return 0;
+  for (let i = first; i <= staticCount && staticNames[i - 1] === name; i++) {
+    if (staticValues[i - 1] === value) return i;
+  }
+  return 0;
+}
 
 const emptyBlock = Buffer.alloc(0);
 
@@ -474,67 +487,4 @@ export class HpackDecoder {
       this.count--;
     }
   }
-}
-
-function writeInteger(out: Buffer, pos: number, value: number, prefixBits: number, flags: number): number {
-  const mask = (1 << prefixBits) - 1;
-  if (value < mask) {
-    out[pos] = flags | value;
-    return pos + 1;
-  }
-  out[pos++] = flags | mask;
-  let rest = value - mask;
-  while (rest >= 128) {
-    out[pos++] = (rest & 0x7f) | 0x80;
-    rest >>>= 7;
-  }
-  out[pos] = rest;
-  return pos + 1;
-}
-
-function writeString(out: Buffer, pos: number, text: string): number {
-  const start = writeInteger(out, pos, text.length, 7, 0);
-  return start + out.write(text, start, "latin1");
-}
-
-/**
- * Encodes request headers as one HPACK block without touching the dynamic table: a static entry matching
- * name and value is sent as its index, anything else as "literal without indexing" (with the static name
- * index when there is one), strings raw. Names must already be lowercase; strings are written as latin1.
- */
-export function encodeHeaderBlock(headers: Iterable<readonly [string, string]>): Buffer {
-  let out = encodeOut;
-  let pos = 0;
-  for (const [name, value] of headers) {
-    // Two length prefixes of at most 6 octets each, plus the representation's first octet.
-    const needed = pos + name.length + value.length + 13;
-    if (needed > out.length) {
-      const grown = Buffer.allocUnsafe(Math.max(needed, out.length * 2));
-      out.copy(grown, 0, 0, pos);
-      out = encodeOut = grown;
-    }
-    const nameIndex = staticNameIndex.get(name);
-    if (nameIndex === undefined) {
-      out[pos++] = 0;
-      pos = writeString(out, pos, name);
-      pos = writeString(out, pos, value);
-      continue;
-    }
-    let fullIndex = 0;
-    for (let i = nameIndex; i <= staticCount && staticNames[i - 1] === name; i++) {
-      if (staticValues[i - 1] === value) {
-        fullIndex = i;
-        break;
-      }
-    }
-    if (fullIndex !== 0) {
-      pos = writeInteger(out, pos, fullIndex, 7, 0x80);
-    } else {
-      pos = writeInteger(out, pos, nameIndex, 4, 0);
-      pos = writeString(out, pos, value);
-    }
-  }
-  const block = Buffer.allocUnsafe(pos);
-  out.copy(block, 0, 0, pos);
-  return block;
 }

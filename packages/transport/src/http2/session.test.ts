@@ -23,7 +23,7 @@ import {
   startRawServer,
   startServer,
 } from "../../test/http2-peer.js";
-import { encodeHeaderBlock } from "./hpack.js";
+import { encodeHeaderBlock } from "./hpack-encoder.js";
 
 // Http2Session's framing and flow control, with node:http2 as the peer: protocol edges that etcd
 // cannot be made to produce on demand (CONTINUATION, padding, a window raised by SETTINGS, a
@@ -311,6 +311,89 @@ describe("Http2Session header blocks against node:http2", () => {
       assert.ok(tap.fromClient.of(frameType.headers, stream.id).every((f) => f.length <= 16_384));
     },
   );
+
+  it(
+    "sends the repeating request fields as table indices, encoded in the order the server reads them",
+    limits,
+    async (t) => {
+      const seen: http2.IncomingHttpHeaders[] = [];
+      // One stream at a time: the rest wait for a slot, and go out in a different order from
+      // the one they were opened in only if the session encodes them too early.
+      const server = await startServer(
+        t,
+        (stream, headers) => {
+          seen.push(headers);
+          void readBody(stream).then(() => reply(stream, String(headers[":path"]), { "grpc-status": "0" }));
+        },
+        { settings: { maxConcurrentStreams: 1 } },
+      );
+      const tap = await startTap(t, server.port);
+      const connection = openConnection(t, tap.port);
+      const paths = ["/etcdserverpb.KV/Range", "/etcdserverpb.KV/Put", "/etcdserverpb.KV/Txn"];
+      const calls = Array.from({ length: 12 }, (_, i) => {
+        const call = new Collector();
+        const path = paths[i % paths.length] as string;
+        return { path, call, stream: connection.request({ path, body: Buffer.alloc(5), end: true }, call) };
+      });
+      for (const { path, call } of calls) {
+        assert.equal(await call.closed, undefined);
+        assert.equal(call.body.toString(), path);
+      }
+      assert.equal(seen.length, calls.length);
+      for (const headers of seen) {
+        assert.equal(headers[":authority"], `127.0.0.1:${tap.port}`);
+        assert.equal(headers["content-type"], "application/grpc+proto");
+        assert.equal(headers.te, "trailers");
+        assert.match(String(headers["user-agent"]), /^etcd-connect\//);
+      }
+      // After each path's first call, its block is seven one-octet indices.
+      const blocks = await Promise.all(
+        calls.map(async ({ stream }) => tap.fromClient.of(frameType.headers, (await stream).id)[0]),
+      );
+      const sizes = blocks.map((frame) => frame?.length);
+      assert.ok(
+        sizes.slice(paths.length).every((size) => size === 7),
+        `blocks of ${sizes.join(", ")} octets`,
+      );
+      assert.ok(sizes.slice(0, paths.length).every((size) => size !== undefined && size > 7));
+    },
+  );
+
+  it("empties its entries in the server's table when the server shrinks it", limits, async (t) => {
+    const seen: string[] = [];
+    const server = await startServer(t, (stream, headers) => {
+      seen.push(String(headers[":path"]));
+      void readBody(stream).then(() => reply(stream, "", { "grpc-status": "0" }));
+    });
+    const tap = await startTap(t, server.port);
+    const connection = openConnection(t, tap.port);
+    const call = async (path: string) => {
+      const collector = new Collector();
+      const stream = await connection.request({ path, body: Buffer.alloc(5), end: true }, collector);
+      assert.equal(await collector.closed, undefined);
+      return stream.id;
+    };
+    await call("/etcdserverpb.KV/Range");
+    await call("/etcdserverpb.KV/Put");
+    // nghttp2 holds us to the new size from our ACK on: a block that does not open with a size
+    // update, or inserts past 120 octets, fails the connection with COMPRESSION_ERROR.
+    const session = server.sessions[0] as http2.ServerHttp2Session;
+    await new Promise<void>((resolve, reject) =>
+      session.settings({ headerTableSize: 120 }, (error) => (error ? reject(error) : resolve())),
+    );
+    const afterShrink = await call("/etcdserverpb.KV/Range");
+    await call("/etcdserverpb.KV/Txn");
+    await call("/etcdserverpb.KV/Range");
+    assert.deepEqual(seen, [
+      "/etcdserverpb.KV/Range",
+      "/etcdserverpb.KV/Put",
+      "/etcdserverpb.KV/Range",
+      "/etcdserverpb.KV/Txn",
+      "/etcdserverpb.KV/Range",
+    ]);
+    const block = tap.fromClient.of(frameType.headers, afterShrink)[0]?.payload;
+    assert.equal(block?.[0], 0x20, "the first block after the ACK empties the table");
+  });
 
   it("ends a trailers-only answer with onResponse and no onTrailers", limits, async (t) => {
     const server = await startServer(t, (stream) => {

@@ -12,7 +12,7 @@ import {
 } from "./frame.js";
 import { Http2FrameWriter } from "./frame-writer.js";
 import { type HeaderBlockResult, Http2HeaderBlock } from "./header-block.js";
-import { encodeHeaderBlock } from "./hpack.js";
+import { HpackEncoder } from "./hpack-encoder.js";
 import {
   connectionWindow,
   maxEmptyFramesInARow,
@@ -30,7 +30,7 @@ import { StreamTable } from "./stream-table.js";
 import { unprocessedError } from "./unprocessed.js";
 import { userAgent } from "./user-agent.js";
 
-/** Request header blocks kept per session (see `blockWith`), and the longest field value kept. */
+/** Request header blocks kept per session (see `headerBlockFor`), and the longest field value kept. */
 const maxKeptBlocks = 64;
 const maxKeptFieldLength = 1024;
 
@@ -47,6 +47,12 @@ const sessionTransitions: Readonly<Record<Http2SessionState, readonly Http2Sessi
   draining: ["closed"],
   closed: [],
 };
+
+/** A request header block the session keeps, with the encoder's generation it is valid for. */
+interface KeptBlock {
+  readonly generation: number;
+  readonly block: Buffer;
+}
 
 /** One request stream to open; see {@link Http2Session.open}. */
 export interface Http2Request {
@@ -84,7 +90,8 @@ export interface Http2SessionEvents {
 
 /**
  * The client side of one HTTP/2 connection, framed by hand on a socket (RFC 9113), for gRPC
- * calls only: no server push, no priorities, no dynamic-table entries of our own.
+ * calls only: no server push, no priorities. Request fields that repeat go into the peer's HPACK
+ * table once (see {@link HpackEncoder}).
  *
  * Why not node:http2: measured on this project's machine kind, a node:http2 client stream costs
  * ~43 µs of CPU per call before any gRPC work (a Duplex stream, an AsyncResource, header
@@ -106,8 +113,8 @@ export class Http2Session implements Http2StreamOwner {
   private readonly streams = new StreamTable();
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
-  private readonly prefixes = new Map<string, Buffer>();
-  private readonly blocks = new Map<string, Buffer>();
+  private readonly encoder = new HpackEncoder();
+  private readonly blocks = new Map<string, KeptBlock>();
   // Our PINGs waiting for their ACK; the connection cancels one that timed out.
   private readonly pings = new Map<number, () => void>();
   private readonly authority: string;
@@ -219,16 +226,12 @@ export class Http2Session implements Http2StreamOwner {
    */
   open(request: Http2Request, handler: Http2StreamHandler): Http2Stream {
     const stream = new Http2Stream(this, handler, request.probe === true, request.retrySafe === true);
-    const extra = request.extra;
-    const block =
-      extra === undefined || extra.length === 0
-        ? this.prefix(request.path)
-        : this.blockWith(request.path, extra);
+    stream.pendingPath = request.path;
+    stream.pendingExtra = request.extra;
     if (request.body !== undefined) {
       stream.queued = [request.body];
     }
     stream.queuedEnd = request.end === true;
-    stream.pendingBlock = block;
     this.events.onStreamOpen(stream);
     if (this.goingAway || this.destroyed) {
       // Went away between the caller's check and now (GOAWAY read in the same tick): nothing sent.
@@ -238,11 +241,29 @@ export class Http2Session implements Http2StreamOwner {
     return stream;
   }
 
-  // The fixed part of a request's header block, encoded once per path.
-  private prefix(path: string): Buffer {
-    let block = this.prefixes.get(path);
-    if (block === undefined) {
-      block = encodeHeaderBlock([
+  // A request's header block, encoded as its HEADERS frame goes out: the encoder's table must see
+  // blocks in the order the peer does. The fixed gRPC fields go through the table; `extra` fields
+  // as literals. A block that changed nothing in the table is kept by path and extra fields (a
+  // bounded number of them) and sent again while the table stays as it was, which after a
+  // connection's first calls is always: etcd's `hasleader` and an auth token repeat call after
+  // call. A deadline's `grpc-timeout` differs per call, so a block with one is not kept.
+  private headerBlockFor(path: string, extra: ReadonlyArray<readonly [string, string]> | undefined): Buffer {
+    let key: string | undefined = path;
+    if (extra !== undefined) {
+      for (let i = 0; i < extra.length; i++) {
+        const [name, value] = extra[i] as readonly [string, string];
+        if (name === "grpc-timeout" || value.length > maxKeptFieldLength) {
+          key = undefined;
+          break;
+        }
+        key += `\n${name}\n${value}`;
+      }
+    }
+    const generation = this.encoder.generation;
+    const kept = key === undefined ? undefined : this.blocks.get(key);
+    if (kept !== undefined && kept.generation === generation) return kept.block;
+    const block = this.encoder.encode(
+      [
         [":method", "POST"],
         [":scheme", this.scheme],
         [":path", path],
@@ -250,33 +271,12 @@ export class Http2Session implements Http2StreamOwner {
         ["content-type", "application/grpc+proto"],
         ["te", "trailers"],
         ["user-agent", userAgent],
-      ]);
-      this.prefixes.set(path, block);
-    }
-    return block;
-  }
-
-  // A request's whole header block. Extra fields that repeat call after call (etcd's `hasleader`,
-  // an auth token) make the same block each time, so blocks are kept by path and fields, a bounded
-  // number of them; a deadline's `grpc-timeout` differs per call, so a block with one is not kept.
-  private blockWith(path: string, extra: ReadonlyArray<readonly [string, string]>): Buffer {
-    let key: string | undefined = path;
-    for (let i = 0; i < extra.length; i++) {
-      const [name, value] = extra[i] as readonly [string, string];
-      if (name === "grpc-timeout" || value.length > maxKeptFieldLength) {
-        key = undefined;
-        break;
-      }
-      key += `\n${name}\n${value}`;
-    }
-    let block = key === undefined ? undefined : this.blocks.get(key);
-    if (block !== undefined) return block;
-    const prefix = this.prefix(path);
-    const more = encodeHeaderBlock(extra);
-    block = Buffer.concat([prefix, more], prefix.length + more.length);
-    if (key !== undefined) {
+      ],
+      extra,
+    );
+    if (key !== undefined && this.encoder.generation === generation) {
       if (this.blocks.size >= maxKeptBlocks) this.blocks.clear();
-      this.blocks.set(key, block);
+      this.blocks.set(key, { generation, block });
     }
     return block;
   }
@@ -294,8 +294,8 @@ export class Http2Session implements Http2StreamOwner {
     }
     stream.sendWindow = this.peerInitialWindow;
     this.streams.add(stream);
-    const block = stream.pendingBlock as Buffer;
-    stream.pendingBlock = undefined;
+    const block = this.headerBlockFor(stream.pendingPath, stream.pendingExtra);
+    stream.pendingExtra = undefined;
     const queued = stream.queued;
     stream.queued = undefined;
     const endNow = stream.queuedEnd && (queued === undefined || queued.length === 0);
@@ -852,6 +852,9 @@ export class Http2Session implements Http2StreamOwner {
         this.peerMaxFrame = value;
       } else if (key === setting.maxConcurrentStreams) {
         this.peerMaxStreams = value;
+      } else if (key === setting.headerTableSize) {
+        // In force from our ACK below, which goes out before any block encoded after it.
+        this.encoder.setPeerTableSize(value);
       } else if (key === setting.enablePush && value !== 0) {
         // RFC 9113 §6.5.2: a server may only say 0; 1 from a server is an error.
         this.connectionError(http2Code.protocolError, `a SETTINGS_ENABLE_PUSH of ${value}`);

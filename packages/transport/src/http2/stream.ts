@@ -59,7 +59,9 @@ export class Http2Stream {
   /** @internal */ localEnded = false;
   /** @internal */ queued: Uint8Array[] | undefined = undefined;
   /** @internal */ queuedEnd = false;
-  /** @internal */ pendingBlock: Buffer | undefined = undefined;
+  /** @internal The request's `:path` and extra fields, encoded when its HEADERS frame goes out. */
+  pendingPath = "";
+  /** @internal */ pendingExtra: ReadonlyArray<readonly [string, string]> | undefined = undefined;
 
   readonly session: Http2StreamOwner;
   readonly handler: Http2StreamHandler;
