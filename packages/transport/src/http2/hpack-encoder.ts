@@ -106,8 +106,8 @@ export function encodeHeaderBlock(headers: Iterable<readonly [string, string]>):
  * The HPACK encoder of one connection's requests. Fields a request repeats call after call (the
  * path, authority, content type, user agent) go into the peer's dynamic table the first time and
  * as a one-octet index after that, as grpc-go and nghttp2 send them; etcd then decodes a call's
- * headers without building a string. Other fields (a deadline, a token) go as literals without
- * indexing, so they never churn the table.
+ * headers without building a string. Other fields (a deadline, a token) go after its block as
+ * literals without indexing ({@link encodeHeaderBlock}), so they never churn the table.
  *
  * The encoder never evicts: an entry goes in only while the table has room for it, so an entry
  * once in keeps its place and a field's index moves only when a newer entry goes in (see
@@ -154,16 +154,11 @@ export class HpackEncoder {
   }
 
   /**
-   * One request's block: `indexed` fields from the table, put in it when they are not yet and fit;
-   * then `literal` fields, without indexing.
+   * A block of fields that repeat call after call: each from the table, put in it when it is not
+   * yet and fits. Fields that vary go after it, encoded by {@link encodeHeaderBlock}.
    */
-  encode(
-    indexed: ReadonlyArray<readonly [string, string]>,
-    literal?: ReadonlyArray<readonly [string, string]>,
-  ): Buffer {
-    const out = scratchFor(
-      updatesOverhead + fieldsBytes(indexed) + (literal === undefined ? 0 : fieldsBytes(literal)),
-    );
+  encode(fields: ReadonlyArray<readonly [string, string]>): Buffer {
+    const out = scratchFor(updatesOverhead + fieldsBytes(fields));
     let pos = 0;
     if (this.resetDue) {
       // Emptied first, then sized: the peer's entries go whatever their size.
@@ -173,8 +168,8 @@ export class HpackEncoder {
       // This block empties the table: sent twice, it would empty what came in between.
       this.changes++;
     }
-    for (let i = 0; i < indexed.length; i++) {
-      const [name, value] = indexed[i] as readonly [string, string];
+    for (let i = 0; i < fields.length; i++) {
+      const [name, value] = fields[i] as readonly [string, string];
       const full = staticFieldIndex(name, value);
       if (full !== 0) {
         pos = writeInteger(out, pos, full, 7, 0x80);
@@ -195,12 +190,6 @@ export class HpackEncoder {
       this.ordinals.set(key, this.inserted++);
       this.size += entrySize;
       this.changes++;
-    }
-    if (literal !== undefined) {
-      for (let i = 0; i < literal.length; i++) {
-        const [name, value] = literal[i] as readonly [string, string];
-        pos = writeStateless(out, pos, name, value);
-      }
     }
     return blockOf(out, pos);
   }

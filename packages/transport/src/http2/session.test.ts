@@ -333,7 +333,10 @@ describe("Http2Session header blocks against node:http2", () => {
       const calls = Array.from({ length: 12 }, (_, i) => {
         const call = new Collector();
         const path = paths[i % paths.length] as string;
-        return { path, call, stream: connection.request({ path, body: Buffer.alloc(5), end: true }, call) };
+        // Every other call with a field that repeats, which goes after the indices as a literal.
+        const extra: Array<[string, string]> = i % 2 === 0 ? [] : [["hasleader", "true"]];
+        const request = { path, extra, body: Buffer.alloc(5), end: true };
+        return { path, extra, call, stream: connection.request(request, call) };
       });
       for (const { path, call } of calls) {
         assert.equal(await call.closed, undefined);
@@ -346,13 +349,18 @@ describe("Http2Session header blocks against node:http2", () => {
         assert.equal(headers.te, "trailers");
         assert.match(String(headers["user-agent"]), /^etcd-connect\//);
       }
-      // After each path's first call, its block is seven one-octet indices.
+      for (const [i, { extra }] of calls.entries()) {
+        assert.equal(seen[i]?.hasleader, extra.length === 0 ? undefined : "true");
+      }
+      // After each path's first call, its block is seven one-octet indices, then the literals.
       const blocks = await Promise.all(
         calls.map(async ({ stream }) => tap.fromClient.of(frameType.headers, (await stream).id)[0]),
       );
       const sizes = blocks.map((frame) => frame?.length);
       assert.ok(
-        sizes.slice(paths.length).every((size) => size === 7),
+        calls.slice(paths.length).every(({ extra }, i) => {
+          return sizes[paths.length + i] === 7 + (extra.length === 0 ? 0 : encodeHeaderBlock(extra).length);
+        }),
         `blocks of ${sizes.join(", ")} octets`,
       );
       assert.ok(sizes.slice(0, paths.length).every((size) => size !== undefined && size > 7));

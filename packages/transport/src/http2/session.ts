@@ -12,7 +12,7 @@ import {
 } from "./frame.js";
 import { Http2FrameWriter } from "./frame-writer.js";
 import { type HeaderBlockResult, Http2HeaderBlock } from "./header-block.js";
-import { HpackEncoder } from "./hpack-encoder.js";
+import { encodeHeaderBlock, HpackEncoder } from "./hpack-encoder.js";
 import {
   connectionWindow,
   maxEmptyFramesInARow,
@@ -114,6 +114,7 @@ export class Http2Session implements Http2StreamOwner {
   private readonly waiting: Http2Stream[] = [];
   private readonly blocked = new Set<Http2Stream>();
   private readonly encoder = new HpackEncoder();
+  private readonly prefixes = new Map<string, KeptBlock>();
   private readonly blocks = new Map<string, KeptBlock>();
   // Our PINGs waiting for their ACK; the connection cancels one that timed out.
   private readonly pings = new Map<number, () => void>();
@@ -242,42 +243,53 @@ export class Http2Session implements Http2StreamOwner {
   }
 
   // A request's header block, encoded as its HEADERS frame goes out: the encoder's table must see
-  // blocks in the order the peer does. The fixed gRPC fields go through the table; `extra` fields
-  // as literals. A block that changed nothing in the table is kept by path and extra fields (a
-  // bounded number of them) and sent again while the table stays as it was, which after a
-  // connection's first calls is always: etcd's `hasleader` and an auth token repeat call after
-  // call. A deadline's `grpc-timeout` differs per call, so a block with one is not kept.
+  // blocks in the order the peer does. The fixed gRPC fields go through the table (see `prefix`);
+  // `extra` fields follow as literals. Extra fields that repeat call after call (etcd's
+  // `hasleader`, an auth token) make the same block each time, so whole blocks are kept by path
+  // and fields, a bounded number of them, while the table stays as it was; a deadline's
+  // `grpc-timeout` differs per call, so a block with one is not kept.
   private headerBlockFor(path: string, extra: ReadonlyArray<readonly [string, string]> | undefined): Buffer {
-    let key: string | undefined = path;
-    if (extra !== undefined) {
-      for (let i = 0; i < extra.length; i++) {
-        const [name, value] = extra[i] as readonly [string, string];
-        if (name === "grpc-timeout" || value.length > maxKeptFieldLength) {
-          key = undefined;
-          break;
-        }
-        key += `\n${name}\n${value}`;
-      }
-    }
     const generation = this.encoder.generation;
+    const prefix = this.prefix(path);
+    if (extra === undefined || extra.length === 0) return prefix;
+    let key: string | undefined = path;
+    for (let i = 0; i < extra.length; i++) {
+      const [name, value] = extra[i] as readonly [string, string];
+      if (name === "grpc-timeout" || value.length > maxKeptFieldLength) {
+        key = undefined;
+        break;
+      }
+      key += `\n${name}\n${value}`;
+    }
     const kept = key === undefined ? undefined : this.blocks.get(key);
     if (kept !== undefined && kept.generation === generation) return kept.block;
-    const block = this.encoder.encode(
-      [
-        [":method", "POST"],
-        [":scheme", this.scheme],
-        [":path", path],
-        [":authority", this.authority],
-        ["content-type", "application/grpc+proto"],
-        ["te", "trailers"],
-        ["user-agent", userAgent],
-      ],
-      extra,
-    );
-    if (key !== undefined && this.encoder.generation === generation) {
+    const more = encodeHeaderBlock(extra);
+    const block = Buffer.concat([prefix, more], prefix.length + more.length);
+    // Kept under the generation the prefix was encoded against: a prefix that changed the table
+    // moved the generation on, so its block is never sent twice.
+    if (key !== undefined) {
       if (this.blocks.size >= maxKeptBlocks) this.blocks.clear();
       this.blocks.set(key, { generation, block });
     }
+    return block;
+  }
+
+  // The fixed fields of a request's header block, through the encoder's table: after a path's
+  // first call, seven one-octet indices, kept per path while the table stays as it was.
+  private prefix(path: string): Buffer {
+    const generation = this.encoder.generation;
+    const kept = this.prefixes.get(path);
+    if (kept !== undefined && kept.generation === generation) return kept.block;
+    const block = this.encoder.encode([
+      [":method", "POST"],
+      [":scheme", this.scheme],
+      [":path", path],
+      [":authority", this.authority],
+      ["content-type", "application/grpc+proto"],
+      ["te", "trailers"],
+      ["user-agent", userAgent],
+    ]);
+    if (this.encoder.generation === generation) this.prefixes.set(path, { generation, block });
     return block;
   }
 
