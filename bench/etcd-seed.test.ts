@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type Client, createClient } from "@etcd-connect/client";
+import { type Client, createClient, opPut } from "@etcd-connect/client";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
-import { revokeLeases } from "./etcd-seed.js";
+import { compact, revokeLeases } from "./etcd-seed.js";
 
-describe("revokeLeases against a real etcd", integrationOptions(), () => {
+describe("compact and revokeLeases against a real etcd", integrationOptions(), () => {
   let etcd: EtcdMember;
   let client: Client;
 
@@ -29,6 +29,26 @@ describe("revokeLeases against a real etcd", integrationOptions(), () => {
     } finally {
       await Promise.all(keepers.map((keeper) => keeper.close()));
     }
+  });
+
+  it("compact returns once etcd has deleted the history, not when it has scheduled that", async () => {
+    // 32,768 revisions of 256 bytes over 128 keys: etcd deletes them 1,000 at a time, 10 ms apart.
+    const value = Buffer.alloc(256, "h");
+    const keys = Array.from({ length: 128 }, (_, i) => `history/${i}`);
+    for (let i = 0; i < 256; i++) {
+      await client
+        .txn()
+        .then(...keys.map((key) => opPut(key, value)))
+        .commit();
+    }
+    const before = (await client.maintenance.status(etcd.clientUrl)).dbSizeInUse;
+    await compact(client);
+    const afterCompact = (await client.maintenance.status(etcd.clientUrl)).dbSizeInUse;
+    // The history is some 8 MiB of values; what stays is the last revision of each key.
+    assert.ok(
+      before - afterCompact > 4n * 1024n * 1024n,
+      `in use: ${before} bytes before the compaction, ${afterCompact} after it`,
+    );
   });
 
   it("does nothing on a member with no lease", async () => {
