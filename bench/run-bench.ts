@@ -65,13 +65,15 @@ async function runOnce(
     startWorker({ command: as, workload: id, endpoint, params, timeoutMs: workerTimeoutMs });
   if (params.kind !== "fan-in") return start(command, workload.id).result;
   // Fan-in: the watcher (the client under test) and a writer (always ours) in separate
-  // processes; the watcher counts events between "start" and "stop".
+  // processes; the watcher counts events between "start" and "stop", which span the writer's
+  // measured window, after its warm-up.
   const watcher = start(command, workload.id);
   const writer = start({ client: "ours", node }, fanWriter);
   try {
     await Promise.all([watcher.ready, writer.ready]);
-    watcher.send("start");
     writer.send("start");
+    await writer.measuring;
+    watcher.send("start");
     const written = await writer.result;
     watcher.send("stop");
     return { ...(await watcher.result), writesPerSec: written.writesPerSec ?? Number.NaN };

@@ -34,9 +34,13 @@ export interface WorkerOptions {
   timeoutMs: number;
 }
 
-/** A worker process: `ready` for the fan-in handshake, `result` for its figures. */
+/**
+ * A worker process: `ready` and `measuring` for the fan-in handshake, `result` for its figures.
+ */
 export interface WorkerProcess {
   readonly ready: Promise<void>;
+  /** The fan-in writer's warm-up is over and its measured window has opened. */
+  readonly measuring: Promise<void>;
   readonly result: Promise<Metrics>;
   send(line: string): void;
 }
@@ -81,11 +85,14 @@ export function startWorker({
   const child = spawnWorker(command, workload, endpoint, params);
   running.add(child);
   const ready = deferred<void>();
+  const measuring = deferred<void>();
   const result = deferred<Metrics>();
   // Handled here so an early failure is never an unhandled rejection; callers still see it.
   ready.promise.catch(() => undefined);
+  measuring.promise.catch(() => undefined);
   const fail = (error: Error) => {
     ready.reject(error);
+    measuring.reject(error);
     result.reject(error);
   };
   let stderr = "";
@@ -94,13 +101,19 @@ export function startWorker({
     stderr = (stderr + chunk).slice(-4000);
   });
   createInterface({ input: child.stdout }).on("line", (line) => {
-    let message: { ready?: boolean; result?: Record<string, number | null>; error?: string };
+    let message: {
+      ready?: boolean;
+      measuring?: boolean;
+      result?: Record<string, number | null>;
+      error?: string;
+    };
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
       return; // not ours: a library printing to stdout
     }
     if (message.ready === true) ready.resolve();
+    if (message.measuring === true) measuring.resolve();
     if (message.result !== undefined) result.resolve(toMetrics(message.result));
     if (message.error !== undefined) fail(new Error(`${client} ${workload}: ${message.error}`));
   });
@@ -122,6 +135,7 @@ export function startWorker({
   });
   return {
     ready: ready.promise,
+    measuring: measuring.promise,
     result: result.promise,
     send(line) {
       child.stdin.write(`${line}\n`);

@@ -56,6 +56,7 @@ async function runCallers(
   keys: readonly string[],
   op: (key: string) => Promise<void>,
   params: Pick<KvParams, "warmupMs" | "warmupCalls" | "durationMs" | "serverPid">,
+  onWindow: () => void = () => undefined,
 ): Promise<{ ops: number; seconds: number; cpuUs: number; serverCpuUs: number; latencies: Float64Array }> {
   const { warmupMs, warmupCalls, durationMs, serverPid } = params;
   let measuring = false;
@@ -84,6 +85,7 @@ async function runCallers(
     while (calls < warmupCalls && !stopping && performance.now() < warmedBy) await sleep(20);
     measuring = true;
     windowStart = performance.now();
+    onWindow();
     const cpuStart = cpuMicros();
     const serverCpuStart = processCpuMicros(serverPid);
     await sleep(durationMs);
@@ -182,11 +184,14 @@ async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Me
           const value = fanInValue(now(), params.valueBytes);
           return client.putBatch(keys.slice(start, start + params.writerBatch), value);
         };
-  const run = await runCallers(params.writerConcurrency, keys, write, {
-    warmupMs: 0,
-    warmupCalls: 0,
-    durationMs: params.durationMs,
-  });
+  // The orchestrator starts the watcher's count when the writer's window opens.
+  const run = await runCallers(
+    params.writerConcurrency,
+    keys,
+    write,
+    { warmupMs: params.warmupMs, warmupCalls: 0, durationMs: params.durationMs },
+    () => emit({ measuring: true }),
+  );
   return { writesPerSec: (run.ops * params.writerBatch) / run.seconds };
 }
 
