@@ -1,5 +1,5 @@
 import type { Rival } from "./bench-client.js";
-import { formatRatio, formatTarget, formatVerdict, rivalLabels } from "./report.js";
+import { formatRatio, formatTarget, formatVerdict, rivalLabels, roundsText } from "./report.js";
 import { type BenchResults, goNotAvailable } from "./results.js";
 import type { MetricSummary, Verdict } from "./stats.js";
 import { type MetricSpec, workloads } from "./workloads.js";
@@ -116,7 +116,7 @@ export function chartSvg(results: BenchResults): string {
   const go = m.go.startsWith(goNotAvailable) ? "Go's clientv3 (not available)" : `Go ${m.go}`;
   const title = `@etcd-connect/client vs etcd3 ${m.etcd3} and ${go}: ratios ours/rival of medians (log scale)`;
   const subtitle =
-    `${results.startedAt.slice(0, 10)}, ${m.cpus} CPUs, Node ${m.node}, etcd ${m.etcd}, medians of ${results.rounds} round(s).` +
+    `${results.startedAt.slice(0, 10)}, ${m.cpus} CPUs, Node ${m.node}, etcd ${m.etcd}, medians of ${roundsText(results)}.` +
     (m.go.startsWith(goNotAvailable) ? ` Go client ${m.go.replace(/\s+/g, " ")}.` : "");
   const colours =
     "Dashed: a target on that ratio. Green: met, red: missed, blue: ours better (no target), grey: ours worse. " +

@@ -61,6 +61,13 @@ export function formatRatio(ratio: number | undefined): string {
   return ratio === undefined ? "–" : `${ratio.toFixed(2)}x`;
 }
 
+/** "3 round(s)", or "3 rounds (5 for KV workloads)" when those had more. */
+export function roundsText(results: Pick<BenchResults, "rounds" | "kvRounds">): string {
+  const { rounds, kvRounds } = results;
+  if (kvRounds === undefined || kvRounds === rounds) return `${rounds} round(s)`;
+  return `${rounds} rounds (${kvRounds} for KV workloads)`;
+}
+
 /** The results as a markdown table, with a line on how and where they were taken. */
 export function markdownTable(results: BenchResults): string {
   const specs = new Map(workloads(results.quick).map((w) => [w.id, w.metrics]));
@@ -70,7 +77,7 @@ export function markdownTable(results: BenchResults): string {
   const lines = [
     `Run ${results.startedAt.slice(0, 16).replace("T", " ")} UTC${results.quick ? " (quick mode)" : ""}: ` +
       `${m.cpus} × ${m.cpuModel}, Node ${m.node}, etcd ${m.etcd} (data on tmpfs), etcd3 ${m.etcd3}, ${go}; ` +
-      `${results.rounds} round(s) per client, alternating; load ${m.loadStart.toFixed(2)} → ` +
+      `${roundsText(results)} per client, alternating; load ${m.loadStart.toFixed(2)} → ` +
       `${m.loadEnd.toFixed(2)}; took ${Math.round(results.durationS)} s. ` +
       "Cells: median (min–max over rounds). Ratios: ours/etcd3 and ours/Go of the medians.",
     "",

@@ -33,7 +33,10 @@ export interface BenchResults {
   finishedAt: string;
   durationS: number;
   quick: boolean;
+  /** Rounds per client of the workloads other than KV. */
   rounds: number;
+  /** Rounds per client of the KV workloads; absent in runs from before they had their own. */
+  kvRounds?: number;
   machine: MachineInfo;
   workloads: WorkloadResult[];
 }

@@ -15,8 +15,10 @@ import { type Runs, summarize } from "./stats.js";
 import { killWorkers, startWorker, type WorkerCommand } from "./worker-process.js";
 import {
   fanWriter,
+  kvRounds,
   type Metrics,
   rounds,
+  roundsOf,
   type Workload,
   type WorkloadParams,
   workloads,
@@ -131,7 +133,6 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const log = options.log ?? (() => undefined);
   const startedAt = new Date();
   const loadStart = os.loadavg()[0] ?? 0;
-  const roundCount = rounds(options.quick);
   const plan = workloads(options.quick).filter((w) =>
     options.only === undefined ? w.scale !== true || options.scale === true : options.only.includes(w.id),
   );
@@ -182,6 +183,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     for (const workload of plan) {
       const target = targetOf(workload);
       const runs: Runs = { ours: [], etcd3: [], go: [] };
+      const roundCount = roundsOf(workload, options.quick);
       for (let round = 1; round <= roundCount; round++) {
         for (const client of clientNames) {
           const command = commandFor(client, node, go);
@@ -222,7 +224,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       finishedAt: finishedAt.toISOString(),
       durationS: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       quick: options.quick,
-      rounds: roundCount,
+      rounds: rounds(options.quick),
+      kvRounds: kvRounds(options.quick),
       machine: {
         cpus: cpus.length,
         cpuModel: cpus[0]?.model.trim() ?? "unknown",
