@@ -30,7 +30,7 @@ import { StreamTable } from "./stream-table.js";
 import { unprocessedError } from "./unprocessed.js";
 import { userAgent } from "./user-agent.js";
 
-/** Request header blocks kept per session (see `headerBlockFor`), and the longest field value kept. */
+/** Header blocks and fixed-field prefixes kept per session (see `headerBlockFor`), each map; the longest field value kept. */
 const maxKeptBlocks = 64;
 const maxKeptFieldLength = 1024;
 
@@ -289,7 +289,11 @@ export class Http2Session implements Http2StreamOwner {
       ["te", "trailers"],
       ["user-agent", userAgent],
     ]);
-    if (this.encoder.generation === generation) this.prefixes.set(path, { generation, block });
+    if (this.encoder.generation === generation) {
+      // Paths come from the program, not the peer, but a generic caller may name many.
+      if (this.prefixes.size >= maxKeptBlocks) this.prefixes.clear();
+      this.prefixes.set(path, { generation, block });
+    }
     return block;
   }
 
