@@ -280,15 +280,10 @@ export function workloads(quick: boolean): Workload[] {
       title: `${quick ? "200" : "1,000"} leases kept alive, TTL 3 s`,
       // clientv3 sends the keepalives due from a loop every 500 ms, so at TTL 3 s it renews a lease
       // every 1.5 s: a shorter window can miss every renewal of half the leases. 12 s, not 4: a
-      // 4 s window held some 60 ms of our CPU, and our three rounds read 96.6, 146.3 and 200.2 ms
-      // per 10k in the full run of 2026-12-05 18:01 (1.02x Go's median; 0.28x and 0.57x in the
-      // two runs before). The first run with 12 s (18:47, this workload alone) read 171.0, 171.4
-      // and 240.4 for ours, 117.9-189.9 for Go: steadier, and 1.10x Go's.
+      // 4 s window held some 60 ms of our CPU, and one client's rounds spread 2x.
       // 30 s before each memory reading and before the window: V8's memory reducer, armed when the
-      // grants grow the heap, runs up to three major GCs about 8 s apart. After 6 s of warm period
-      // two of them fell in every window (ours 148-203 ms per 10k by hand, 100-114 after 30 s),
-      // and with the baseline read 4 s after the first grants they fell between the two memory
-      // readings, which made RSS per lease read -1.39 to 2.29 KB.
+      // grants grow the heap, runs up to three major GCs about 8 s apart; with less they fell in
+      // the window or between the two memory readings (bench README, full-mode windows).
       params: {
         kind: "leases",
         count: quick ? 200 : 1000,
