@@ -1,5 +1,5 @@
 import { Code } from "@connectrpc/connect";
-import type { TxnRequest } from "@etcd-connect/api/etcdserverpb";
+import type { RequestOp, TxnRequest } from "@etcd-connect/api/etcdserverpb";
 import type { RetryOptions } from "../client-options.js";
 
 export type { RetryOptions };
@@ -38,16 +38,18 @@ const repeatable = new Set([
  * every op in it (nested txns included) is a read: pass its request as `message`.
  */
 export function isRepeatable(service: string, method: string, message?: unknown): boolean {
-  if (repeatable.has(`${service}/${method}`)) return true;
-  return (
-    service === "etcdserverpb.KV" && method === "Txn" && isReadOnlyTxn(message as TxnRequest | undefined)
-  );
+  if (service === "etcdserverpb.KV" && method === "Txn")
+    return isReadOnlyTxn(message as TxnRequest | undefined);
+  return repeatable.has(`${service}/${method}`);
 }
 
-function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
-  if (txn === undefined) return false;
-  for (const op of [...txn.success, ...txn.failure]) {
-    const request = op.request;
+/** True when every op of `txn`, in either branch and in nested txns, is a read. */
+export function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
+  return txn !== undefined && allReads(txn.success) && allReads(txn.failure);
+}
+
+function allReads(ops: readonly RequestOp[]): boolean {
+  for (const { request } of ops) {
     if (request.case === "requestRange") continue;
     if (request.case === "requestTxn" && isReadOnlyTxn(request.value)) continue;
     return false;

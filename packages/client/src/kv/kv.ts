@@ -7,6 +7,7 @@ import {
   type KV as KVService,
   type PutResponse,
   type RangeResponse,
+  type TxnRequest,
 } from "@etcd-connect/api/etcdserverpb";
 import { type Bytes, bytesToJson, bytesToText } from "../bytes.js";
 import { type CallOptions, callEtcd, pickCallOptions } from "../call-options.js";
@@ -46,11 +47,14 @@ export interface KV {
 
 /** The KV facade over a generated Connect client. */
 export function createKV(rpc: ConnectClient<typeof KVService>): KV {
+  // One sender for every Txn: a txn is built per call, its sender need not be.
+  const sendTxn = (request: TxnRequest, options: CallOptions) =>
+    callEtcd(options, (call) => rpc.txn(request, call));
   const kv: KV = {
     get: (key, options) => callEtcd(options, (call) => rpc.range(rangeRequest(key, options), call)),
     put: (key, value, options) => callEtcd(options, (call) => rpc.put(putRequest(key, value, options), call)),
     delete: (key, options) => callEtcd(options, (call) => rpc.deleteRange(deleteRequest(key, options), call)),
-    txn: () => new Txn((request, options) => callEtcd(options, (call) => rpc.txn(request, call))),
+    txn: () => new Txn(sendTxn),
     compact: (revision, options) =>
       callEtcd(options, (call) =>
         rpc.compact(

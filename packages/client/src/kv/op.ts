@@ -131,19 +131,17 @@ export function deleteRequest(key: Bytes, options: DeleteOptions = {}): DeleteRa
 /** etcd's default `--max-txn-ops`. */
 export const maxTxnOps = 128;
 
+function checkTxnOps(name: string, list: readonly unknown[]): void {
+  if (list.length > maxTxnOps) {
+    throw invalidArgument(`txn has ${list.length} ${name}; etcd allows at most ${maxTxnOps} (--max-txn-ops)`);
+  }
+}
+
 /** Builds and validates a TxnRequest. */
 export function txnRequest(compare: Compare[], success: RequestOp[], failure: RequestOp[]): TxnRequest {
-  for (const [name, list] of [
-    ["compares", compare],
-    ["then ops", success],
-    ["else ops", failure],
-  ] as const) {
-    if (list.length > maxTxnOps) {
-      throw invalidArgument(
-        `txn has ${list.length} ${name}; etcd allows at most ${maxTxnOps} (--max-txn-ops)`,
-      );
-    }
-  }
+  checkTxnOps("compares", compare);
+  checkTxnOps("then ops", success);
+  checkTxnOps("else ops", failure);
   // A literal, not create(): the lists hold messages already (compare.*, op*), which create()
   // would walk again.
   return { $typeName: "etcdserverpb.TxnRequest", compare, success, failure };

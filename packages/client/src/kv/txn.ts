@@ -3,6 +3,9 @@ import type { CallOptions } from "../call-options.js";
 import { invalidArgument } from "../errors.js";
 import { txnRequest } from "./op.js";
 
+// The clauses' order; "committed" is not in it.
+const order = ["new", "if", "then", "else"];
+
 /**
  * A transaction under construction: `if(...).then(...).else(...).commit()`. Each clause may be
  * given once, in that order; a misuse throws at once, before anything is sent.
@@ -27,7 +30,6 @@ export class Txn {
   }
 
   private advance(to: "if" | "then" | "else"): void {
-    const order = ["new", "if", "then", "else"];
     if (this.stage === "committed") throw invalidArgument("txn was already committed");
     if (order.indexOf(this.stage) >= order.indexOf(to)) {
       throw invalidArgument(`txn.${to}() called ${this.stage === to ? "twice" : `after .${this.stage}()`}`);
