@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { roundsText } from "./report.js";
-import { kvRounds, rounds, roundsOf, workloads } from "./workloads.js";
+import { kvRounds, rounds, roundsOf, settleRoundsOf, workloads } from "./workloads.js";
 
 describe("rounds per workload", () => {
   it("gives every KV workload, plaintext and TLS, more rounds than the others in a full run", () => {
@@ -20,6 +20,14 @@ describe("rounds per workload", () => {
       watchers: [3],
       leases: [3],
     });
+  });
+
+  it("settles the member with one unrecorded round before each KV workload of a full run only", () => {
+    for (const workload of workloads(false)) {
+      const kv = roundsOf(workload, false) === kvRounds(false);
+      assert.equal(settleRoundsOf(workload, false), kv ? 1 : 0, workload.id);
+    }
+    assert.deepEqual(new Set(workloads(true).map((w) => settleRoundsOf(w, true))), new Set([0]));
   });
 
   it("runs one round of everything in quick mode", () => {
