@@ -387,10 +387,8 @@ export function roundsOf(workload: Pick<Workload, "params">, quick: boolean): nu
 /**
  * Unrecorded rounds of `workload` before its recorded ones: 1 for a KV workload in a full run, so
  * that no recorded round is the member's first after another workload. The clients take turns in a
- * fixed order, so that first round was always ours. At txn with 16 callers, which follows reads
- * only, it read 1.03-1.23x the median p99 of ours' other rounds in each of 10 full runs (2026-12-04
- * 08:34 to 2026-12-05 23:03, the last two stopped after that workload), ours' highest in 7; Go's
- * first round read 0.79-1.15x the median of its others.
+ * fixed order, so that round was always ours; at txn with 16 callers, after reads only, its p99 read
+ * above the median of ours' other rounds in every run compared ("How it runs" in the bench README).
  */
 export function settleRoundsOf(workload: Pick<Workload, "params">, quick: boolean): number {
   return isKv(workload) && !quick ? 1 : 0;
