@@ -1,5 +1,4 @@
 import { ConnectError, type Interceptor, type UnaryRequest } from "@connectrpc/connect";
-import type { TxnRequest } from "@etcd-connect/api/etcdserverpb";
 import { deadlineKey } from "@etcd-connect/transport";
 import { type EtcdError, setCallOutcome, toEtcdError } from "../errors.js";
 import { type Attempt, beginAttempt } from "./attempt.js";
@@ -7,7 +6,6 @@ import { exponentialBackoff, jittered, sleep } from "./backoff.js";
 import {
   isIndeterminate,
   isOverload,
-  isReadOnlyTxn,
   isRepeatable,
   isRetryable,
   type RetryOptions,
@@ -52,7 +50,9 @@ export function createRetryInterceptor(options: RetryInterceptorOptions = {}): I
       repeatable = isRepeatable(req.service.typeName, req.method.name);
       repeatableByMethod.set(req.method, repeatable);
     }
-    if (!repeatable && req.method.name === "Txn") repeatable = isReadOnlyTxn(req.message as TxnRequest);
+    if (!repeatable && req.method.name === "Txn") {
+      repeatable = isRepeatable(req.service.typeName, req.method.name, req.message);
+    }
     const hasDeadline = req.contextValues.get(deadlineKey) !== undefined;
     const start = Date.now();
     // The first attempt takes no async frame of its own (most calls need no other); a failure

@@ -43,8 +43,8 @@ export function isRepeatable(service: string, method: string, message?: unknown)
   return repeatable.has(`${service}/${method}`);
 }
 
-/** True when every op of `txn`, in either branch and in nested txns, is a read. */
-export function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
+// True when every op of `txn`, in either branch and in nested txns, is a read.
+function isReadOnlyTxn(txn: TxnRequest | undefined): boolean {
   return txn !== undefined && allReads(txn.success) && allReads(txn.failure);
 }
 
