@@ -62,6 +62,27 @@ describe("EnvelopeReader", () => {
     assert.deepEqual(owned, [false, true]);
   });
 
+  it("assembles a message over many segments into one plain Uint8Array of its own", () => {
+    // Segments are 64 KiB: this message fills three and starts a fourth, and chunks of 7 bytes
+    // straddle every boundary between them.
+    const payload = randomBytes(3 * 65_536 + 11);
+    for (const size of [7, 16_384, 65_536 + 5]) {
+      const reader = new EnvelopeReader(1 << 20);
+      const messages: Uint8Array[] = [];
+      const wire = envelope(payload);
+      for (let off = 0; off < wire.length; off += size) {
+        reader.push(wire.subarray(off, off + size), { onMessage: (m) => messages.push(m) });
+      }
+      const [message] = messages;
+      assert.equal(messages.length, 1, `chunks of ${size}`);
+      assert.ok(message !== undefined && Buffer.from(message).equals(payload), `chunks of ${size}`);
+      // Not a Buffer: decoded bytes fields are views of it, and a Buffer's slice() shares memory
+      // where a Uint8Array's copies. Its own ArrayBuffer: a unary answer is then decoded in place.
+      assert.equal(Object.getPrototypeOf(message), Uint8Array.prototype);
+      assert.equal(message.buffer.byteLength, payload.length);
+    }
+  });
+
   it("counts the bytes of a message still being assembled", () => {
     const reader = new EnvelopeReader(1 << 20);
     const wire = envelope(randomBytes(100));
@@ -94,5 +115,11 @@ describe("EnvelopeReader", () => {
     // 2 GiB declared; 64 KiB allocated for the first bytes.
     assert.ok(process.memoryUsage().arrayBuffers - before < 1 << 20);
     assert.equal(reader.pending, 1005);
+    // 3 MiB more: segments for what arrived, nothing for the rest of the declared length.
+    const more = randomBytes(3 << 20);
+    const afterMore = process.memoryUsage().arrayBuffers;
+    reader.push(more, ignore);
+    const held = process.memoryUsage().arrayBuffers - afterMore;
+    assert.ok(held >= 3 << 20 && held < 4 << 20, `${held} bytes held for 3 MiB received`);
   });
 });

@@ -25,6 +25,7 @@ import {
 } from "./limits.js";
 import type { ReadSlab } from "./read-slab.js";
 import { serverText } from "./server-text.js";
+import { SplitFrame } from "./split-frame.js";
 import { Http2Stream, type Http2StreamHandler, type Http2StreamOwner } from "./stream.js";
 import { StreamTable } from "./stream-table.js";
 import { unprocessedError } from "./unprocessed.js";
@@ -130,7 +131,8 @@ export class Http2Session implements Http2StreamOwner {
   // Frames in a row that carried nothing for a stream (see maxEmptyFramesInARow).
   private emptyFrames = 0;
   private recvWindow = connectionWindow;
-  private rest: Buffer | undefined = undefined;
+  // A frame that the last socket read ended inside of.
+  private split: SplitFrame | undefined = undefined;
   private readonly writer: Http2FrameWriter;
 
   /**
@@ -569,22 +571,38 @@ export class Http2Session implements Http2StreamOwner {
 
   private read(chunk: Buffer): void {
     this.lastReadAt = Date.now();
-    let buf = chunk;
-    if (this.rest !== undefined) {
-      // At most one frame's worth is carried over, so this copy is bounded.
-      buf = Buffer.concat([this.rest, chunk], this.rest.length + chunk.length);
-      this.rest = undefined;
-    }
     let off = 0;
+    const split = this.split;
+    if (split !== undefined) {
+      off = split.take(chunk, 0, maxFrameSize);
+      if (off < 0) {
+        this.frameTooLarge(split.declaredPayload);
+        return;
+      }
+      if (!split.complete) return;
+      this.split = undefined;
+      this.frames(split.frame, 0);
+      if (this.destroyed) return;
+    }
+    off = this.frames(chunk, off);
+    if (this.destroyed || off === chunk.length) return;
+    // What is left is a frame's beginning, its header (if complete) within the limit.
+    this.split = new SplitFrame();
+    this.split.take(chunk, off, maxFrameSize);
+  }
+
+  /**
+   * Handles every complete frame in `buf` from `off` on; returns the offset of the first
+   * incomplete one (`buf.length` when none is).
+   */
+  private frames(buf: Buffer, from: number): number {
+    let off = from;
     while (buf.length - off >= frameHeaderBytes) {
       const length =
         (buf[off] as number) * 65_536 + (buf[off + 1] as number) * 256 + (buf[off + 2] as number);
       if (length > maxFrameSize) {
-        this.connectionError(
-          http2Code.frameSizeError,
-          `a frame of ${length} bytes, over the ${maxFrameSize} allowed`,
-        );
-        return;
+        this.frameTooLarge(length);
+        return off;
       }
       if (buf.length - off - frameHeaderBytes < length) break;
       const type = buf[off + 3] as number;
@@ -609,9 +627,16 @@ export class Http2Session implements Http2StreamOwner {
           http2Code.internalError,
         );
       }
-      if (this.destroyed) return;
+      if (this.destroyed) return off;
     }
-    if (off < buf.length) this.rest = buf.subarray(off);
+    return off;
+  }
+
+  private frameTooLarge(length: number): void {
+    this.connectionError(
+      http2Code.frameSizeError,
+      `a frame of ${length} bytes, over the ${maxFrameSize} allowed`,
+    );
   }
 
   // Ids the server may not use: 0 for stream frames, even ids (server-initiated: push is off),
