@@ -35,8 +35,9 @@ export interface BenchClient {
   /**
    * One watcher on a prefix; `onEvent` gets each event's value as it arrives (the worker reads the
    * writer's send time from it). One call per event for both clients, so neither pays more for it.
+   * From `startRevision` when given (watch-catch-up), else from the next revision.
    */
-  watchPrefix(prefix: string, onEvent: (value: Uint8Array) => void): Promise<Closer>;
+  watchPrefix(prefix: string, onEvent: (value: Uint8Array) => void, startRevision?: number): Promise<Closer>;
   /** One watcher per key; resolves once etcd has confirmed every one. */
   watchKeys(keys: readonly string[]): Promise<Closer>;
   /**

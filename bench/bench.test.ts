@@ -18,12 +18,14 @@ const throughput: Record<string, string> = {
   "get-serializable": "opsPerSec",
   txn: "opsPerSec",
   "fan-in": "eventsPerSec",
+  "catch-up": "eventsPerSec",
   watchers: "createS",
   leases: "keepAlivesPerSec",
 };
 
 // The workloads that report etcd's CPU per call (leases report it per 10k keepalives).
-const hasServerCpu = (kind: string) => kind !== "fan-in" && kind !== "watchers" && kind !== "leases";
+const hasServerCpu = (kind: string) =>
+  kind !== "fan-in" && kind !== "catch-up" && kind !== "watchers" && kind !== "leases";
 
 // The quick run takes about 95 s on 2 cores; a first Go build (clientv3, gRPC) adds 15–20 s.
 describe("bench, quick mode against a real etcd", { ...integrationOptions(), timeout: 300_000 }, () => {

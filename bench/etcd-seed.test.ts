@@ -2,9 +2,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type Client, createClient, opPut } from "@etcd-connect/client";
 import { type EtcdMember, integrationOptions, startEtcd } from "@etcd-connect/testing";
-import { compact, revokeLeases } from "./etcd-seed.js";
+import { compact, revokeLeases, writeBacklog } from "./etcd-seed.js";
+import { backlogPrefix } from "./workloads.js";
 
-describe("compact and revokeLeases against a real etcd", integrationOptions(), () => {
+describe("compact, revokeLeases and writeBacklog against a real etcd", integrationOptions(), () => {
   let etcd: EtcdMember;
   let client: Client;
 
@@ -49,6 +50,34 @@ describe("compact and revokeLeases against a real etcd", integrationOptions(), (
       before - afterCompact > 4n * 1024n * 1024n,
       `in use: ${before} bytes before the compaction, ${afterCompact} after it`,
     );
+  });
+
+  it("writes a backlog whose events all follow the revision it returns, one revision per txn", async () => {
+    await client.put("before-the-backlog", "x");
+    const params = { revisions: 40, batch: 8, keys: 50, valueBytes: 16 };
+    const { startRevision, events } = await writeBacklog(client, params);
+    assert.equal(events, 320);
+    const head = (await client.get("k/0", { countOnly: true })).header?.revision;
+    assert.equal(head, BigInt(startRevision + params.revisions - 1));
+    // Every event from startRevision on is the backlog's: the watch's count ends at `events`.
+    const watcher = client.watch(backlogPrefix, { prefix: true, startRevision: BigInt(startRevision) });
+    let seen = 0;
+    const revisions = new Set<bigint>();
+    try {
+      for await (const batch of watcher) {
+        for (const event of batch.events) {
+          seen++;
+          revisions.add(event.kv?.modRevision ?? 0n);
+          assert.equal(event.kv?.value.length, params.valueBytes);
+        }
+        if (seen >= events) break;
+      }
+    } finally {
+      await watcher.close();
+    }
+    assert.equal(seen, events);
+    assert.equal(revisions.size, params.revisions);
+    assert.equal(Math.min(...[...revisions].map(Number)), startRevision);
   });
 
   it("does nothing on a member with no lease", async () => {

@@ -1,5 +1,6 @@
-import { type Client, EtcdError } from "@etcd-connect/client";
+import { type Client, EtcdError, opPut } from "@etcd-connect/client";
 import { runBounded } from "./bounded.js";
+import { backlogPrefix, type CatchUpParams } from "./workloads.js";
 
 /**
  * Writes `keys` keys `k/0` ... with values of `valueBytes` bytes, 128 puts at a time, then compacts,
@@ -54,4 +55,29 @@ export async function revokeLeases(client: Client): Promise<void> {
       if (!(error instanceof EtcdError && error.reason === "lease_not_found")) throw error;
     });
   });
+}
+
+/**
+ * Writes watch-catch-up's backlog before a watcher's run: `revisions` txns of `batch` puts each
+ * under the backlog prefix (a run of consecutive keys, so no key twice in a txn), 16 txns at a
+ * time. Returns the backlog's first revision and the events it holds; nothing else writes while
+ * it is written, so the revisions from that one on are the backlog's.
+ */
+export async function writeBacklog(
+  client: Client,
+  params: Pick<CatchUpParams, "revisions" | "batch" | "keys" | "valueBytes">,
+): Promise<{ startRevision: number; events: number }> {
+  const { revisions, batch, keys, valueBytes } = params;
+  const head = (await client.get("k/0", { countOnly: true })).header?.revision ?? 0n;
+  const value = Buffer.alloc(valueBytes, "b");
+  let next = 0;
+  await runBounded(revisions, 16, async () => {
+    const first = (next++ * batch) % (keys - batch + 1);
+    const ops = Array.from({ length: batch }, (_, i) => opPut(`${backlogPrefix}${first + i}`, value));
+    await client
+      .txn()
+      .then(...ops)
+      .commit();
+  });
+  return { startRevision: Number(head) + 1, events: revisions * batch };
 }

@@ -30,13 +30,16 @@ async function etcd3PutBatch(client: Etcd3, keys: readonly string[], value: Buff
     .commit();
 }
 
-/** Workloads watch-fan-in and watch-fan-in-1: a prefix watcher with a `put` listener. */
+/** Workloads watch-fan-in, watch-fan-in-1 and watch-catch-up: a prefix watcher with a `put` listener. */
 async function etcd3WatchPrefix(
   client: Etcd3,
   prefix: string,
   onEvent: (value: Uint8Array) => void,
+  startRevision: number | undefined,
 ): Promise<Closer> {
-  const watcher = await client.watch().prefix(prefix).create();
+  const builder = client.watch().prefix(prefix);
+  if (startRevision !== undefined) builder.startRevision(String(startRevision));
+  const watcher = await builder.create();
   watcher.on("put", (kv) => onEvent(kv.value));
   return () => watcher.cancel();
 }
@@ -98,14 +101,21 @@ export function createEtcd3Client(endpoint: string, tls: BenchTls | undefined): 
           certChain: readFileSync(tls.cert),
           privateKey: readFileSync(tls.key),
         };
-  const client = new Etcd3({ hosts: endpoint, ...(credentials === undefined ? {} : { credentials }) });
+  const client = new Etcd3({
+    hosts: endpoint,
+    ...(credentials === undefined ? {} : { credentials }),
+    // grpc-js refuses answers over 4 MiB by default, and etcd sends a watcher that is behind 1,000
+    // revisions in one answer (38 MB in watch-catch-up): the watch would fail and be created again
+    // from the same revision, forever. Ours and Go's clientv3 take up to 2^31-1 bytes by default.
+    grpcOptions: { "grpc.max_receive_message_length": 2 ** 31 - 1 },
+  });
   return {
     warm: () => etcd3Get(client, "warm-up", false),
     put: (key, value) => etcd3Put(client, key, value),
     get: (key, serializable) => etcd3Get(client, key, serializable),
     txnPut: (key, value) => etcd3TxnPut(client, key, value),
     putBatch: (keys, value) => etcd3PutBatch(client, keys, value),
-    watchPrefix: (prefix, onEvent) => etcd3WatchPrefix(client, prefix, onEvent),
+    watchPrefix: (prefix, onEvent, startRevision) => etcd3WatchPrefix(client, prefix, onEvent, startRevision),
     watchKeys: (keys) => etcd3WatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, grantConcurrency, onKeepAlive) =>
       etcd3KeepLeases(client, count, ttlSeconds, grantConcurrency, onKeepAlive),

@@ -32,13 +32,17 @@ async function oursPutBatch(client: Client, keys: readonly string[], value: Buff
 
 const noValue = new Uint8Array(0);
 
-/** Workloads watch-fan-in and watch-fan-in-1: one prefix watcher, read batch by batch. */
+/** Workloads watch-fan-in, watch-fan-in-1 and watch-catch-up: one prefix watcher, read batch by batch. */
 async function oursWatchPrefix(
   client: Client,
   prefix: string,
   onEvent: (value: Uint8Array) => void,
+  startRevision: number | undefined,
 ): Promise<Closer> {
-  const watcher = client.watch(prefix, { prefix: true });
+  const watcher = client.watch(prefix, {
+    prefix: true,
+    ...(startRevision === undefined ? {} : { startRevision: BigInt(startRevision) }),
+  });
   const reading = (async () => {
     for await (const batch of watcher) {
       for (const event of batch.events) onEvent(event.kv?.value ?? noValue);
@@ -114,7 +118,7 @@ export function createOursClient(endpoint: string, tls: BenchTls | undefined): B
     get: (key, serializable) => oursGet(client, key, serializable),
     txnPut: (key, value) => oursTxnPut(client, key, value),
     putBatch: (keys, value) => oursPutBatch(client, keys, value),
-    watchPrefix: (prefix, onEvent) => oursWatchPrefix(client, prefix, onEvent),
+    watchPrefix: (prefix, onEvent, startRevision) => oursWatchPrefix(client, prefix, onEvent, startRevision),
     watchKeys: (keys) => oursWatchKeys(client, keys),
     keepLeases: (count, ttlSeconds, grantConcurrency, callback) => {
       onKeepAlive = callback;

@@ -6,7 +6,7 @@ import { type Client, createClient } from "@etcd-connect/client";
 import { startEtcd } from "@etcd-connect/testing";
 import { type ClientName, clientNames } from "./bench-client.js";
 import { chartSvg } from "./chart-svg.js";
-import { compact, prepopulate, revokeLeases } from "./etcd-seed.js";
+import { compact, prepopulate, revokeLeases, writeBacklog } from "./etcd-seed.js";
 import { type GoWorker, prepareGoWorker } from "./go-worker.js";
 import { type NodeWorker, prepareNodeWorker } from "./node-worker.js";
 import { markdownTable, updateReadme } from "./report.js";
@@ -15,6 +15,7 @@ import { type Runs, summarize } from "./stats.js";
 import { killWorkers, startWorker, type WorkerCommand } from "./worker-process.js";
 import {
   fanWriter,
+  isKvParams,
   kvRounds,
   type Metrics,
   rounds,
@@ -55,15 +56,29 @@ interface Target {
  * leases). Fan-in's etcd CPU would be mostly the writer's, and watcher creation is not a window.
  */
 function withServerPid(params: WorkloadParams, pid: number): WorkloadParams {
-  return params.kind === "fan-in" || params.kind === "watchers" ? params : { ...params, serverPid: pid };
+  return params.kind === "fan-in" || params.kind === "catch-up" || params.kind === "watchers"
+    ? params
+    : { ...params, serverPid: pid };
 }
 
 async function runOnce(
   workload: Workload,
   command: WorkerCommand,
   node: NodeWorker,
-  { endpoint, params }: Target,
+  { endpoint, admin, params }: Target,
 ): Promise<Metrics> {
+  if (params.kind === "catch-up") {
+    // The backlog is written anew for every watcher: the compaction after each run removes it.
+    const backlog = await writeBacklog(admin, params);
+    const behind = { ...params, ...backlog };
+    return startWorker({
+      command,
+      workload: workload.id,
+      endpoint,
+      params: behind,
+      timeoutMs: workerTimeoutMs,
+    }).result;
+  }
   const start = (as: WorkerCommand, id: string) =>
     startWorker({ command: as, workload: id, endpoint, params, timeoutMs: workerTimeoutMs });
   if (params.kind !== "fan-in") return start(command, workload.id).result;
@@ -171,8 +186,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       if (secure === undefined || secureAdmin === undefined || files === undefined)
         throw new Error(`${workload.id} needs the mutual-TLS member`);
       const { params } = workload;
-      if (params.kind === "fan-in" || params.kind === "watchers" || params.kind === "leases")
-        throw new Error(`${workload.id}: mutual TLS is measured on KV workloads only`);
+      if (!isKvParams(params)) throw new Error(`${workload.id}: mutual TLS is measured on KV workloads only`);
       const tls = { ca: files.ca.certPath, cert: files.client.certPath, key: files.client.keyPath };
       return {
         endpoint: secure.clientUrl,

@@ -4,10 +4,13 @@
 import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BenchClient, BenchTls, NodeClientName } from "./bench-client.js";
+import { deferred } from "./deferred.js";
 import { fanInValue, sentAtMs } from "./fan-in-value.js";
 import { cpuMicros, peakRssMb, processCpuMicros, quantile, settle } from "./measure.js";
 import { createWallClock } from "./wall-clock.js";
 import {
+  backlogPrefix,
+  type CatchUpParams,
   type FanInParams,
   fanPrefix,
   fanWriter,
@@ -195,6 +198,36 @@ async function fanInWriter(client: BenchClient, params: FanInParams): Promise<Me
   return { writesPerSec: (run.ops * params.writerBatch) / run.seconds };
 }
 
+// Catch-up: from the watch request to the backlog's last event. Nothing else writes under the
+// backlog's prefix, so the count ends at exactly the events the orchestrator wrote.
+async function catchUpWatcher(client: BenchClient, params: CatchUpParams): Promise<Metrics> {
+  const { startRevision, events } = params;
+  if (startRevision === undefined || events === undefined)
+    throw new Error("catch-up: the orchestrator sets startRevision and events");
+  await client.warm();
+  const caughtUp = deferred<void>();
+  let received = 0;
+  const cpuStart = cpuMicros();
+  const started = performance.now();
+  const close = await client.watchPrefix(
+    backlogPrefix,
+    () => {
+      if (++received === events) caughtUp.resolve();
+    },
+    startRevision,
+  );
+  await caughtUp.promise;
+  const seconds = (performance.now() - started) / 1000;
+  const cpuUs = cpuMicros() - cpuStart;
+  await close();
+  return {
+    eventsPerSec: events / seconds,
+    catchUpS: seconds,
+    cpuUsPerEvent: cpuUs / events,
+    peakRssMb: peakRssMb(),
+  };
+}
+
 async function watchersWorkload(client: BenchClient, params: WatchersParams): Promise<Metrics> {
   const keys = randomKeys("w/", params.count);
   await client.warm();
@@ -278,6 +311,8 @@ function runWorkload(client: BenchClient, workload: string, params: WorkloadPara
       return kvWorkload(client, params);
     case "fan-in":
       return workload === fanWriter ? fanInWriter(client, params) : fanInWatcher(client);
+    case "catch-up":
+      return catchUpWatcher(client, params);
     case "watchers":
       return watchersWorkload(client, params);
     case "leases":

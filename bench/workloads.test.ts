@@ -17,6 +17,7 @@ describe("rounds per workload", () => {
       "get-serializable": [5],
       txn: [5],
       "fan-in": [3],
+      "catch-up": [3],
       watchers: [3],
       leases: [3],
     });

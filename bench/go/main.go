@@ -40,6 +40,9 @@ const minSamples = 20
 // The fan-in prefix, as workloads.ts has it.
 const fanPrefix = "fan/"
 
+// The catch-up backlog's prefix, as workloads.ts has it.
+const backlogPrefix = "backlog/"
+
 // params holds every workload's parameters; each workload reads its own (workloads.ts).
 type params struct {
 	Kind             string `json:"kind"`
@@ -56,6 +59,8 @@ type params struct {
 	WarmMs           int    `json:"warmMs"`
 	GrantConcurrency int    `json:"grantConcurrency"`
 	ServerPid        int    `json:"serverPid"`
+	StartRevision    int64  `json:"startRevision"`
+	Events           int    `json:"events"`
 	TLS              *struct {
 		CA   string `json:"ca"`
 		Cert string `json:"cert"`
@@ -402,6 +407,43 @@ func fanInWatcher(client *clientv3.Client) (metrics, error) {
 	}, nil
 }
 
+// catchUpWatcher times a watch from the backlog's first revision to its last event, as
+// worker.ts's catchUpWatcher does.
+func catchUpWatcher(client *clientv3.Client, p params) (metrics, error) {
+	if p.StartRevision == 0 || p.Events == 0 {
+		return nil, errors.New("catch-up: the orchestrator sets startRevision and events")
+	}
+	if _, err := client.Get(context.Background(), "warm-up"); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cpuStart := cpuMicros()
+	started := time.Now()
+	watch := client.Watch(ctx, backlogPrefix, clientv3.WithPrefix(), clientv3.WithRev(p.StartRevision))
+	received := 0
+	for response := range watch {
+		if err := response.Err(); err != nil {
+			return nil, fmt.Errorf("catch-up watch: %v", err)
+		}
+		received += len(response.Events)
+		if received >= p.Events {
+			break
+		}
+	}
+	seconds := time.Since(started).Seconds()
+	cpuUs := cpuMicros() - cpuStart
+	if received < p.Events {
+		return nil, fmt.Errorf("catch-up watch ended after %d of %d events", received, p.Events)
+	}
+	return metrics{
+		"eventsPerSec":  float64(p.Events) / seconds,
+		"catchUpS":      seconds,
+		"cpuUsPerEvent": cpuUs / float64(p.Events),
+		"peakRssMb":     peakRssMb(),
+	}, nil
+}
+
 func watchersWorkload(client *clientv3.Client, p params) (metrics, error) {
 	keys := keysOf("w/", p.Count)
 	if _, err := client.Get(context.Background(), "warm-up"); err != nil {
@@ -613,6 +655,8 @@ func run(workload, endpoint string, p params) (metrics, error) {
 		return kvWorkload(client, p)
 	case "fan-in":
 		return fanInWatcher(client)
+	case "catch-up":
+		return catchUpWatcher(client, p)
 	case "watchers":
 		return watchersWorkload(client, p)
 	case "leases":
