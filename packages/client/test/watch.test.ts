@@ -214,6 +214,36 @@ describe("watch against a real etcd", integrationOptions(), () => {
     );
   });
 
+  it("a reader waiting for a batch over the limit takes it without the watch being paused", async () => {
+    await using reader = createClient({
+      endpoints: [etcd.clientUrl],
+      watchMaxBufferedEvents: 50,
+      watchSilenceMs: 60_000,
+    });
+    // Watch requests etcd has received, from every client: this test's are the only ones now.
+    const watchRequests = async () => {
+      const text = await (await fetch(`${etcd.clientUrl}/metrics`)).text();
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith("grpc_server_msg_received_total{") && l.includes('grpc_method="Watch"'));
+      return Number(line?.split(" ").at(-1) ?? 0);
+    };
+    const before = await watchRequests();
+    await using watcher = reader.watch("waited/", { prefix: true });
+    await watcher.ready;
+    const iterator = watcher[Symbol.asyncIterator]();
+    const first = iterator.next();
+    await client
+      .txn()
+      .then(...Array.from({ length: 120 }, (_, i) => opPut(`waited/${i}`, "v")))
+      .commit();
+    assert.equal(((await first).value as WatchBatch).events.length, 120);
+    // A later event reaches the reader either way; paused, only after a cancel and a create.
+    await client.put("waited/after", "v");
+    assert.equal(((await iterator.next()).value as WatchBatch).events[0]?.kv?.key.length, 12);
+    assert.equal((await watchRequests()) - before, 1, "the create request only");
+  });
+
   it("a reader that falls behind is paused on the server and resumed without loss", async () => {
     await using slow = createClient({ endpoints: [etcd.clientUrl], watchMaxBufferedEvents: 50 });
     const start = (await client.put("slow/start", "x")).header?.revision ?? 0n;

@@ -525,6 +525,11 @@ export class WatchEngine {
   private deliver(state: WatchState, batch: WatchBatch): void {
     state.queue.push(batch);
     state.buffered += batch.events.length;
+    // Taken at once by a reader that was waiting for it: not held for a reader that fell
+    // behind, however many events it carries. (A watch that is far behind gets 1,000
+    // revisions an answer from etcd; pausing after each answer cost a round trip and a pass of
+    // etcd's sync loop, up to 100 ms, per answer.)
+    if (state.queue.size === 0) return;
     // A slow reader: stop the server sending, resume from the next revision once it caught up.
     if (state.buffered > this.options.maxBufferedEvents && !state.paused) {
       state.paused = true;
