@@ -146,7 +146,8 @@ export interface ClientOptions {
   /**
    * Events one watcher may hold for a reader that falls behind. Past it, the watch is paused
    * on the server and resumed from the next revision once the reader caught up: memory stays
-   * bounded, no event is lost (unless compacted meanwhile), other watches are not held up.
+   * bounded, no event is lost (unless compacted meanwhile), other watches are not held up. A
+   * batch a waiting reader takes at once is not held, however many events it carries.
    * Default: 10000.
    */
   watchMaxBufferedEvents?: number;
