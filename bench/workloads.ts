@@ -73,9 +73,10 @@ export interface FanInParams {
  * A watcher that starts behind: the orchestrator writes a backlog of `revisions` txns of `batch`
  * puts each, with nobody watching, then the watcher asks for every event from the backlog's first
  * revision. etcd 3.4 sends a watcher that is behind 1,000 revisions per response, one response
- * per pass of its sync loop (every 100 ms at the most), so with 128 events a revision it offers
- * over a million events a second and the watcher's reading sets the rate: what a client restarted
- * after an outage, or a cache filling from an old revision, goes through.
+ * per pass of its sync loop (a pass every 100 ms, plus the pass's own time), so with 128 events a
+ * revision it offers several times what a Node watcher reads, and the watcher's reading sets the
+ * rate: what a client restarted after an outage, or a cache filling from an old revision, goes
+ * through.
  */
 export interface CatchUpParams {
   kind: "catch-up";

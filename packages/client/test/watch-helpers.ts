@@ -3,12 +3,16 @@
 import type { WatchBatch, Watcher } from "@etcd-connect/client";
 import type { EtcdMember } from "@etcd-connect/testing";
 
-/** A gauge or counter from a member's /metrics (summed over label sets). */
-export async function metric(member: EtcdMember, name: string): Promise<number> {
+/**
+ * A gauge or counter from a member's /metrics, summed over its label sets, or over those that
+ * contain `label` (such as `grpc_method="Watch"`).
+ */
+export async function metric(member: EtcdMember, name: string, label?: string): Promise<number> {
   const body = await (await fetch(`${member.directClientUrl}/metrics`)).text();
   let total = 0;
   for (const line of body.split("\n")) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) total += Number(line.split(" ").pop());
+    const named = line.startsWith(`${name} `) || line.startsWith(`${name}{`);
+    if (named && (label === undefined || line.includes(label))) total += Number(line.split(" ").pop());
   }
   return total;
 }

@@ -221,13 +221,7 @@ describe("watch against a real etcd", integrationOptions(), () => {
       watchSilenceMs: 60_000,
     });
     // Watch requests etcd has received, from every client: this test's are the only ones now.
-    const watchRequests = async () => {
-      const text = await (await fetch(`${etcd.clientUrl}/metrics`)).text();
-      const line = text
-        .split("\n")
-        .find((l) => l.startsWith("grpc_server_msg_received_total{") && l.includes('grpc_method="Watch"'));
-      return Number(line?.split(" ").at(-1) ?? 0);
-    };
+    const watchRequests = () => metric(etcd, "grpc_server_msg_received_total", 'grpc_method="Watch"');
     const before = await watchRequests();
     await using watcher = reader.watch("waited/", { prefix: true });
     await watcher.ready;
