@@ -21,7 +21,7 @@ import {
   Setting,
   settings,
 } from "./frames.js";
-import { okHeaders } from "./grpc.js";
+import { envelope, okHeaders, okTrailers, snapshotResponse } from "./grpc.js";
 import { type PeerStream, waitUntil } from "./raw-peer.js";
 import { type Expectation, limits, runScenario } from "./scenario.js";
 
@@ -377,6 +377,99 @@ describe("padding and priority (§6.1, §6.2, §6.3)", () => {
         );
       },
       expect: { scope: "healthy" },
+    });
+  });
+});
+
+describe("DATA frames split across reads", () => {
+  // The client hands a DATA frame's payload on as its reads arrive (as nghttp2 does), judging
+  // the frame by its header, instead of holding it until its last byte is in.
+  const blobs = [Buffer.alloc(1000, 1), Buffer.alloc(3000, 2)];
+  const messages = blobs.map((blob) => envelope(snapshotResponse(blob)));
+  const splitFrame = (id: number) => data(id, Buffer.concat(messages));
+  const firstPiece = 9 + (messages[0] as Buffer).length + 100;
+  // Only a hang waits this long: the peer and the calls bound their waits for each other by it,
+  // generously, since both run in one process that a loaded machine may stall for seconds.
+  const bound = 10_000;
+  // The peer says when the rest of the split frame is out: another frame may follow it then.
+  const restOfFrame = () => {
+    let restSent: () => void = () => {};
+    const sent = new Promise<void>((resolve) => {
+      restSent = resolve;
+    });
+    return { sent, restSent };
+  };
+
+  it("a message in a frame's first piece is read before the frame ends", limits, async (t) => {
+    const { sent, restSent } = restOfFrame();
+    await runScenario(t, {
+      call: async (client) => {
+        const stream = client.rpc.maintenance.snapshot({}, { timeoutMs: bound })[Symbol.asyncIterator]();
+        const first = await stream.next();
+        // The peer sends the rest of the frame only once it sees this call.
+        await client.get("k", { timeoutMs: bound });
+        const second = await stream.next();
+        if (!(await stream.next()).done) throw new Error("a third message");
+        const got = [first.value?.blob, second.value?.blob].map((blob) => Buffer.from(blob ?? []));
+        if (!got.every((blob, i) => blob.equals(blobs[i] as Buffer))) throw new Error("messages differ");
+      },
+      // Both streams: the get is answered once the split frame is complete, as the bytes of
+      // another frame must not land inside it.
+      target: () => true,
+      onStream: async (s) => {
+        if (!s.path.endsWith("/Snapshot")) {
+          await sent;
+          await s.answer();
+          return;
+        }
+        s.respond();
+        const split = splitFrame(s.id);
+        s.send(split.subarray(0, firstPiece));
+        if (!(await waitUntil(() => s.conn.streams.size >= 2, bound))) {
+          throw new Error("the client read nothing of the frame before its end");
+        }
+        s.send(split.subarray(firstPiece));
+        restSent();
+        s.trail();
+      },
+      deadlineMs: bound,
+      expect: { scope: "healthy" },
+    });
+  });
+
+  it(
+    "a stream reset between a frame's pieces drops the rest; the frames after it are read",
+    limits,
+    async (t) => {
+      const { sent, restSent } = restOfFrame();
+      await runScenario(t, {
+        call: async (client) => {
+          const stream = client.rpc.maintenance.snapshot({}, { timeoutMs: bound })[Symbol.asyncIterator]();
+          await stream.next();
+          await stream.return?.();
+          // The next call's answer comes after the rest of the frame: it is read only if the
+          // client knew where that frame ended.
+          await sent;
+          return client.get("k", { timeoutMs: bound });
+        },
+        onStream: async (s) => {
+          s.respond();
+          const split = splitFrame(s.id);
+          s.send(split.subarray(0, firstPiece));
+          if (!(await waitUntil(() => s.resetCode !== undefined, bound))) throw new Error("no RST_STREAM");
+          s.send(split.subarray(firstPiece), headers(s.id, okTrailers, { endStream: true }));
+          restSent();
+        },
+        deadlineMs: bound,
+        expect: { scope: "healthy" },
+      });
+    },
+  );
+  it("a split DATA frame on an idle stream closes the connection at its header", limits, async (t) => {
+    // Judged as a whole frame is: the rest of it never comes.
+    await runScenario(t, {
+      onStream: thenAnswer(() => data(5, Buffer.alloc(2000, 7)).subarray(0, 100)),
+      expect: connectionError,
     });
   });
 });

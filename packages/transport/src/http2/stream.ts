@@ -26,8 +26,9 @@ export interface Http2StreamHandler {
    */
   onResponse(stream: Http2Stream, headers: Http2Headers, endStream: boolean): void;
   /**
-   * A DATA payload: bytes `start` to `end` of `buf`, the socket's read, valid for as long as it
-   * is held. A range rather than a view: most handlers cut it into messages or copy it, and a
+   * A DATA payload, or the part of one that a socket read brought (a frame that runs past a read
+   * comes in pieces, as its bytes arrive): bytes `start` to `end` of `buf`, the socket's read,
+   * valid for as long as it is held. A range rather than a view: most handlers cut it into messages or copy it, and a
    * view per frame was an object for every message of a stream of small ones.
    */
   onData(stream: Http2Stream, buf: Uint8Array, start: number, end: number): void;
