@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as pause } from "node:timers/promises";
-import { bytesToText, type Client, createClient, type Watcher } from "@etcd-connect/client";
+import { bytesToText, type Client, createClient, opPut, type Watcher } from "@etcd-connect/client";
 import { type EtcdMember, integrationOptions, requestJson, startEtcd } from "@etcd-connect/testing";
 
 const MiB = 1 << 20;
@@ -251,6 +251,64 @@ describe("large messages against a real etcd", integrationOptions(), () => {
     }));
     assert.deepEqual(got, stored, "every key-value whole (keys sort as they were put)");
     assertSmallCallsOk(small);
+  });
+
+  // Answers of several MiB made of small events: decoded where they lie in the reads they
+  // arrived in (the transport keeps views of those reads for any message of 256 KiB or more),
+  // and every key and value must still be exactly what was written.
+  it("a catch-up and a range read of 20,480 small keys (answers of ~5 MiB) arrive whole", {
+    timeout: 60_000,
+  }, async () => {
+    const txns = 160;
+    const perTxn = 128;
+    const keyAt = (i: number) => `lm4/${String(i).padStart(5, "0")}`;
+    const valueAt = (i: number) => `${keyAt(i)}|`.padEnd(200, String.fromCharCode(97 + (i % 26)));
+    const head = (await client.get("lm4/", { countOnly: true })).header?.revision ?? 0n;
+    for (let t = 0; t < txns; t++) {
+      const ops = Array.from({ length: perTxn }, (_, j) =>
+        opPut(keyAt(t * perTxn + j), valueAt(t * perTxn + j)),
+      );
+      await client
+        .txn()
+        .then(...ops)
+        .commit();
+    }
+    const total = txns * perTxn;
+    const watcher = client.watch("lm4/", { prefix: true, startRevision: head + 1n });
+    const events: Array<{ key: string; value: string; plain: boolean }> = [];
+    let largestBatch = 0;
+    for await (const batch of watcher) {
+      largestBatch = Math.max(largestBatch, batch.events.length);
+      for (const event of batch.events) {
+        const value = event.kv?.value ?? new Uint8Array();
+        events.push({
+          key: bytesToText(event.kv?.key ?? new Uint8Array()),
+          value: bytesToText(value),
+          plain: Object.getPrototypeOf(value) === Uint8Array.prototype,
+        });
+      }
+      if (events.length >= total) break;
+    }
+    const expected = Array.from({ length: total }, (_, i) => ({
+      key: keyAt(i),
+      value: valueAt(i),
+      plain: true,
+    }));
+    assert.deepEqual(events, expected, "every event whole, in order, its value a plain Uint8Array");
+    assert.ok(
+      largestBatch > 1000,
+      `etcd sent the catch-up in large answers (largest ${largestBatch} events)`,
+    );
+    const range = await client.get("lm4/", { prefix: true });
+    assert.deepEqual(
+      range.kvs.map((kv) => ({
+        key: bytesToText(kv.key),
+        value: bytesToText(kv.value),
+        plain: Object.getPrototypeOf(kv.value) === Uint8Array.prototype,
+      })),
+      expected,
+      "every key-value of the range read whole",
+    );
   });
 
   it("a snapshot of >= 256 MiB streams to a file, verified, while small calls answer", {

@@ -8,8 +8,8 @@ export const defaultMirrorPageSize = 1000;
 /** Unread changes per reader before they are coalesced, when {@link MirrorOptions.maxPendingChanges} is not given. */
 export const defaultMaxPendingChanges = 10_000;
 
-// The default decode: a received value is a view into its whole response message; a copy lets
-// that message go.
+// The default decode: a received value is a view into its whole response message (or, for an
+// answer of 256 KiB or more, into the socket read it arrived in); a copy lets that go.
 const copyBytes = (value: Uint8Array): Uint8Array => value.slice();
 
 /**

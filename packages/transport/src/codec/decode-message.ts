@@ -43,6 +43,136 @@ export function decodeMessage(compiled: Compiled, bytes: Uint8Array): Msg {
   return message;
 }
 
+/**
+ * The message whose bytes are `parts`, in order: the message {@link decodeMessage} makes of their
+ * concatenation, without concatenating them (a large message as the socket reads it arrived in).
+ * A run of top-level fields that lies within one part is decoded where it lies, so its bytes
+ * fields are views into that part; a field spanning parts is copied out on its own first.
+ * Decoding a run merges into the message exactly as reading on past it would, so the runs add up
+ * to one pass. Throws where `decodeMessage` would, and on a group's wire type (see `fieldEnd`).
+ */
+export function decodeMessageParts(compiled: Compiled, parts: readonly Uint8Array[]): Msg {
+  const message = compiled.create();
+  let left = 0;
+  for (let i = 0; i < parts.length; i++) left += (parts[i] as Uint8Array).length;
+  let i = 0;
+  let pos = 0;
+  while (i < parts.length) {
+    const part = parts[i] as Uint8Array;
+    const whole = wholeFieldsEnd(part, pos);
+    if (whole > pos) {
+      readFields(compiled, { buf: part, pos }, message, whole, 1);
+      left -= whole - pos;
+      pos = whole;
+    }
+    if (pos === part.length) {
+      i++;
+      pos = 0;
+      continue;
+    }
+    const field = new Uint8Array(spanningFieldLength(parts, i, pos, left));
+    left -= field.length;
+    for (let at = 0; at < field.length; ) {
+      const from = parts[i] as Uint8Array;
+      const n = Math.min(from.length - pos, field.length - at);
+      field.set(from.subarray(pos, pos + n), at);
+      at += n;
+      pos += n;
+      if (pos === from.length) {
+        i++;
+        pos = 0;
+      }
+    }
+    readFields(compiled, { buf: field, pos: 0 }, message, field.length, 1);
+  }
+  return message;
+}
+
+// Where the top-level fields that lie wholly in `buf` from `pos` on end.
+function wholeFieldsEnd(buf: Uint8Array, pos: number): number {
+  let at = pos;
+  for (;;) {
+    const end = fieldEnd(buf, at, buf.length);
+    if (end < 0) return at;
+    at = end;
+  }
+}
+
+// The length of the field starting at `pos` of `parts[first]`, which runs past that part, with
+// `left` bytes from there to the end of the last part: its first bytes, up to 21 (a tag and a
+// length, or a varint), are gathered to find its end.
+function spanningFieldLength(parts: readonly Uint8Array[], first: number, pos: number, left: number): number {
+  const head = fieldHead;
+  let filled = 0;
+  for (let i = first, from = pos; i < parts.length && filled < maxFieldHead; i++, from = 0) {
+    const part = parts[i] as Uint8Array;
+    const n = Math.min(part.length - from, maxFieldHead - filled);
+    head.set(part.subarray(from, from + n), filled);
+    filled += n;
+  }
+  const end = fieldEnd(head, 0, filled);
+  // A length field's head says where it ends even though its value lies past the head.
+  const length = end >= 0 ? end : fieldEndPastHead;
+  if (length < 0 || length > left) throw eof();
+  return length;
+}
+
+/** A tag (5 bytes at most) and a varint (10) or a length (10): what `fieldEnd` reads of a field. */
+const maxFieldHead = 21;
+const fieldHead = new Uint8Array(maxFieldHead);
+/** Set by `fieldEnd` when a length-delimited field's value runs past `limit`: where it ends. */
+let fieldEndPastHead = -1;
+
+/**
+ * The end of the field at `at`, read the way `readFields` reads it: -1 when it runs past `limit`
+ * (then `fieldEndPastHead` holds its end when its tag and length were within `limit`, else -1).
+ * Throws on what `readFields` would refuse in any case (a tag or varint past 10 bytes, the wire
+ * type of a group), which sends the message to protobuf-es.
+ */
+function fieldEnd(buf: Uint8Array, at: number, limit: number): number {
+  fieldEndPastHead = -1;
+  let pos = at;
+  // The tag: its wire type is all that matters here; readFields checks the rest.
+  let wireType = -1;
+  for (let n = 0; ; n++) {
+    if (pos >= limit) return -1;
+    if (n === 10) throw new Error("invalid varint");
+    const b = buf[pos++] as number;
+    if (n === 0) wireType = b & 7;
+    if (b < 0x80) break;
+  }
+  switch (wireType) {
+    case WIRE_VARINT:
+      // As readUnknown skips one; a known field past 10 bytes is refused by readFields.
+      for (;;) {
+        if (pos >= limit) return -1;
+        if ((buf[pos++] as number) < 0x80) return pos;
+      }
+    case WIRE_BIT64:
+      return pos + 8 <= limit ? pos + 8 : -1;
+    case WIRE_BIT32:
+      return pos + 4 <= limit ? pos + 4 : -1;
+    case WIRE_LEN: {
+      // readUint32's reading: up to 10 bytes, the bits past 32 dropped.
+      let length = 0;
+      for (let n = 0; ; n++) {
+        if (pos >= limit) return -1;
+        if (n === 10) throw new Error("invalid varint");
+        const b = buf[pos++] as number;
+        if (n < 4) length |= (b & 0x7f) << (7 * n);
+        else if (n === 4) length = (length | ((b & 0x0f) << 28)) >>> 0;
+        if (b < 0x80) break;
+      }
+      const end = pos + (length >>> 0);
+      if (end <= limit) return end;
+      fieldEndPastHead = end;
+      return -1;
+    }
+    default:
+      throw new Error(`cannot split wire type ${wireType}`);
+  }
+}
+
 function readMessage(compiled: Compiled, r: Reader, into: Msg | undefined, depth: number): Msg {
   const end = readLength(r);
   // A repeated occurrence of a message field merges into the first, as in protobuf-es.

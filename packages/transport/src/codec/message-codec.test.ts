@@ -31,8 +31,9 @@ import {
   RequestOpSchema,
   TxnRequestSchema,
   WatchCreateRequestSchema,
+  WatchResponseSchema,
 } from "@etcd-connect/api/etcdserverpb";
-import { file_etcd_api_mvccpb_kv, KeyValueSchema } from "@etcd-connect/api/mvccpb";
+import { EventSchema, file_etcd_api_mvccpb_kv, KeyValueSchema } from "@etcd-connect/api/mvccpb";
 import { compiledCodec, messageCodec } from "./message-codec.js";
 
 type Msg = Record<string, unknown>;
@@ -755,5 +756,100 @@ describe("messageCodec falling back to protobuf-es", () => {
         () => toBinary(desc, m),
       );
     }
+  });
+});
+
+// `bytes` cut at `cuts` (ascending), each part in a buffer of its own, as reads are.
+function cutInto(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const edges = [0, ...cuts, bytes.length];
+  return edges.slice(1).map((end, i) => bytes.slice(edges[i], end));
+}
+
+function randomCuts(rng: Random, length: number, count: number): number[] {
+  return Array.from({ length: count }, () => rng.int(length + 1)).sort((a, b) => a - b);
+}
+
+describe("messageCodec.decodeParts", () => {
+  it("decodes a message cut anywhere, into parts of any size or none, as it decodes it whole", () => {
+    const descs = [...etcdMessages, Scalars];
+    for (let seed = 1; seed <= 400; seed++) {
+      const rng = new Random(seed);
+      const desc = rng.pick(descs);
+      const whole = toBinary(desc, randomMessage(rng, desc));
+      // Unknown fields of every wire type, cut through as well.
+      const bytes = rng.int(2) === 0 ? whole : new Uint8Array([...unknownTail, ...whole, ...unknownTail]);
+      const parts = cutInto(bytes, randomCuts(rng, bytes.length, rng.int(12)));
+      const expected = fromBinary(desc, bytes);
+      assert.deepStrictEqual(compiledCodec(desc)?.decodeParts(parts), expected, `seed ${seed}`);
+      assert.deepStrictEqual(messageCodec(desc).decodeParts(parts), expected, `seed ${seed}`);
+    }
+  });
+
+  it("decodes a message cut in two at every offset, and in three around every offset", () => {
+    const rng = new Random(5);
+    const bytes = new Uint8Array([
+      ...toBinary(RangeResponseSchema, randomMessage(rng, RangeResponseSchema)),
+      ...unknownTail,
+    ]);
+    const expected = fromBinary(RangeResponseSchema, bytes);
+    const codec = compiledCodec(RangeResponseSchema);
+    for (let at = 0; at <= bytes.length; at++) {
+      assert.deepStrictEqual(codec?.decodeParts(cutInto(bytes, [at])), expected, `cut at ${at}`);
+      const three = cutInto(bytes, [Math.max(0, at - 1), Math.min(bytes.length, at + 1)]);
+      assert.deepStrictEqual(codec?.decodeParts(three), expected, `cut around ${at}`);
+    }
+  });
+
+  it("leaves the bytes fields of a field within one part as views into it, and copies one spanning two", () => {
+    const events = Array.from({ length: 200 }, (_, i) =>
+      create(EventSchema, {
+        kv: {
+          key: new TextEncoder().encode(`key/${i}`),
+          value: new Uint8Array(100).fill(i),
+          modRevision: BigInt(i + 1),
+        },
+      }),
+    );
+    const bytes = toBinary(WatchResponseSchema, create(WatchResponseSchema, { watchId: 7n, events }));
+    const parts = cutInto(
+      bytes,
+      Array.from({ length: Math.floor(bytes.length / 4096) }, (_, i) => (i + 1) * 4096),
+    );
+    const decoded = messageCodec(WatchResponseSchema).decodeParts(parts);
+    assert.deepStrictEqual(decoded, fromBinary(WatchResponseSchema, bytes));
+    const buffers = new Set(parts.map((part) => part.buffer));
+    const inPlace = decoded.events.filter((event) => buffers.has(event.kv?.value.buffer as ArrayBufferLike));
+    // Events are ~130 bytes, so about one in 30 spans a cut and is copied.
+    assert.ok(inPlace.length > 180 && inPlace.length < 200, `${inPlace.length} of 200 decoded in place`);
+    for (const event of decoded.events) {
+      assert.equal(Object.getPrototypeOf(event.kv?.value), Uint8Array.prototype, "a plain Uint8Array");
+    }
+  });
+
+  it("gives the outcome decode gives the whole bytes for every truncation and corruption", () => {
+    const rng = new Random(11);
+    const samples = Array.from({ length: 40 }, () => {
+      const desc = rng.pick([RangeResponseSchema, TxnRequestSchema, Scalars, WatchResponseSchema]);
+      return { desc, bytes: toBinary(desc, randomMessage(rng, desc)) };
+    }).filter((sample) => sample.bytes.length > 0);
+    let throwing = 0;
+    for (let i = 0; i < 3000; i++) {
+      const { desc, bytes } = rng.pick(samples);
+      const broken = bytes.slice(0, rng.int(bytes.length + 1));
+      for (let flips = rng.int(3); flips > 0 && broken.length > 0; flips--) {
+        broken[rng.int(broken.length)] = rng.pick([0, 0x80, 0xff, 0x0b, 0x0c, rng.int(256)]);
+      }
+      const parts = cutInto(broken, randomCuts(rng, broken.length, 1 + rng.int(6)));
+      assertSameOutcome(
+        () => messageCodec(desc).decodeParts(parts),
+        () => fromBinary(desc, broken),
+      );
+      try {
+        compiledCodec(desc)?.decodeParts(parts);
+      } catch {
+        throwing++;
+      }
+    }
+    assert.ok(throwing > 500, `only ${throwing} of 3000 threw`);
   });
 });

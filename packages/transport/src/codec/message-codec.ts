@@ -8,7 +8,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { allocBytes } from "./byte-slab.js";
-import { decodeMessage } from "./decode-message.js";
+import { decodeMessage, decodeMessageParts } from "./decode-message.js";
 import { encodeMessage } from "./encode-message.js";
 import {
   type Compiled,
@@ -40,6 +40,11 @@ export interface MessageCodec<Desc extends DescMessage> {
   encode(message: MessageShape<Desc>, headroom?: number): Uint8Array;
   /** Same message as `fromBinary(desc, bytes)`: `$unknown` kept, `bytes` fields are views into `bytes`. */
   decode(bytes: Uint8Array): MessageShape<Desc>;
+  /**
+   * Same message as `decode` of the concatenation of `parts`, without concatenating them where it
+   * can: `bytes` fields are views into the parts (only a field spanning two parts is copied).
+   */
+  decodeParts(parts: readonly Uint8Array[]): MessageShape<Desc>;
   /**
    * Whether a decoded message may refer to the bytes it came from: true when it, or a message it
    * can hold, has a bytes field (or when the type is not compiled). When false, a caller may
@@ -83,6 +88,13 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
         // `slice` is a view too) keeps holdsInputViews true to its word.
         return fromBinary(desc, holdsInputViews ? bytes : new Uint8Array(bytes));
       },
+      decodeParts(parts) {
+        try {
+          if (compiled !== undefined) return compiled.decodeParts(parts);
+        } catch {}
+        // The concatenation is a buffer of its own, so protobuf-es's views of it pin nothing else.
+        return fromBinary(desc, concatParts(parts));
+      },
       holdsInputViews,
     };
     codecs.set(desc, codec);
@@ -101,11 +113,24 @@ export function compiledCodec<Desc extends DescMessage>(desc: Desc): MessageCode
   return {
     encode: (message, headroom = 0) => encodeMessage(compiled, message as unknown as Msg, headroom),
     decode: (bytes) => decodeMessage(compiled, bytes) as MessageShape<Desc>,
+    decodeParts: (parts) => decodeMessageParts(compiled, parts) as MessageShape<Desc>,
     holdsInputViews: reachesBytes(desc),
   };
 }
 
 const codecs = new WeakMap<DescMessage, unknown>();
+
+function concatParts(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Compiling a descriptor

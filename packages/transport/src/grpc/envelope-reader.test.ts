@@ -122,4 +122,91 @@ describe("EnvelopeReader", () => {
     const held = process.memoryUsage().arrayBuffers - afterMore;
     assert.ok(held >= 3 << 20 && held < 4 << 20, `${held} bytes held for 3 MiB received`);
   });
+
+  it("hands a message of 256 KiB or more to a sink that takes parts as views of its chunks", () => {
+    const payload = randomBytes(300 << 10);
+    const wire = envelope(payload);
+    // Chunks of 16 KiB + 9 bytes, each in a buffer of its own (a DATA frame's payload in a read).
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < wire.length; off += 16_393)
+      chunks.push(Buffer.from(wire.subarray(off, off + 16_393)));
+    const reader = new EnvelopeReader(1 << 20);
+    const got: Uint8Array[][] = [];
+    const sink: EnvelopeSink = {
+      onMessage: () => assert.fail("parts expected"),
+      onMessageParts: (p) => got.push(p),
+    };
+    for (const chunk of chunks) assert.equal(reader.push(chunk, sink), undefined);
+    const [parts] = got;
+    assert.equal(got.length, 1);
+    assert.ok(parts !== undefined && Buffer.concat(parts).equals(payload));
+    assert.equal(reader.pending, 0);
+    // Every piece is 4 KiB or more (the last 12,131 bytes), so each is a view of its chunk.
+    assert.deepEqual(
+      parts.map((part) => part.buffer),
+      chunks.map((chunk) => chunk.buffer),
+    );
+    for (const part of parts) assert.equal(Object.getPrototypeOf(part), Uint8Array.prototype);
+  });
+
+  it("gives a sink that takes parts a smaller message, or one of small pieces, in one buffer", () => {
+    for (const [length, size] of [
+      [(256 << 10) - 1, 16_384],
+      [300 << 10, 4095],
+    ] as const) {
+      const payload = randomBytes(length);
+      const wire = envelope(payload);
+      const reader = new EnvelopeReader(1 << 20);
+      const messages: Uint8Array[] = [];
+      const sink: EnvelopeSink = {
+        onMessage: (m, owned) => {
+          assert.ok(owned);
+          messages.push(m);
+        },
+        onMessageParts: () => assert.fail(`one buffer expected for ${length} bytes in pieces of ${size}`),
+      };
+      for (let off = 0; off < wire.length; off += size)
+        reader.push(Buffer.from(wire.subarray(off, off + size)), sink);
+      assert.equal(messages.length, 1);
+      assert.ok(Buffer.from(messages[0] as Uint8Array).equals(payload));
+    }
+  });
+
+  it("gathers the small pieces between views into shared segments: a peer cannot make a view per byte", () => {
+    // Pieces of 1 byte and of 8 KiB in turn: a view for each large piece, the small ones
+    // gathered into one segment (views of its successive regions).
+    const payload = randomBytes(64 * (8192 + 1));
+    const wire = envelope(payload);
+    const reader = new EnvelopeReader(1 << 20);
+    let parts: Uint8Array[] = [];
+    const sink: EnvelopeSink = {
+      onMessage: () => assert.fail("parts expected"),
+      onMessageParts: (p) => {
+        parts = p;
+      },
+    };
+    reader.push(Buffer.from(wire.subarray(0, 5)), sink);
+    for (let off = 5; off < wire.length; off += 8193) {
+      reader.push(Buffer.from(wire.subarray(off, off + 1)), sink);
+      reader.push(Buffer.from(wire.subarray(off + 1, off + 8193)), sink);
+    }
+    assert.ok(Buffer.concat(parts).equals(payload));
+    assert.equal(parts.length, 128);
+    const segments = new Set(parts.filter((part) => part.length === 1).map((part) => part.buffer));
+    assert.equal(segments.size, 1, "the 64 single bytes share one segment");
+  });
+
+  it("keeps no more than what arrived for a sink that takes parts: the chunks themselves", () => {
+    const reader = new EnvelopeReader(2 ** 31 - 1);
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(2 ** 31 - 2, 1);
+    const sink: EnvelopeSink = { onMessage: () => {}, onMessageParts: () => {} };
+    assert.equal(reader.push(header, sink), undefined);
+    const chunks = Array.from({ length: 192 }, () => randomBytes(16 << 10));
+    const before = process.memoryUsage().arrayBuffers;
+    for (const chunk of chunks) reader.push(chunk, sink);
+    const held = process.memoryUsage().arrayBuffers - before;
+    assert.equal(reader.pending, 5 + (3 << 20));
+    assert.ok(held < 64 << 10, `${held} bytes allocated for 3 MiB received as views`);
+  });
 });

@@ -3,16 +3,25 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { envelopeHeaderBytes } from "./envelope.js";
 import { MessageSizeError } from "./message-size-error.js";
 
-// A message assembled from several DATA frames gathers in segments of this size, allocated as its
-// bytes arrive, and is copied once into a buffer of exactly its length when its last byte has:
-// memory follows what the peer actually sent, not the length it declared (a peer may declare
-// 2 GiB and send nothing), and each byte is copied twice at most. Doubling one buffer instead
-// (64 KiB, 128 KiB, ... up to the length) copied as much but allocated up to three times the
-// message in fresh memory, and on this project's VMs the first write to a fresh page is what a
-// large message costs: a watch catching up 256,000 events (two messages of 38 MB) spent more of
-// its CPU in page faults than in decoding. Segments this small come from the allocator's reused
-// memory.
+// A message spanning several DATA frames gathers as it arrives, so memory follows what the peer
+// actually sent, not the length it declared (a peer may declare 2 GiB and send nothing).
+//
+// Bytes are gathered into segments of at most this size, allocated as they are needed (segments
+// this small come from the allocator's reused memory), and a message under `viewsFrom` is then
+// copied once into a buffer of exactly its length.
 const segmentBytes = 64 << 10;
+// A message of this length or more, for a sink that takes parts, is handed over as the pieces it
+// arrived in, each a view into the read it came in (the reads are never written again), and is
+// decoded from them in place: no byte of it is copied. Copying is what a large message cost: on
+// this project's VMs the first write to a fresh page is dearer than the copy itself, and a watch
+// catching up 256,000 events (two messages of 38 MB) wrote each byte three times (the read, a
+// segment, the message), most of it to fresh pages. A view kept from such a message pins the
+// read it lies in (64 KiB at most), not the whole message; under this length the views would
+// pin reads many times the message's size, and the copy is cheap.
+const viewsFrom = 256 << 10;
+// Pieces shorter than this are gathered into segments even then: one view per DATA frame of a
+// byte would cost a peer ten bytes for each hundred of ours.
+const minViewBytes = 4 << 10;
 
 /** Where an {@link EnvelopeReader} delivers messages (an object, so a call needs no closure). */
 export interface EnvelopeSink {
@@ -21,6 +30,12 @@ export interface EnvelopeSink {
    * in one piece), true for a buffer of its own.
    */
   onMessage(message: Uint8Array, owned: boolean): void;
+  /**
+   * A complete message of at least 256 KiB as the parts it arrived in, in order: views into the
+   * chunks pushed (which must never be written again) and segments of the reader's own. A sink
+   * without this method gets such a message in one buffer of its own through `onMessage`.
+   */
+  onMessageParts?(parts: Uint8Array[]): void;
 }
 
 /**
@@ -34,11 +49,18 @@ export class EnvelopeReader {
   private header: Uint8Array | undefined = undefined;
   private headerFilled = 0;
   private length = 0;
-  // The segment being filled (the whole message when it fits in one) and the full ones before it.
-  private body: Uint8Array | undefined = undefined;
-  private bodyFilled = 0;
-  private readonly segments: Uint8Array[] = [];
+  // Whether a message's body is being gathered, and how many of its bytes have arrived.
+  private receiving = false;
   private filled = 0;
+  // Whether the message being gathered keeps views of the chunks (see `viewsFrom`).
+  private keepViews = false;
+  private views = 0;
+  // The message's parts so far, and the segment being filled: its bytes from `segmentStart` to
+  // `segmentEnd` are not among the parts yet.
+  private readonly parts: Uint8Array[] = [];
+  private segment: Uint8Array | undefined = undefined;
+  private segmentStart = 0;
+  private segmentEnd = 0;
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
@@ -46,18 +68,18 @@ export class EnvelopeReader {
 
   /** Bytes of a message received but not complete yet (its header included). */
   get pending(): number {
-    return this.body === undefined ? this.headerFilled : envelopeHeaderBytes + this.filled;
+    return this.receiving ? envelopeHeaderBytes + this.filled : this.headerFilled;
   }
 
   /**
    * Reads bytes `start` to `end` of `chunk` (all of it by default), handing every message they
    * complete to `sink`. Returns the error that ends the call if they break a rule; nothing after
-   * it is read.
+   * it is read. The chunk must not be written again: messages may be views into it.
    */
   push(chunk: Uint8Array, sink: EnvelopeSink, start = 0, end = chunk.length): ConnectError | undefined {
     let off = start;
     while (off < end) {
-      if (this.body === undefined) {
+      if (!this.receiving) {
         if (this.headerFilled === 0 && end - off >= envelopeHeaderBytes) {
           const error = this.begin(chunk, off);
           if (error !== undefined) return error;
@@ -83,40 +105,81 @@ export class EnvelopeReader {
           sink.onMessage(new Uint8Array(0), true);
           continue;
         }
-        this.body = new Uint8Array(Math.min(this.length, segmentBytes));
-        this.bodyFilled = 0;
+        this.receiving = true;
         this.filled = 0;
+        this.keepViews = this.length >= viewsFrom && sink.onMessageParts !== undefined;
         continue;
       }
-      if (this.bodyFilled === this.body.length) {
-        this.segments.push(this.body);
-        this.body = new Uint8Array(Math.min(this.length - this.filled, segmentBytes));
-        this.bodyFilled = 0;
+      const n = Math.min(this.length - this.filled, end - off);
+      if (this.keepViews && n >= minViewBytes) {
+        this.closeSegmentPart();
+        // A plain Uint8Array even when the chunk is a Buffer: bytes fields decoded from it are
+        // views of it, and are Uint8Arrays wherever they come from (Buffer's slice and toString
+        // differ). The constructor is also cheaper than Buffer's subarray.
+        this.parts.push(new Uint8Array(chunk.buffer, chunk.byteOffset + off, n));
+        this.views++;
+      } else {
+        this.gather(chunk, off, n);
       }
-      const n = Math.min(this.body.length - this.bodyFilled, end - off);
-      this.body.set(chunk.subarray(off, off + n), this.bodyFilled);
-      this.bodyFilled += n;
       this.filled += n;
       off += n;
-      if (this.filled === this.length) sink.onMessage(this.assembled(), true);
+      if (this.filled === this.length) this.complete(sink);
     }
     return undefined;
   }
 
-  // The complete message, in one buffer of its own; the reader is ready for the next one.
-  private assembled(): Uint8Array {
-    const last = this.body as Uint8Array;
-    this.body = undefined;
-    if (this.segments.length === 0) return last;
+  // Copies `n` bytes of `chunk` from `off` into segments.
+  private gather(chunk: Uint8Array, off: number, n: number): void {
+    let from = off;
+    let left = n;
+    while (left > 0) {
+      if (this.segment === undefined || this.segmentEnd === this.segment.length) {
+        this.closeSegmentPart();
+        const unfilled = this.length - this.filled - (n - left);
+        this.segment = new Uint8Array(Math.min(unfilled, segmentBytes));
+        this.segmentStart = 0;
+        this.segmentEnd = 0;
+      }
+      const take = Math.min(this.segment.length - this.segmentEnd, left);
+      this.segment.set(chunk.subarray(from, from + take), this.segmentEnd);
+      this.segmentEnd += take;
+      from += take;
+      left -= take;
+    }
+  }
+
+  // What the segment gathered since its last part becomes a part; the segment goes on filling
+  // after it (a part is never written again).
+  private closeSegmentPart(): void {
+    if (this.segment === undefined || this.segmentEnd === this.segmentStart) return;
+    this.parts.push(this.segment.subarray(this.segmentStart, this.segmentEnd));
+    this.segmentStart = this.segmentEnd;
+  }
+
+  // Hands the complete message over; the reader is ready for the next one.
+  private complete(sink: EnvelopeSink): void {
+    this.closeSegmentPart();
+    const parts = this.parts.splice(0);
+    const views = this.views;
+    this.segment = undefined;
+    this.receiving = false;
+    this.views = 0;
+    if (views > 0 && sink.onMessageParts !== undefined) {
+      sink.onMessageParts(parts);
+      return;
+    }
+    // Only segments: one is the message when it fits; more are copied into one buffer.
+    if (parts.length === 1) {
+      sink.onMessage(parts[0] as Uint8Array, true);
+      return;
+    }
     const message = new Uint8Array(this.length);
     let at = 0;
-    for (const segment of this.segments) {
-      message.set(segment, at);
-      at += segment.length;
+    for (const part of parts) {
+      message.set(part, at);
+      at += part.length;
     }
-    message.set(last, at);
-    this.segments.length = 0;
-    return message;
+    sink.onMessage(message, true);
   }
 
   private begin(bytes: Uint8Array, at: number): ConnectError | undefined {

@@ -192,7 +192,7 @@ class StreamCall<O extends DescMessage = DescMessage>
   private held = 0;
   // Complete messages the reader has not taken: those of one DATA frame or backlog piece at most.
   // Their bytes, or the messages themselves when `decodeOnArrival`.
-  private readonly queue: Array<Uint8Array | MessageShape<O>> = [];
+  private readonly queue: Array<Uint8Array | Uint8Array[] | MessageShape<O>> = [];
   // The codec's messages cannot hold views of their bytes (a keepalive answer): one that waits
   // for the reader waits decoded, so it neither pins the socket's read or the backlog's buffer
   // nor needs a copy of its own.
@@ -285,22 +285,30 @@ class StreamCall<O extends DescMessage = DescMessage>
   onMessage(message: Uint8Array, owned: boolean): void {
     // Past a message that could not be decoded (or any other end), nothing more is taken.
     if (this.done) return;
+    // Decoded bytes fields are views into the message, so a view into the socket's read is
+    // copied (a key the caller keeps must not pin the read buffer), unless the message type has
+    // no bytes field to keep: a lease keepalive answer is decoded straight from the read.
+    this.arrived(owned || this.decodeOnArrival ? message : copyBytes(message));
+  }
+
+  // A large message as views of the reads it came in: decoded from them, never copied (a key
+  // kept from it pins one read, see EnvelopeReader).
+  onMessageParts(parts: Uint8Array[]): void {
+    if (!this.done) this.arrived(parts);
+  }
+
+  private arrived(message: Uint8Array | Uint8Array[]): void {
     const waiter = this.waiter;
     if (waiter === undefined) {
       if (this.decodeOnArrival) {
         const value = this.decodeArrived(message);
         if (value !== undefined) this.queue.push(value);
       } else {
-        // Kept in bytes of its own, never as a view into the socket's read or the backlog's
-        // buffer: a key the caller keeps from the decoded message would pin either.
-        this.queue.push(owned ? message : copyBytes(message));
+        this.queue.push(message);
       }
       return;
     }
-    // Decoded bytes fields are views into the message, so a view into the socket's read is
-    // copied (a key the caller keeps must not pin the read buffer), unless the message type has
-    // no bytes field to keep: a lease keepalive answer is decoded straight from the read.
-    const value = this.decodeArrived(owned || this.decodeOnArrival ? message : copyBytes(message));
+    const value = this.decodeArrived(message);
     // Undefined: the call failed, and the waiter heard it from `finish`.
     if (value === undefined) return;
     this.waiter = undefined;
@@ -310,13 +318,17 @@ class StreamCall<O extends DescMessage = DescMessage>
 
   // Decodes a message as it arrives; undefined when it cannot be, and the call then fails: the
   // messages before it are still handed out, none after it.
-  private decodeArrived(bytes: Uint8Array): MessageShape<O> | undefined {
+  private decodeArrived(bytes: Uint8Array | Uint8Array[]): MessageShape<O> | undefined {
     try {
-      return this.codec.decode(bytes);
+      return this.decode(bytes);
     } catch (error) {
       this.failDecode(error);
       return undefined;
     }
+  }
+
+  private decode(bytes: Uint8Array | Uint8Array[]): MessageShape<O> {
+    return Array.isArray(bytes) ? this.codec.decodeParts(bytes) : this.codec.decode(bytes);
   }
 
   // A message that cannot be decoded ends the call with Internal; what arrived after it (the
@@ -379,7 +391,7 @@ class StreamCall<O extends DescMessage = DescMessage>
       if (this.queue.length === 0) this.returnWindow();
       if (this.decodeOnArrival) return { done: false, value: item as MessageShape<O> };
       try {
-        return { done: false, value: this.codec.decode(item as Uint8Array) };
+        return { done: false, value: this.decode(item as Uint8Array | Uint8Array[]) };
       } catch (error) {
         // Thrown here, not left to `finish`: the server may have ended the call already.
         throw this.failDecode(error, true);

@@ -40,8 +40,11 @@ export interface UnaryAnswer {
    * answer; undefined when the server sent neither.
    */
   status: Http2Headers | undefined;
-  /** The one response message, without its envelope; undefined when none came. */
-  message: Uint8Array | undefined;
+  /**
+   * The one response message, without its envelope; undefined when none came. A message of 256
+   * KiB or more may come as the parts it arrived in (see `EnvelopeSink.onMessageParts`).
+   */
+  message: Uint8Array | Uint8Array[] | undefined;
 }
 
 /** One attempt's wire work, given an encoded request frame; see {@link createUnaryCall}. */
@@ -209,6 +212,8 @@ function decodeAnswer<O extends DescMessage>(output: O, answer: UnaryAnswer): Me
   // read) is copied out: a key the caller keeps must not pin a 64 KiB read buffer. An answer
   // type without bytes fields (a lease grant's, a revoke's) is decoded from the read itself.
   const codec = messageCodec(output);
+  // Parts are views of the reads a large answer came in; a key kept from it pins one of them.
+  if (Array.isArray(message)) return codec.decodeParts(message);
   const own =
     !codec.holdsInputViews || message.byteLength === message.buffer.byteLength ? message : copyBytes(message);
   return codec.decode(own);

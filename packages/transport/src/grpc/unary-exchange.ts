@@ -41,7 +41,7 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
   private trailers: Http2Headers = noHeaders;
   private status: Http2Headers | undefined = undefined;
   private readonly reader: EnvelopeReader;
-  private message: Uint8Array | undefined = undefined;
+  private message: Uint8Array | Uint8Array[] | undefined = undefined;
   private extra = false;
   /** True once the call is settled; a stream opened after that is cancelled. */
   settled = false;
@@ -113,6 +113,11 @@ export class UnaryExchange<C> implements Http2StreamHandler, EnvelopeSink {
 
   onMessage(message: Uint8Array): void {
     if (this.message === undefined) this.message = message;
+    else this.extra = true;
+  }
+
+  onMessageParts(parts: Uint8Array[]): void {
+    if (this.message === undefined) this.message = parts;
     else this.extra = true;
   }
 

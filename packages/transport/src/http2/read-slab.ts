@@ -20,7 +20,9 @@ const minReadRoom = 16 << 10;
  * frame, a header block fragment, a unary answer waiting for its trailers), exactly as a `'data'`
  * chunk does; what a view held for long pins is its 64 KiB slab, which is why messages kept past
  * a read are copied, or decoded when their decoded form holds no view of them (see
- * `StreamCall.onMessage`, `decodeAnswer`).
+ * `StreamCall.onMessage`, `decodeAnswer`). Messages of 256 KiB or more are the exception: they
+ * are decoded from views of the reads they arrived in (`EnvelopeReader`), which fill the slabs
+ * they pin, and copying them cost more than anything else about them.
  */
 export class ReadSlab {
   /** The `onread` option for `net.connect` or `tls.connect`. */
