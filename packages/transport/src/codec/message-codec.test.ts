@@ -787,12 +787,10 @@ describe("messageCodec.decodeParts", () => {
 
   it("decodes a message cut in two at every offset, and in three around every offset", () => {
     const rng = new Random(5);
-    const bytes = new Uint8Array([
-      ...toBinary(RangeResponseSchema, randomMessage(rng, RangeResponseSchema)),
-      ...unknownTail,
-    ]);
-    const expected = fromBinary(RangeResponseSchema, bytes);
-    const codec = compiledCodec(RangeResponseSchema);
+    const desc: DescMessage = RangeResponseSchema;
+    const bytes = new Uint8Array([...toBinary(desc, randomMessage(rng, desc)), ...unknownTail]);
+    const expected = fromBinary(desc, bytes);
+    const codec = compiledCodec(desc);
     for (let at = 0; at <= bytes.length; at++) {
       assert.deepStrictEqual(codec?.decodeParts(cutInto(bytes, [at])), expected, `cut at ${at}`);
       const three = cutInto(bytes, [Math.max(0, at - 1), Math.min(bytes.length, at + 1)]);
