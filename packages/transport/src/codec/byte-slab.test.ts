@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { allocBytes, copyBytes, utf8Bytes } from "./byte-slab.js";
+import { allocBytes, concatBytes, copyBytes, utf8Bytes } from "./byte-slab.js";
 
 const encoder = new TextEncoder();
 
@@ -61,5 +61,28 @@ describe("copyBytes", () => {
     const copy = copyBytes(source);
     source[0] = 9;
     assert.deepEqual(copy, Uint8Array.from([1, 2, 3]));
+  });
+});
+
+describe("concatBytes", () => {
+  it("holds the parts in order, including empty ones", () => {
+    const parts = [
+      Uint8Array.from([1, 2]),
+      new Uint8Array(0),
+      Uint8Array.from([3]),
+      Uint8Array.from([4, 5, 6]),
+    ];
+    assert.deepEqual(concatBytes(parts), Uint8Array.from([1, 2, 3, 4, 5, 6]));
+    assert.deepEqual(concatBytes([]), new Uint8Array(0));
+  });
+
+  it("gives parts over the pooled size a buffer of their own, copied from views", () => {
+    const source = new Uint8Array(300_000).map((_, i) => i & 0xff);
+    const parts = [source.subarray(0, 70_000), source.subarray(70_000, 70_001), source.subarray(70_001)];
+    const whole = concatBytes(parts);
+    assert.equal(whole.buffer.byteLength, 300_000);
+    assert.deepEqual(whole, source);
+    source[0] = 9;
+    assert.equal(whole[0], 0);
   });
 });

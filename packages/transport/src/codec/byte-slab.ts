@@ -32,6 +32,22 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/**
+ * One array holding `parts` one after another. Over `pooledMax` bytes (a message's parts always
+ * are) it is a buffer of its own, so views of it pin nothing else.
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = allocBytes(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
 /** UTF-8 bytes of `text`, the same bytes `TextEncoder.encode` gives (a lone surrogate becomes U+FFFD). */
 export function utf8Bytes(text: string): Uint8Array {
   const length = text.length;

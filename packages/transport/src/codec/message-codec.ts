@@ -7,7 +7,7 @@ import {
   ScalarType,
   toBinary,
 } from "@bufbuild/protobuf";
-import { allocBytes } from "./byte-slab.js";
+import { allocBytes, concatBytes } from "./byte-slab.js";
 import { decodeMessage, decodeMessageParts } from "./decode-message.js";
 import { encodeMessage } from "./encode-message.js";
 import {
@@ -93,7 +93,7 @@ export function messageCodec<Desc extends DescMessage>(desc: Desc): MessageCodec
           if (compiled !== undefined) return compiled.decodeParts(parts);
         } catch {}
         // The concatenation is a buffer of its own, so protobuf-es's views of it pin nothing else.
-        return fromBinary(desc, concatParts(parts));
+        return fromBinary(desc, concatBytes(parts));
       },
       holdsInputViews,
     };
@@ -119,18 +119,6 @@ export function compiledCodec<Desc extends DescMessage>(desc: Desc): MessageCode
 }
 
 const codecs = new WeakMap<DescMessage, unknown>();
-
-function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Compiling a descriptor

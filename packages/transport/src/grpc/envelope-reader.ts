@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
+import { concatBytes } from "../codec/byte-slab.js";
 import { envelopeHeaderBytes } from "./envelope.js";
 import { MessageSizeError } from "./message-size-error.js";
 
@@ -173,13 +174,7 @@ export class EnvelopeReader {
       sink.onMessage(parts[0] as Uint8Array, true);
       return;
     }
-    const message = new Uint8Array(this.length);
-    let at = 0;
-    for (const part of parts) {
-      message.set(part, at);
-      at += part.length;
-    }
-    sink.onMessage(message, true);
+    sink.onMessage(concatBytes(parts), true);
   }
 
   private begin(bytes: Uint8Array, at: number): ConnectError | undefined {
