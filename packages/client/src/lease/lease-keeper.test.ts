@@ -173,6 +173,23 @@ describe("LeaseKeepAliveEngine", () => {
     assert.equal(error.reason, "lease_expired");
   });
 
+  it("settles lost for every keeper of a lease, whether read before the loss or after", async () => {
+    const { rpc } = fakeMember(undefined);
+    const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 1000 });
+    const early = engine.keep(1n, undefined);
+    const late = engine.keep(1n, undefined);
+    const earlyLost = early.lost;
+    // Revoked through this client: both keepers lose the lease.
+    engine.revoked(1n);
+    engine.close();
+    assert.equal((await earlyLost).reason, "lease_not_found");
+    assert.equal((await late.lost).reason, "lease_not_found");
+    assert.equal(late.lost, late.lost);
+    // Kept after the engine closed: lost is settled from the start.
+    const closed = engine.keep(2n, undefined);
+    assert.equal((await closed.lost).reason, "closed");
+  });
+
   it("moves off a stream whose first keepalive goes unanswered, for a lease it did not grant", async () => {
     const { rpc, streams } = fakeMember(undefined);
     const engine = new LeaseKeepAliveEngine(rpc, { responseTimeoutMs: 200 });

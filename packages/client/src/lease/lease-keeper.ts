@@ -80,7 +80,7 @@ interface KeptLease {
    * Everyone keeping this lease: one renewal for all, each with its own answers and `lost`. An
    * array, not a Set: nearly always one, and every answer walks it (see `Keeper.slot`).
    */
-  readonly keepers: Keeper[];
+  keepers: Keeper[];
 }
 
 interface Stream {
@@ -181,7 +181,10 @@ export class LeaseKeepAliveEngine {
     }
     const keeper = new Keeper(kept, this.dropKeeper);
     keeper.slot = kept.keepers.length;
-    kept.keepers.push(keeper);
+    // Nearly every lease has one keeper: a literal holds exactly it, where a push onto an empty
+    // array reserves room for 17 (136 B a lease).
+    if (keeper.slot === 0) kept.keepers = [keeper];
+    else kept.keepers.push(keeper);
     if (signal !== undefined) {
       if (signal.aborted) {
         this.drop(keeper);
@@ -605,9 +608,7 @@ const done: IteratorResult<LeaseKeepAliveResponse> = Object.freeze({ done: true,
  */
 class Keeper implements LeaseKeeper {
   readonly id: bigint;
-  readonly lost: Promise<EtcdError>;
   /** @internal */ readonly lease: KeptLease;
-  /** @internal */ settleLost!: (error: EtcdError) => void;
   /** @internal Removes the listener on the caller's signal once the keeper stops. */
   detach: (() => void) | undefined = undefined;
   /** @internal Its index in the lease's `keepers`, -1 once dropped: a keeper leaves in O(1). */
@@ -618,14 +619,39 @@ class Keeper implements LeaseKeeper {
   private failWaiting: ((error: EtcdError) => void) | undefined = undefined;
   private ended = false;
   private error: EtcdError | undefined = undefined;
+  // `lost` is made when first read: a promise and its resolving function cost some 160 B, as
+  // much as the rest of the keeper, and most keepers are never asked (one in `lostError` settles
+  // at once).
+  private lostPromise: Promise<EtcdError> | undefined = undefined;
+  private resolveLost: ((error: EtcdError) => void) | undefined = undefined;
+  private lostError: EtcdError | undefined = undefined;
 
   constructor(lease: KeptLease, stop: (keeper: Keeper) => void) {
     this.id = lease.id;
     this.lease = lease;
     this.stop = stop;
-    this.lost = new Promise<EtcdError>((resolve) => {
-      this.settleLost = resolve;
-    });
+  }
+
+  get lost(): Promise<EtcdError> {
+    if (this.lostPromise === undefined) {
+      const error = this.lostError;
+      this.lostPromise =
+        error !== undefined
+          ? Promise.resolve(error)
+          : new Promise<EtcdError>((resolve) => {
+              this.resolveLost = resolve;
+            });
+    }
+    return this.lostPromise;
+  }
+
+  /** @internal The lease may be gone; the first reason is the one `lost` gives. */
+  settleLost(error: EtcdError): void {
+    if (this.lostError !== undefined) return;
+    this.lostError = error;
+    const resolve = this.resolveLost;
+    this.resolveLost = undefined;
+    resolve?.(error);
   }
 
   /** @internal The lease's last answer came: a waiting reader takes it, or it waits unread. */
