@@ -619,9 +619,9 @@ class Keeper implements LeaseKeeper {
   private failWaiting: ((error: EtcdError) => void) | undefined = undefined;
   private ended = false;
   private error: EtcdError | undefined = undefined;
-  // `lost` is made when first read: a promise and its resolving function cost some 160 B, as
-  // much as the rest of the keeper, and most keepers are never asked (one in `lostError` settles
-  // at once).
+  // `lost` is made when first read: a promise with its resolving function costs some 160 B, as
+  // much as the rest of the keeper, and a keeper whose `lost` nobody reads needs neither. Read
+  // after the loss, it is made settled with `lostError`.
   private lostPromise: Promise<EtcdError> | undefined = undefined;
   private resolveLost: ((error: EtcdError) => void) | undefined = undefined;
   private lostError: EtcdError | undefined = undefined;
